@@ -1,0 +1,133 @@
+import path from 'node:path';
+import { PINS } from '../versions.js';
+import { binaryPath } from './build.js';
+import { HOST, KUBECONFIG, PLANE_DIR, PORTS } from './paths.js';
+import type { Pki } from './pki.js';
+
+/** How a component says it is ready: a GET that answers 200. */
+export interface Probe {
+  readonly url: string;
+  /** Present the admin client certificate and trust the local CA (https probes). */
+  readonly tls?: boolean;
+}
+
+export interface Component {
+  readonly name: string;
+  readonly binary: string;
+  readonly args: readonly string[];
+  readonly probe: Probe;
+  readonly env?: Readonly<Record<string, string>>;
+  /** Seconds `up` waits for the probe before it names this component as the failure. */
+  readonly readySeconds: number;
+}
+
+const hostPort = (port: number): string => `${HOST}:${port}`;
+
+export const ETCD_DATA_DIR = path.join(PLANE_DIR, 'etcd');
+
+export function etcd(): Component {
+  return {
+    name: 'etcd',
+    binary: binaryPath(PINS.etcd, 'etcd'),
+    args: [
+      '--name=capi-vip-allocator-local',
+      `--data-dir=${ETCD_DATA_DIR}`,
+      `--listen-client-urls=http://${hostPort(PORTS.etcdClient)}`,
+      `--advertise-client-urls=http://${hostPort(PORTS.etcdClient)}`,
+      `--listen-peer-urls=http://${hostPort(PORTS.etcdPeer)}`,
+      `--initial-advertise-peer-urls=http://${hostPort(PORTS.etcdPeer)}`,
+      `--initial-cluster=capi-vip-allocator-local=http://${hostPort(PORTS.etcdPeer)}`,
+      // A throwaway test store: durability is not worth the fsync latency.
+      '--unsafe-no-fsync=true',
+      '--quota-backend-bytes=2147483648',
+    ],
+    probe: { url: `http://${hostPort(PORTS.etcdClient)}/health` },
+    readySeconds: 30,
+  };
+}
+
+export function kubeApiserver(pki: Pki): Component {
+  return {
+    name: 'kube-apiserver',
+    binary: binaryPath(PINS.kubernetes, 'kube-apiserver'),
+    args: [
+      `--etcd-servers=http://${hostPort(PORTS.etcdClient)}`,
+      `--cert-dir=${path.join(PLANE_DIR, 'apiserver')}`,
+      `--tls-cert-file=${pki.apiserver.cert}`,
+      `--tls-private-key-file=${pki.apiserver.key}`,
+      `--client-ca-file=${pki.ca.cert}`,
+      `--secure-port=${PORTS.apiserver}`,
+      `--bind-address=${HOST}`,
+      // No default route on these machines: the apiserver must not try to discover an address.
+      `--advertise-address=${HOST}`,
+      '--service-cluster-ip-range=10.0.0.0/24',
+      '--allow-privileged=true',
+      '--authorization-mode=RBAC',
+      '--disable-admission-plugins=ServiceAccount',
+      '--service-account-issuer=https://kubernetes.default.svc',
+      `--service-account-key-file=${pki.serviceAccountPub}`,
+      `--service-account-signing-key-file=${pki.serviceAccountKey}`,
+    ],
+    probe: { url: `https://${hostPort(PORTS.apiserver)}/readyz`, tls: true },
+    readySeconds: 90,
+  };
+}
+
+export function kubeControllerManager(pki: Pki): Component {
+  return {
+    name: 'kube-controller-manager',
+    binary: binaryPath(PINS.kubernetes, 'kube-controller-manager'),
+    args: [
+      `--kubeconfig=${KUBECONFIG}`,
+      `--authentication-kubeconfig=${KUBECONFIG}`,
+      `--authorization-kubeconfig=${KUBECONFIG}`,
+      // Garbage collection is part of what we promise (claims go with their Cluster); namespace
+      // deletion lets test suites clean up after themselves.
+      '--controllers=garbage-collector-controller,namespace-controller',
+      `--secure-port=${PORTS.controllerManager}`,
+      `--bind-address=${HOST}`,
+      `--tls-cert-file=${pki.controllerManager.cert}`,
+      `--tls-private-key-file=${pki.controllerManager.key}`,
+      '--leader-elect=false',
+    ],
+    probe: { url: `https://${hostPort(PORTS.controllerManager)}/healthz`, tls: true },
+    readySeconds: 60,
+  };
+}
+
+export function capiManager(pki: Pki): Component {
+  return {
+    name: 'capi-manager',
+    binary: binaryPath(PINS.capi, 'capi-manager'),
+    args: [
+      `--kubeconfig=${KUBECONFIG}`,
+      '--feature-gates=ClusterTopology=true,RuntimeSDK=true',
+      `--webhook-port=${PORTS.capiWebhook}`,
+      `--webhook-cert-dir=${pki.capiWebhook.dir}`,
+      `--health-addr=${hostPort(PORTS.capiHealth)}`,
+      `--diagnostics-address=${hostPort(PORTS.capiDiagnostics)}`,
+      '--insecure-diagnostics',
+      '--leader-elect=false',
+    ],
+    probe: { url: `http://${hostPort(PORTS.capiHealth)}/readyz` },
+    readySeconds: 120,
+  };
+}
+
+export function ipamManager(): Component {
+  return {
+    name: 'ipam-manager',
+    binary: binaryPath(PINS.ipam, 'ipam-manager'),
+    args: [
+      `--kubeconfig=${KUBECONFIG}`,
+      // Its webhooks are optional; CAPI's validate the claims it binds.
+      '--webhook-port=0',
+      `--health-probe-bind-address=${hostPort(PORTS.ipamHealth)}`,
+      `--diagnostics-address=${hostPort(PORTS.ipamMetrics)}`,
+      '--insecure-diagnostics',
+      '--leader-elect=false',
+    ],
+    probe: { url: `http://${hostPort(PORTS.ipamHealth)}/readyz` },
+    readySeconds: 120,
+  };
+}

@@ -1,0 +1,44 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+
+export type Log = (message: string) => void;
+
+/** The repository root: the nearest folder up from the working directory with our package.json. */
+function findRoot(start: string): string {
+  for (let dir = start; ; dir = path.dirname(dir)) {
+    const pkg = path.join(dir, 'package.json');
+    if (
+      existsSync(pkg) &&
+      (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'capi-vip-allocator'
+    ) {
+      return dir;
+    }
+    if (path.dirname(dir) === dir) throw new Error(`No capi-vip-allocator checkout above ${start}`);
+  }
+}
+
+export const ROOT = findRoot(process.cwd());
+export const CACHE_DIR = path.join(ROOT, '.cache');
+export const PLANE_DIR = path.join(CACHE_DIR, 'control-plane');
+export const PKI_DIR = path.join(PLANE_DIR, 'pki');
+export const LOG_DIR = path.join(PLANE_DIR, 'logs');
+export const STATE_FILE = path.join(PLANE_DIR, 'state.json');
+export const KUBECONFIG = path.join(PLANE_DIR, 'kubeconfig');
+
+/** Every port the plane listens on, all on 127.0.0.1, chosen away from the usual defaults. */
+export const PORTS = {
+  etcdClient: 23790,
+  etcdPeer: 23800,
+  apiserver: 16443,
+  controllerManager: 20257,
+  capiWebhook: 19443,
+  capiHealth: 19440,
+  capiDiagnostics: 19441,
+  ipamHealth: 19450,
+  ipamMetrics: 19451,
+  extension: 19460,
+  extensionProbes: 19461,
+  extensionMetrics: 19462,
+} as const;
+
+export const HOST = '127.0.0.1';

@@ -1,0 +1,109 @@
+/**
+ * Every version the local control plane is built from, in one place.
+ * Each entry with `binaries` becomes its own wrapper Go module under .cache/build/<name>-<version>;
+ * entries without are fetched from the Go module proxy only for the CRDs they carry.
+ * The Go module proxy reachable here serves selected versions only: bump with care.
+ */
+export interface GoModulePin {
+  /** Short name: cache key prefix and progress label. */
+  readonly name: string;
+  readonly module: string;
+  readonly version: string;
+  /** Main packages to build, by output binary name. */
+  readonly binaries?: Readonly<Record<string, string>>;
+  /** Extra `-X` linker settings, `importpath.name=value`. */
+  readonly ldflagsX?: readonly string[];
+  /** Replace every `./staging/...` replace of the pinned module's go.mod with this version (k8s.io/kubernetes). */
+  readonly stagingVersion?: string;
+  /** Extra replaces `module => module@version`. */
+  readonly replace?: Readonly<Record<string, string>>;
+}
+
+export const KUBERNETES_VERSION = 'v1.36.5';
+export const CAPI_VERSION = 'v1.14.2';
+
+const kubeVersionX = ['k8s.io/component-base/version', 'k8s.io/client-go/pkg/version'].flatMap((pkg) => [
+  `${pkg}.gitVersion=${KUBERNETES_VERSION}`,
+  `${pkg}.gitMajor=1`,
+  `${pkg}.gitMinor=36`,
+  `${pkg}.gitTreeState=clean`,
+]);
+
+export const PINS = {
+  kubernetes: {
+    name: 'kubernetes',
+    module: 'k8s.io/kubernetes',
+    version: KUBERNETES_VERSION,
+    stagingVersion: 'v0.36.5',
+    binaries: {
+      'kube-apiserver': 'k8s.io/kubernetes/cmd/kube-apiserver',
+      'kube-controller-manager': 'k8s.io/kubernetes/cmd/kube-controller-manager',
+    },
+    // Without these the servers report v0.0.0 and CAPI refuses the management cluster.
+    ldflagsX: kubeVersionX,
+  },
+  etcd: {
+    name: 'etcd',
+    module: 'go.etcd.io/etcd/server/v3',
+    version: 'v3.6.16',
+    binaries: { etcd: 'go.etcd.io/etcd/server/v3' },
+  },
+  capi: {
+    name: 'capi',
+    module: 'sigs.k8s.io/cluster-api',
+    version: CAPI_VERSION,
+    binaries: { 'capi-manager': 'sigs.k8s.io/cluster-api/core' },
+    replace: { 'sigs.k8s.io/cluster-api/api': CAPI_VERSION },
+  },
+  ipam: {
+    name: 'ipam',
+    module: 'sigs.k8s.io/cluster-api-ipam-provider-in-cluster',
+    version: 'v1.1.0',
+    binaries: { 'ipam-manager': 'sigs.k8s.io/cluster-api-ipam-provider-in-cluster' },
+  },
+  capiTest: { name: 'capi-test', module: 'sigs.k8s.io/cluster-api/test', version: CAPI_VERSION },
+  proxmox: {
+    name: 'proxmox',
+    module: 'github.com/ionos-cloud/cluster-api-provider-proxmox',
+    version: 'v0.9.0',
+  },
+  rke2: { name: 'rke2', module: 'github.com/rancher/cluster-api-provider-rke2', version: 'v0.21.0' },
+  certManager: { name: 'cert-manager', module: 'github.com/cert-manager/cert-manager', version: 'v1.21.2' },
+} as const satisfies Record<string, GoModulePin>;
+
+/** Where each module keeps its CRDs, and the CAPI contract labels its releases add. */
+export interface CrdSource {
+  readonly pin: GoModulePin;
+  readonly dirs: readonly string[];
+  /** `cluster.x-k8s.io/<contract>: <versions>` labels; omitted for CAPI's own CRDs and cert-manager. */
+  readonly contractLabels?: Readonly<Record<string, string>>;
+  /** Whether CAPI's core manager converts these CRDs (its conversion webhook is wired to them). */
+  readonly capiConversion?: boolean;
+}
+
+export const CRD_SOURCES: readonly CrdSource[] = [
+  { pin: PINS.capi, dirs: ['core/config/crd/bases'], capiConversion: true },
+  {
+    pin: PINS.capi,
+    dirs: ['bootstrap/kubeadm/config/crd/bases', 'controlplane/kubeadm/config/crd/bases'],
+    contractLabels: { 'cluster.x-k8s.io/v1beta1': 'v1beta1', 'cluster.x-k8s.io/v1beta2': 'v1beta2' },
+  },
+  {
+    pin: PINS.capiTest,
+    dirs: ['infrastructure/docker/config/crd/bases'],
+    contractLabels: { 'cluster.x-k8s.io/v1beta1': 'v1beta1', 'cluster.x-k8s.io/v1beta2': 'v1beta2' },
+  },
+  { pin: PINS.ipam, dirs: ['config/crd/bases'] },
+  { pin: PINS.certManager, dirs: ['deploy/crds'] },
+  {
+    pin: PINS.proxmox,
+    dirs: ['config/crd/bases'],
+    contractLabels: { 'cluster.x-k8s.io/v1beta1': 'v1alpha2', 'cluster.x-k8s.io/v1beta2': 'v1alpha2' },
+  },
+  {
+    pin: PINS.rke2,
+    dirs: ['bootstrap/config/crd/bases', 'controlplane/config/crd/bases'],
+    // v0.21 predates the v1beta2 contract; its release labels only v1beta1.
+    contractLabels: { 'cluster.x-k8s.io/v1beta1': 'v1alpha1_v1beta1' },
+  },
+];

@@ -1,0 +1,104 @@
+/**
+ * Proves the local control plane is real: CAPI's topology controller, its validation webhook,
+ * the in-cluster IPAM provider and kube-controller-manager's garbage collector all act.
+ */
+import type { V1ConfigMap } from '@kubernetes/client-node';
+import { capdClusterClass, inClusterIPPool, topologyCluster, type Obj } from '../support/fixtures.js';
+import { createNamespace, deleteNamespace, eventually, kube, readOrUndefined } from '../support/kube.js';
+
+let ns: string;
+const { objects, core } = kube();
+
+beforeAll(async () => {
+  ns = await createNamespace('smoke');
+});
+afterAll(async () => {
+  await deleteNamespace(ns);
+});
+
+test('CAPI creates the InfrastructureCluster of a topology Cluster from its ClusterClass template', async () => {
+  for (const obj of capdClusterClass(ns)) await objects.create(obj);
+  // The Cluster webhook refuses Clusters until CAPI has reconciled their ClusterClass once.
+  await eventually('the Cluster to be admitted', () => objects.create(topologyCluster(ns, 'smoke', 'capd')));
+
+  const cluster = await eventually('spec.infrastructureRef on the Cluster', async () => {
+    const c = (await objects.read({
+      apiVersion: 'cluster.x-k8s.io/v1beta2',
+      kind: 'Cluster',
+      metadata: { name: 'smoke', namespace: ns },
+    })) as Obj;
+    return (c.spec?.infrastructureRef as { name?: string } | undefined)?.name ? c : undefined;
+  });
+  const infraRef = cluster.spec?.infrastructureRef as { apiGroup: string; kind: string; name: string };
+  expect(infraRef).toMatchObject({ apiGroup: 'infrastructure.cluster.x-k8s.io', kind: 'DockerCluster' });
+
+  const dockerCluster = await readOrUndefined<Obj>({
+    apiVersion: 'infrastructure.cluster.x-k8s.io/v1beta2',
+    kind: 'DockerCluster',
+    metadata: { name: infraRef.name, namespace: ns },
+  });
+  expect(dockerCluster?.metadata.labels?.['cluster.x-k8s.io/cluster-name']).toBe('smoke');
+  expect(dockerCluster?.metadata.ownerReferences?.[0]).toMatchObject({ kind: 'Cluster', name: 'smoke' });
+});
+
+test("CAPI's validation webhook rejects an invalid Cluster", async () => {
+  const bad = topologyCluster(ns, 'bad-version', 'capd', 'not-a-version');
+  await expect(objects.create(bad)).rejects.toMatchObject({
+    code: 422,
+    body: expect.stringContaining('admission webhook \\"validation.cluster.cluster.x-k8s.io\\" denied'),
+  });
+});
+
+test('the in-cluster IPAM provider binds an IPAddressClaim to an IPAddress from the pool', async () => {
+  await objects.create(inClusterIPPool(ns, 'smoke-pool', ['10.10.0.10-10.10.0.12']));
+  await objects.create({
+    apiVersion: 'ipam.cluster.x-k8s.io/v1beta2',
+    kind: 'IPAddressClaim',
+    metadata: { name: 'smoke-claim', namespace: ns },
+    spec: { poolRef: { apiGroup: 'ipam.cluster.x-k8s.io', kind: 'InClusterIPPool', name: 'smoke-pool' } },
+  });
+  const addressName = await eventually('the claim to be bound', async () => {
+    const claim = (await objects.read({
+      apiVersion: 'ipam.cluster.x-k8s.io/v1beta2',
+      kind: 'IPAddressClaim',
+      metadata: { name: 'smoke-claim', namespace: ns },
+    })) as Obj & { status?: { addressRef?: { name?: string } } };
+    return claim.status?.addressRef?.name || undefined;
+  });
+  const address = (await objects.read({
+    apiVersion: 'ipam.cluster.x-k8s.io/v1beta2',
+    kind: 'IPAddress',
+    metadata: { name: addressName, namespace: ns },
+  })) as Obj;
+  expect(address.spec).toMatchObject({
+    address: '10.10.0.10',
+    prefix: 24,
+    claimRef: { name: 'smoke-claim' },
+  });
+});
+
+test('kube-controller-manager garbage-collects an object whose owner is deleted', async () => {
+  const owner = await core.createNamespacedConfigMap({
+    namespace: ns,
+    body: { metadata: { name: 'owner' } },
+  });
+  const owned: V1ConfigMap = {
+    metadata: {
+      name: 'owned',
+      ownerReferences: [
+        { apiVersion: 'v1', kind: 'ConfigMap', name: 'owner', uid: owner.metadata?.uid ?? '' },
+      ],
+    },
+  };
+  await core.createNamespacedConfigMap({ namespace: ns, body: owned });
+  await core.deleteNamespacedConfigMap({ namespace: ns, name: 'owner' });
+  await eventually('the owned ConfigMap to be collected', async () =>
+    (await readOrUndefined({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'owned', namespace: ns },
+    }))
+      ? undefined
+      : true,
+  );
+});
