@@ -28,8 +28,8 @@ export default {
     ],
   },
   // The real control plane comes up once per run (or an existing, healthy one is reused).
-  globalSetup: '<rootDir>/test/global-setup.ts',
-  globalTeardown: '<rootDir>/test/global-teardown.ts',
+  globalSetup: '<rootDir>/test/global-setup.js',
+  globalTeardown: '<rootDir>/test/global-teardown.js',
   testTimeout: 120_000,
   maxWorkers: 1,
 };

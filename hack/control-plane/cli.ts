@@ -1,12 +1,13 @@
 /**
- * `npm run control-plane -- up [--extension] | down | status | env`
+ * `npm run control-plane -- up [--extension] | down | status | env | build`
  * A real management cluster on loopback: etcd, kube-apiserver, kube-controller-manager,
  * the CAPI manager and the in-cluster IPAM provider, built from pinned Go modules.
  */
+import { ensureBinaries } from './build.js';
 import { KUBECONFIG } from './paths.js';
 import { down, status, up } from './plane.js';
 
-const USAGE = 'usage: npm run control-plane -- up [--extension] | down | status | env';
+const USAGE = 'usage: npm run control-plane -- up [--extension] | down | status | env | build';
 const log = (message: string): void => void process.stderr.write(`${message}\n`);
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -29,6 +30,9 @@ async function main(argv: readonly string[]): Promise<number> {
       return 0;
     case 'status':
       return (await status(log)) ? 0 : 1;
+    case 'build':
+      await ensureBinaries(log);
+      return 0;
     case 'env':
       process.stdout.write(`export KUBECONFIG=${KUBECONFIG}\n`);
       return 0;

@@ -79,8 +79,6 @@ export function kubeControllerManager(pki: Pki): Component {
     binary: binaryPath(PINS.kubernetes, 'kube-controller-manager'),
     args: [
       `--kubeconfig=${KUBECONFIG}`,
-      `--authentication-kubeconfig=${KUBECONFIG}`,
-      `--authorization-kubeconfig=${KUBECONFIG}`,
       // Garbage collection is part of what we promise (claims go with their Cluster); namespace
       // deletion lets test suites clean up after themselves.
       '--controllers=garbage-collector-controller,namespace-controller',

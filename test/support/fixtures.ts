@@ -31,7 +31,7 @@ export function capdClusterClass(namespace: string, name = 'capd'): Obj[] {
       apiVersion: 'controlplane.cluster.x-k8s.io/v1beta2',
       kind: 'KubeadmControlPlaneTemplate',
       metadata: { name, namespace },
-      spec: { template: { spec: { kubeadmConfigSpec: {} } } },
+      spec: { template: { spec: { kubeadmConfigSpec: { format: 'cloud-config' } } } },
     },
     {
       apiVersion: 'cluster.x-k8s.io/v1beta2',

@@ -1,0 +1,35 @@
+// Plain JS: jest imports globalSetup natively, outside ts-jest's module mapping. It drives the
+// same CLI users run, so the tests prove `npm run control-plane` itself.
+import { KubeConfig, VersionApi } from '@kubernetes/client-node';
+import { execa } from 'execa';
+import path from 'node:path';
+
+export const PLANE_KUBECONFIG = path.resolve('.cache/control-plane/kubeconfig');
+export const controlPlane = (command, options = {}) =>
+  execa('npx', ['tsx', 'hack/control-plane/cli.ts', command], { stderr: 'inherit', ...options });
+
+async function reachable(kubeconfig) {
+  try {
+    const kc = new KubeConfig();
+    kc.loadFromFile(kubeconfig);
+    await kc.makeApiClient(VersionApi).getCode();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Brings the real control plane up once per run, or uses the one KUBECONFIG names when healthy. */
+export default async function globalSetup() {
+  const given = process.env.KUBECONFIG;
+  if (given && path.resolve(given) !== PLANE_KUBECONFIG && (await reachable(given))) {
+    process.stderr.write(`\nUsing the cluster in KUBECONFIG=${given}\n`);
+    return;
+  }
+  const wasRunning = (await controlPlane('status', { reject: false, stderr: 'ignore' })).exitCode === 0;
+  process.stderr.write('\n');
+  await controlPlane('up');
+  // Only a plane this run started is taken down by globalTeardown.
+  globalThis.startedPlane = !wasRunning;
+  process.env.KUBECONFIG = PLANE_KUBECONFIG;
+}
