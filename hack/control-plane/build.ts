@@ -112,26 +112,7 @@ async function buildPin(pin: GoModulePin, step: string, log: Log): Promise<void>
 
   let compiled = 0;
   let last = '';
-  const build = execa(
-    'go',
-    ['build', '-v', '-trimpath', '-ldflags', ldflags(pin), '-o', `${out}/`, ...packages],
-    {
-      cwd: dir,
-      env: GO_ENV,
-      all: true,
-      buffer: false,
-    },
-  );
-  build.all?.setEncoding('utf8');
   const tail: string[] = [];
-  build.all?.on('data', (chunk: string) => {
-    for (const line of chunk.split('\n').filter(Boolean)) {
-      compiled += 1;
-      last = line;
-      tail.push(line);
-      if (tail.length > 40) tail.shift();
-    }
-  });
   const timer = setInterval(() => {
     const secs = Math.round((Date.now() - started) / 1000);
     log(
@@ -139,19 +120,44 @@ async function buildPin(pin: GoModulePin, step: string, log: Log): Promise<void>
     );
   }, PROGRESS_EVERY_MS);
   try {
-    await build;
-  } catch (err) {
-    throw new Error(`go build of ${pin.name} ${pin.version} failed in ${dir}:\n${tail.join('\n')}`, {
-      cause: err,
-    });
+    // One `go build -o <file>` per binary: explicit names (a `/v3` package would be named `v3`),
+    // and the second binary reuses the first one's compiled packages.
+    for (const [binary, pkg] of Object.entries(pin.binaries ?? {})) {
+      const build = execa(
+        'go',
+        ['build', '-v', '-trimpath', '-ldflags', ldflags(pin), '-o', path.join(out, binary), pkg],
+        {
+          cwd: dir,
+          env: GO_ENV,
+          all: true,
+          buffer: false,
+        },
+      );
+      build.all?.setEncoding('utf8');
+      build.all?.on('data', (chunk: string) => {
+        for (const line of chunk.split('\n').filter(Boolean)) {
+          compiled += 1;
+          last = line;
+          tail.push(line);
+          if (tail.length > 40) tail.shift();
+        }
+      });
+      await build.catch((err: unknown) => {
+        throw new Error(
+          `go build of ${binary} (${pin.name} ${pin.version}) failed in ${dir}:\n${tail.join('\n')}`,
+          {
+            cause: err,
+          },
+        );
+      });
+    }
   } finally {
     clearInterval(timer);
   }
   // Binaries land in the cache only when complete, so an interrupted build is simply redone.
   await mkdir(binDir(pin), { recursive: true });
   for (const binary of Object.keys(pin.binaries ?? {})) {
-    const pkg = pin.binaries?.[binary] ?? '';
-    await rename(path.join(out, path.basename(pkg)), binaryPath(pin, binary));
+    await rename(path.join(out, binary), binaryPath(pin, binary));
   }
   log(`  ${step} ${pin.name} ${pin.version}: built in ${Math.round((Date.now() - started) / 1000)}s`);
 }
