@@ -4,12 +4,10 @@ FROM node:24-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.base.json tsconfig.json ./
+COPY tsconfig.base.json tsconfig.build.json ./
 COPY shared shared
 COPY extension extension
 COPY operator operator
-COPY hack hack
-COPY test test
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
 # Runtime stage: production dependencies and compiled JavaScript only, as a non-root user.

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { PINS } from '../versions.js';
 import { binaryPath } from './build.js';
-import { HOST, KUBECONFIG, PLANE_DIR, PORTS } from './paths.js';
+import { HOST, KUBECONFIG, PLANE_DIR, PORTS, ROOT } from './paths.js';
 import type { Pki } from './pki.js';
 
 /** How a component says it is ready: a GET that answers 200. */
@@ -127,5 +127,25 @@ export function ipamManager(): Component {
     ],
     probe: { url: `http://${hostPort(PORTS.ipamHealth)}/readyz` },
     readySeconds: 120,
+  };
+}
+
+export const EXTENSION_NAME = 'capi-vip-allocator';
+
+/** Our own process, exactly as `npm start` runs it (node dist/extension/main.js), pointed at the plane. */
+export function extension(pki: Pki): Component {
+  return {
+    name: EXTENSION_NAME,
+    binary: process.execPath,
+    args: [
+      path.join(ROOT, 'dist/extension/main.js'),
+      `--kubeconfig=${KUBECONFIG}`,
+      `--cert-dir=${pki.extension.dir}`,
+      `--runtime-extension-port=${PORTS.extension}`,
+      `--health-probe-bind-address=${hostPort(PORTS.extensionProbes)}`,
+      `--metrics-bind-address=${hostPort(PORTS.extensionMetrics)}`,
+    ],
+    probe: { url: `http://${hostPort(PORTS.extensionProbes)}/readyz` },
+    readySeconds: 30,
   };
 }

@@ -1,5 +1,75 @@
-import type { Log } from './paths.js';
+import { KubernetesObjectApi, PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
+import { execa } from 'execa';
+import { EXTENSION_NAME, extension } from './components.js';
+import { HOST, PORTS, ROOT, type Log } from './paths.js';
+import { base64, ensurePki } from './pki.js';
+import { launch, loadKubeConfig, readState, writeState } from './plane.js';
+import { stop } from './processes.js';
 
+/** The ExtensionConfig name: handlers register as `<handler>.vip-allocator`. */
+export const EXTENSION_CONFIG = 'vip-allocator';
+
+interface ExtensionConfig extends KubernetesObject {
+  spec?: {
+    clientConfig: { url: string; caBundle: string };
+    namespaceSelector: Record<string, never>;
+  };
+  status?: {
+    handlers?: { name: string }[];
+    conditions?: { type: string; status: string; message?: string }[];
+  };
+}
+
+/** Builds and starts our process against the running plane and registers it with CAPI. */
 export async function upExtension(log: Log): Promise<void> {
-  log('The extension is not built yet');
+  const state = await readState();
+  if (!state) throw new Error('The control plane is not running: run `npm run control-plane -- up` first');
+  const pki = await ensurePki();
+  // Always the current code: rebuilt and restarted (a few seconds), unlike the plane itself.
+  const existing = state.components.find((c) => c.name === EXTENSION_NAME);
+  if (existing) {
+    await stop(existing);
+    state.components.splice(state.components.indexOf(existing), 1);
+    await writeState(state);
+  }
+  log('Building the extension (npm run build)');
+  await execa('npm', ['run', 'build'], { cwd: ROOT });
+  await launch(extension(pki), pki, state, log);
+
+  const client = KubernetesObjectApi.makeApiClient(loadKubeConfig());
+  const config: ExtensionConfig = {
+    apiVersion: 'runtime.cluster.x-k8s.io/v1beta2',
+    kind: 'ExtensionConfig',
+    metadata: { name: EXTENSION_CONFIG },
+    spec: {
+      clientConfig: { url: `https://${HOST}:${PORTS.extension}`, caBundle: await base64(pki.ca.cert) },
+      // Nothing defaults the selector without CAPI's webhooks, and a nil one matches no namespace.
+      namespaceSelector: {},
+    },
+  };
+  await client.patch(
+    config,
+    undefined,
+    undefined,
+    'capi-vip-allocator-control-plane',
+    true,
+    PatchStrategy.ServerSideApply,
+  );
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const current = (await client.read(
+      config as KubernetesObject & { metadata: { name: string } },
+    )) as ExtensionConfig;
+    const discovered = current.status?.conditions?.find((c) => c.type === 'Discovered');
+    if (discovered?.status === 'True' && current.status?.handlers?.length) {
+      log(`  CAPI discovered ${current.status.handlers.map((h) => h.name).join(', ')}`);
+      return;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(
+        `CAPI did not discover ExtensionConfig ${EXTENSION_CONFIG} within 60s: ${discovered?.message ?? 'no Discovered condition'}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
 }

@@ -26,7 +26,7 @@ export async function readState(): Promise<PlaneState | undefined> {
   return JSON.parse(await readFile(STATE_FILE, 'utf8')) as PlaneState;
 }
 
-async function writeState(state: PlaneState): Promise<void> {
+export async function writeState(state: PlaneState): Promise<void> {
   await writeFile(STATE_FILE, JSON.stringify(state, null, 2));
 }
 
@@ -77,12 +77,13 @@ export async function healthy(state: PlaneState | undefined): Promise<boolean> {
   return true;
 }
 
-async function launch(component: Component, pki: Pki, started: Started[], log: Log): Promise<void> {
+/** Starts a component, records it in the state and waits until it is ready. */
+export async function launch(component: Component, pki: Pki, state: PlaneState, log: Log): Promise<void> {
   const t = Date.now();
   const proc = start(component);
-  started.push(proc);
+  state.components.push(proc);
   // Recorded before the wait, so a failed `up` can still be cleaned by `down`.
-  await writeState({ startedAt: new Date().toISOString(), components: started });
+  await writeState(state);
   await waitReady(proc, component.readySeconds, pki);
   log(
     `  ${component.name} ready in ${((Date.now() - t) / 1000).toFixed(1)}s (pid ${proc.pid}, log ${proc.log})`,
@@ -109,20 +110,19 @@ export async function up(log: Log): Promise<PlaneState> {
   await writeKubeconfig(pki);
 
   log('Starting the control plane on 127.0.0.1');
-  const started: Started[] = [];
+  const state: PlaneState = { startedAt: new Date().toISOString(), components: [] };
   try {
-    await launch(etcd(), pki, started, log);
-    await launch(kubeApiserver(pki), pki, started, log);
+    await launch(etcd(), pki, state, log);
+    await launch(kubeApiserver(pki), pki, state, log);
     await installCrdsAndWebhooks(loadKubeConfig(), pki, log);
-    await launch(kubeControllerManager(pki), pki, started, log);
-    await launch(capiManager(pki), pki, started, log);
-    await launch(ipamManager(), pki, started, log);
+    await launch(kubeControllerManager(pki), pki, state, log);
+    await launch(capiManager(pki), pki, state, log);
+    await launch(ipamManager(), pki, state, log);
   } catch (err) {
     log('Control plane failed to start; stopping what was started (logs are kept)');
     await down(() => undefined);
     throw err;
   }
-  const state = (await readState()) as PlaneState;
   log(
     `Control plane up in ${((Date.now() - tBuilt) / 1000).toFixed(1)}s` +
       (tBuilt - t0 > 1000 ? ` (plus ${Math.round((tBuilt - t0) / 1000)}s building)` : '') +

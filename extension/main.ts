@@ -1,0 +1,161 @@
+/**
+ * capi-vip-allocator: the runtime-extension server (BeforeClusterCreate, GeneratePatches) with
+ * its probes and metrics. `npm start` and the container image run this file.
+ */
+import { KubeConfig } from '@kubernetes/client-node';
+import express from 'express';
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { Allocator } from '../shared/allocator/allocator.js';
+import { DEFAULT_POOL_KINDS } from '../shared/allocator/pools.js';
+import { KubeStore } from '../shared/allocator/store.js';
+import { FlagError, parseFlags, usage, type Config, type ListenAddress } from '../shared/config.js';
+import { EventRecorder } from '../shared/events.js';
+import { reason } from '../shared/kube/errors.js';
+import { createLogger, type Logger } from '../shared/log.js';
+import { beforeClusterCreate } from './hooks/before-cluster-create.js';
+import { generatePatchesHandler } from './hooks/generate-patches.js';
+import { Metrics } from './metrics.js';
+import { createHookApp, register } from './server.js';
+import { readKeyPair, watchKeyPair } from './tls.js';
+
+/** Aligned with the API server's webhook client, which reuses connections. */
+const KEEP_ALIVE_MS = 65_000;
+
+function listen(server: http.Server, at: ListenAddress): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(at.port, at.host, () => resolve(server.address() as AddressInfo));
+  });
+}
+
+function loadKubeConfig(config: Config): KubeConfig {
+  const kc = new KubeConfig();
+  if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
+  else kc.loadFromDefault();
+  return kc;
+}
+
+export async function run(config: Config, log: Logger): Promise<() => Promise<void>> {
+  const kc = loadKubeConfig(config);
+  const metrics = new Metrics();
+  const store = new KubeStore(kc);
+  const allocator = new Allocator(store, { poolKinds: DEFAULT_POOL_KINDS });
+  const recorder = new EventRecorder(kc, (err) =>
+    log.warn('Could not record an Event', { error: reason(err) }),
+  );
+  const servers: http.Server[] = [];
+  let ready = false;
+
+  if (config.enableRuntimeExtension) {
+    const name = config.runtimeExtensionName;
+    const handlers = [
+      register(
+        beforeClusterCreate({
+          allocator,
+          recorder,
+          patchCluster: (cluster, patch) => store.patchCluster(cluster, patch),
+          getClusterClass: (namespace, n) => store.getClusterClass(namespace, n),
+          generatePatchesHandler: `${name}-generate-patches`,
+          defaultPort: config.defaultPort,
+          allocationWaitMs: config.allocationWaitMs,
+          observe: (result) => metrics.allocations.inc({ role: 'control-plane', result }),
+        }),
+      ),
+      register(generatePatchesHandler(config.defaultPort)),
+    ];
+    const pair = readKeyPair(config.certDir);
+    const server = https.createServer(
+      { ...pair, minVersion: 'TLSv1.2' },
+      createHookApp(name, handlers, log, metrics),
+    );
+    server.keepAliveTimeout = KEEP_ALIVE_MS;
+    server.headersTimeout = KEEP_ALIVE_MS + 1_000;
+    const stopWatching = watchKeyPair(
+      config.certDir,
+      pair,
+      (next) => {
+        server.setSecureContext({ ...next, minVersion: 'TLSv1.2' });
+        log.info('Reloaded the serving certificate', { certDir: config.certDir });
+      },
+      (err) =>
+        log.error('Serving certificate not reloaded; keeping the current one', {
+          certDir: config.certDir,
+          error: reason(err),
+        }),
+    );
+    server.on('close', stopWatching);
+    const at = await listen(server, { host: undefined, port: config.runtimeExtensionPort });
+    log.info('Serving runtime-extension hooks', {
+      port: at.port,
+      handlers: handlers.map((h) => `${name}-${h.suffix}`),
+    });
+    servers.push(server);
+  }
+
+  if (config.healthProbeBindAddress.port !== 0) {
+    const probes = express();
+    probes.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
+    probes.get(
+      '/readyz',
+      (_req, res) => void res.status(ready ? 200 : 503).json({ status: ready ? 'ok' : 'starting' }),
+    );
+    const at = await listen(http.createServer(probes), config.healthProbeBindAddress);
+    log.info('Serving probes', { port: at.port });
+  }
+  if (config.metricsBindAddress.port !== 0) {
+    const app = express();
+    app.get('/metrics', async (_req, res) => {
+      res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+    });
+    const server = http.createServer(app);
+    const at = await listen(server, config.metricsBindAddress);
+    servers.push(server);
+    log.info('Serving metrics', { port: at.port });
+  }
+  ready = true;
+
+  return async () => {
+    ready = false;
+    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  };
+}
+
+async function main(argv: readonly string[]): Promise<void> {
+  let config: Config;
+  try {
+    config = parseFlags(argv);
+  } catch (err) {
+    if (!(err instanceof FlagError)) throw err;
+    process.stderr.write(`capi-vip-allocator: ${err.message}\n\n${usage()}`);
+    process.exit(2);
+  }
+  if (config.help) {
+    process.stdout.write(usage());
+    return;
+  }
+  const log = createLogger(config.logLevel, config.logFormat);
+  if (config.enableReconciler) {
+    log.error('The reconciler (--enable-reconciler) is not part of this build yet');
+    process.exit(2);
+  }
+  process.on('unhandledRejection', (err) => log.error('Unhandled rejection', { error: reason(err) }));
+  const stop = await run(config, log);
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info('Shutting down', { signal });
+    // In-flight hook calls finish; a stuck one cannot hold the pod past its grace period.
+    setTimeout(() => process.exit(0), 15_000).unref();
+    void stop().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  process.stderr.write(`capi-vip-allocator: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,172 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { randomUUID } from 'node:crypto';
+import { HOOKS_API_VERSION, type ResponseStatus } from '../shared/kube/types.js';
+import type { Logger } from '../shared/log.js';
+import { discoveryRequest, RequestError } from './validate.js';
+
+export type HookName = 'BeforeClusterCreate' | 'GeneratePatches';
+
+/** What a handler answers; apiVersion and kind are added by the server. */
+export interface HookResponse {
+  status: ResponseStatus;
+  message?: string;
+  [field: string]: unknown;
+}
+
+/** One runtime-extension handler: its hook, its name suffix and its code (see ./hooks). */
+export interface Handler<Req = unknown> {
+  readonly hook: HookName;
+  /** Discovery name: `<--runtime-extension-name>-<suffix>`. */
+  readonly suffix: string;
+  readonly timeoutSeconds: number;
+  readonly parse: (body: unknown) => Req;
+  readonly handle: (request: Req) => Promise<HookResponse>;
+  /** Log keys describing the request (e.g. the Cluster). */
+  readonly describe?: (request: Req) => Record<string, unknown>;
+}
+
+/** A handler with its request type erased, so handlers of different hooks share one registry. */
+export interface RegisteredHandler {
+  readonly hook: HookName;
+  readonly suffix: string;
+  readonly timeoutSeconds: number;
+  /** Validates the body (throwing RequestError) and returns the call to make. */
+  readonly accept: (body: unknown) => { keys: Record<string, unknown>; handle: () => Promise<HookResponse> };
+}
+
+export function register<Req>(handler: Handler<Req>): RegisteredHandler {
+  return {
+    hook: handler.hook,
+    suffix: handler.suffix,
+    timeoutSeconds: handler.timeoutSeconds,
+    accept: (body) => {
+      const request = handler.parse(body);
+      return { keys: handler.describe?.(request) ?? {}, handle: () => handler.handle(request) };
+    },
+  };
+}
+
+export const HOOKS_PATH = `/${HOOKS_API_VERSION}`;
+const BODY_LIMIT = '8mb';
+
+export interface ServerObserver {
+  /** Called once per answered hook request, for metrics. */
+  hookAnswered(hook: string, outcome: string, seconds: number): void;
+}
+
+function send(res: Response, code: number, body: unknown): void {
+  res.status(code).type('application/json').send(JSON.stringify(body));
+}
+
+function badRequest(res: Response, code: number, reason: string, message: string): void {
+  send(res, code, { status: 'Failure', reason, message });
+}
+
+/**
+ * The runtime-extension app: discovery generated from the handler registry (so it cannot drift
+ * from the routes), one route per handler, strict request validation, JSON errors only.
+ */
+export function createHookApp(
+  extensionName: string,
+  handlers: readonly RegisteredHandler[],
+  log: Logger,
+  observer?: ServerObserver,
+): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  const routes = new Map<string, RegisteredHandler>(
+    handlers.map((h) => [`${HOOKS_PATH}/${h.hook.toLowerCase()}/${extensionName}-${h.suffix}`, h]),
+  );
+  const discovery = {
+    apiVersion: HOOKS_API_VERSION,
+    kind: 'DiscoveryResponse',
+    status: 'Success',
+    handlers: handlers.map((h) => ({
+      name: `${extensionName}-${h.suffix}`,
+      requestHook: { apiVersion: HOOKS_API_VERSION, hook: h.hook },
+      timeoutSeconds: h.timeoutSeconds,
+      failurePolicy: 'Fail',
+    })),
+  };
+
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    if (req.method !== 'POST') {
+      return badRequest(
+        res,
+        req.path.startsWith(HOOKS_PATH) ? 400 : 404,
+        'BadRequest',
+        `${req.method} ${req.path}: hooks take POST`,
+      );
+    }
+    // CAPI's runtime client (internal/runtime/client/client.go) POSTs JSON with no Content-Type
+    // at all, so only a stated non-JSON type is refused.
+    if (req.get('content-type') !== undefined && !req.is('application/json')) {
+      return badRequest(
+        res,
+        400,
+        'BadRequest',
+        `Content-Type must be application/json, got ${JSON.stringify(req.get('content-type') ?? '')}`,
+      );
+    }
+    next();
+  });
+  app.use(express.json({ limit: BODY_LIMIT, strict: false, type: () => true }));
+
+  app.post(`${HOOKS_PATH}/discovery`, (req: Request, res: Response) => {
+    discoveryRequest(req.body);
+    send(res, 200, discovery);
+  });
+
+  app.post(`${HOOKS_PATH}/:hook/:handler`, async (req: Request, res: Response) => {
+    const handler = routes.get(req.path);
+    if (!handler) return badRequest(res, 404, 'NotFound', `No handler at ${req.path}`);
+    const started = process.hrtime.bigint();
+    const h = handler;
+    const call = h.accept(req.body);
+    let answer: HookResponse;
+    try {
+      answer = await call.handle();
+    } catch (err) {
+      // CAPI shows a Failure's message on the Cluster and retries with backoff.
+      const message = err instanceof Error ? err.message : String(err);
+      log.error('Hook handler failed', { hook: h.hook, error: message, ...call.keys });
+      answer = { status: 'Failure', message };
+    }
+    send(res, 200, { apiVersion: HOOKS_API_VERSION, kind: `${h.hook}Response`, ...answer });
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    observer?.hookAnswered(h.hook, answer.status, seconds);
+    log.info('Hook request', {
+      uid: randomUUID(),
+      hook: h.hook,
+      handler: `${extensionName}-${h.suffix}`,
+      outcome: answer.status,
+      durationMs: Math.round(seconds * 1000),
+      ...call.keys,
+    });
+  });
+
+  app.use((req: Request, res: Response) => badRequest(res, 404, 'NotFound', `No handler at ${req.path}`));
+
+  // Express 5 routes rejected promises here too: every failure is JSON, never a stack trace.
+  app.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) return next(err);
+    const type = (err as { type?: string }).type;
+    if (err instanceof RequestError)
+      return badRequest(res, 400, 'BadRequest', `Invalid request: ${err.message}`);
+    if (type === 'entity.parse.failed')
+      return badRequest(res, 400, 'BadRequest', 'Request body is not valid JSON');
+    if (type === 'entity.too.large')
+      return badRequest(res, 413, 'RequestEntityTooLarge', `Request body is over ${BODY_LIMIT}`);
+    if (type === 'encoding.unsupported' || type === 'charset.unsupported') {
+      return badRequest(res, 415, 'UnsupportedMediaType', (err as Error).message);
+    }
+    log.error('Hook server error', {
+      path: req.path,
+      error: err instanceof Error ? err.message : String(err),
+    });
+    badRequest(res, 500, 'InternalError', 'Internal error; see the extension log');
+  });
+  return app;
+}

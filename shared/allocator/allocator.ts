@@ -1,0 +1,173 @@
+import type { Cluster, IPAddressClaim } from '../kube/types.js';
+import { ANNOTATION_PAUSED, LABEL_CLUSTER_CLASS, LABEL_ROLE, type Role } from '../vip.js';
+import { claimName, clusterOwnerReference, newClaim, ownership } from './claims.js';
+import { freeAddresses, poolRef, rankPools, type Candidate, type PoolKind } from './pools.js';
+import type { Store } from './store.js';
+
+export type Allocation =
+  | { readonly state: 'allocated'; readonly address: string; readonly claim: IPAddressClaim }
+  | {
+      readonly state: 'pending';
+      readonly reason: 'binding' | 'exhausted' | 'paused';
+      readonly claim: IPAddressClaim;
+      readonly message: string;
+    }
+  | { readonly state: 'no-pool'; readonly message: string };
+
+/** A claim of the Cluster's name that another Cluster owns or names. */
+export class ClaimConflictError extends Error {
+  constructor(
+    readonly claim: IPAddressClaim,
+    cluster: Cluster,
+  ) {
+    const owner = claim.metadata.ownerReferences?.find((o) => o.kind === 'Cluster');
+    super(
+      `IPAddressClaim ${ref(claim)} belongs to another Cluster ` +
+        `(${owner ? `owner ${owner.name} uid ${owner.uid}` : `spec.clusterName ${claim.spec.clusterName}`}), ` +
+        `not to Cluster ${ref(cluster)} uid ${cluster.metadata.uid}`,
+    );
+    this.name = 'ClaimConflictError';
+  }
+}
+
+export function ref(obj: { metadata: { namespace?: string; name: string } }): string {
+  return obj.metadata.namespace ? `${obj.metadata.namespace}/${obj.metadata.name}` : obj.metadata.name;
+}
+
+export function isPaused(cluster: Cluster): boolean {
+  return cluster.spec?.paused === true || cluster.metadata.annotations?.[ANNOTATION_PAUSED] !== undefined;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export interface AllocatorOptions {
+  readonly poolKinds: readonly PoolKind[];
+  /** How often a waiting call looks at its claim. */
+  readonly pollMs?: number;
+}
+
+/**
+ * Claims VIPs from IPAM pools for Clusters. Shared by the BeforeClusterCreate hook (which
+ * allocates) and the reconciler (which only adopts); all Kubernetes I/O goes through the Store.
+ */
+export class Allocator {
+  readonly #store: Store;
+  readonly #kinds: readonly PoolKind[];
+  readonly #pollMs: number;
+
+  constructor(store: Store, options: AllocatorOptions) {
+    this.#store = store;
+    this.#kinds = options.poolKinds;
+    this.#pollMs = options.pollMs ?? 100;
+  }
+
+  /** Pools that match the class and role, best first (see rankPools). */
+  async matchingPools(namespace: string, className: string, role: Role): Promise<Candidate[]> {
+    const found = await Promise.all(
+      this.#kinds.map(async (kind) =>
+        (await this.#store.listPools(kind, namespace)).map((pool): Candidate => ({ pool, kind })),
+      ),
+    );
+    return rankPools(found.flat(), className, role, this.#kinds);
+  }
+
+  /** Names the class, role, labels and places searched, for the Cluster's condition and Events. */
+  noPoolMessage(namespace: string, className: string, role: Role): string {
+    const places = this.#kinds
+      .map((k) => (k.namespaced ? `${k.kind} in namespace ${namespace}` : `${k.kind} (cluster-wide)`))
+      .join(', ');
+    return (
+      `No IP pool for ClusterClass ${className} and role ${role}: searched ${places} for labels ` +
+      `${LABEL_CLUSTER_CLASS}=${className} and ${LABEL_ROLE}=${role} (or a label value "true" with ` +
+      `the name in the comma-separated annotation of the same key)`
+    );
+  }
+
+  existingClaim(cluster: Cluster, role: Role): Promise<IPAddressClaim | undefined> {
+    return this.#store.getClaim(cluster.metadata.namespace, claimName(role, cluster.metadata.name));
+  }
+
+  /** Makes the Cluster the claim's owner if it has none; a claim of another Cluster is an error. */
+  async adopt(claim: IPAddressClaim, cluster: Cluster): Promise<IPAddressClaim> {
+    switch (ownership(claim, cluster)) {
+      case 'owned':
+        return claim;
+      case 'foreign':
+        throw new ClaimConflictError(claim, cluster);
+      case 'unowned':
+        return this.#store.setClaimOwner(claim, clusterOwnerReference(cluster));
+    }
+  }
+
+  /**
+   * Ensures the Cluster's claim (created in the best matching pool, or adopted) and waits up to
+   * `waitMs` for the IPAM provider to bind it.
+   */
+  async allocate(
+    cluster: Cluster,
+    className: string,
+    role: Role,
+    waitMs: number,
+    existing?: IPAddressClaim,
+  ): Promise<Allocation> {
+    const namespace = cluster.metadata.namespace;
+    let claim = existing ?? (await this.existingClaim(cluster, role));
+    if (!claim) {
+      const [best] = await this.matchingPools(namespace, className, role);
+      if (!best) return { state: 'no-pool', message: this.noPoolMessage(namespace, className, role) };
+      // Another replica or an earlier call may win the create; then its claim is the one.
+      claim =
+        (await this.#store.createClaim(newClaim(cluster, role, poolRef(best)))) ??
+        (await this.existingClaim(cluster, role));
+      if (!claim)
+        throw new Error(`IPAddressClaim ${namespace}/${claimName(role, cluster.metadata.name)} vanished`);
+    }
+    claim = await this.adopt(claim, cluster);
+
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const addressName = claim.status?.addressRef?.name;
+      if (addressName) {
+        const address = await this.#store.getAddress(namespace, addressName);
+        if (address?.spec.address) return { state: 'allocated', address: address.spec.address, claim };
+      }
+      if (Date.now() >= deadline) break;
+      await sleep(Math.min(this.#pollMs, Math.max(0, deadline - Date.now())));
+      claim = (await this.existingClaim(cluster, role)) ?? claim;
+    }
+    return this.#pending(cluster, claim);
+  }
+
+  async #pending(cluster: Cluster, claim: IPAddressClaim): Promise<Allocation> {
+    const pool = claim.spec.poolRef;
+    if (isPaused(cluster)) {
+      return {
+        state: 'pending',
+        reason: 'paused',
+        claim,
+        message: `Cluster ${ref(cluster)} is paused: the IPAM provider binds IPAddressClaim ${ref(claim)} once it is unpaused`,
+      };
+    }
+    const kind = this.#kinds.find((k) => k.kind === pool.kind);
+    const found = kind
+      ? (await this.#store.listPools(kind, cluster.metadata.namespace)).find(
+          (p) => p.metadata.name === pool.name,
+        )
+      : undefined;
+    if (found && freeAddresses(found) === 0) {
+      const total = found.status?.ipAddresses?.total ?? 0;
+      return {
+        state: 'pending',
+        reason: 'exhausted',
+        claim,
+        message: `IPAddressClaim ${ref(claim)} is waiting: pool ${pool.name} has no free address (0 of ${total})`,
+      };
+    }
+    return {
+      state: 'pending',
+      reason: 'binding',
+      claim,
+      message: `Waiting for ${pool.kind} ${pool.name} to bind IPAddressClaim ${ref(claim)}`,
+    };
+  }
+}

@@ -1,0 +1,54 @@
+import { createHash } from 'node:crypto';
+import type { V1OwnerReference } from '@kubernetes/client-node';
+import type { Cluster, IPAddressClaim, PoolRef } from '../kube/types.js';
+import { CLAIM_PREFIX, LABEL_CLUSTER_NAME, LABEL_ROLE, type Role } from '../vip.js';
+
+/** Names stay DNS-1123 labels: the provider names the IPAddress after the claim. */
+const MAX_NAME = 63;
+
+/** `vip-cp-<cluster>` as the original named it; too long, it keeps a prefix and adds a hash. */
+export function claimName(role: Role, clusterName: string): string {
+  const name = `${CLAIM_PREFIX[role]}${clusterName}`;
+  if (name.length <= MAX_NAME) return name;
+  const hash = createHash('sha256').update(name).digest('hex').slice(0, 8);
+  return `${name.slice(0, MAX_NAME - hash.length - 1).replace(/-+$/, '')}-${hash}`;
+}
+
+export function clusterOwnerReference(cluster: Cluster): V1OwnerReference {
+  return {
+    apiVersion: 'cluster.x-k8s.io/v1beta2',
+    kind: 'Cluster',
+    name: cluster.metadata.name,
+    uid: cluster.metadata.uid ?? '',
+    blockOwnerDeletion: true,
+  };
+}
+
+export function newClaim(cluster: Cluster, role: Role, pool: PoolRef): IPAddressClaim {
+  return {
+    apiVersion: 'ipam.cluster.x-k8s.io/v1beta2',
+    kind: 'IPAddressClaim',
+    metadata: {
+      name: claimName(role, cluster.metadata.name),
+      namespace: cluster.metadata.namespace,
+      labels: { [LABEL_CLUSTER_NAME]: cluster.metadata.name, [LABEL_ROLE]: role },
+      // The Cluster exists when BeforeClusterCreate runs, so the claim is owned from its first write.
+      ownerReferences: [clusterOwnerReference(cluster)],
+    },
+    spec: { clusterName: cluster.metadata.name, poolRef: pool },
+  };
+}
+
+export type Ownership = 'owned' | 'unowned' | 'foreign';
+
+/**
+ * Whether an existing claim is this Cluster's: owned by it, free to adopt (no Cluster owner and
+ * naming no other Cluster), or another Cluster's.
+ */
+export function ownership(claim: IPAddressClaim, cluster: Cluster): Ownership {
+  const owners = (claim.metadata.ownerReferences ?? []).filter((o) => o.kind === 'Cluster');
+  if (owners.some((o) => o.uid === cluster.metadata.uid)) return 'owned';
+  if (owners.length > 0) return 'foreign';
+  const named = claim.spec.clusterName ?? claim.metadata.labels?.[LABEL_CLUSTER_NAME];
+  return named === undefined || named === cluster.metadata.name ? 'unowned' : 'foreign';
+}

@@ -1,0 +1,127 @@
+import {
+  KubernetesObjectApi,
+  PatchStrategy,
+  type KubeConfig,
+  type KubernetesObject,
+  type V1OwnerReference,
+} from '@kubernetes/client-node';
+import { isConflict, isNotFound } from '../kube/errors.js';
+import type { Cluster, ClusterClass, IPAddress, IPAddressClaim, IPPool } from '../kube/types.js';
+import type { PoolKind } from './pools.js';
+
+/** The allocator's only door to the API server; everything else in shared/allocator is plain logic. */
+export interface Store {
+  listPools(kind: PoolKind, namespace: string | undefined): Promise<IPPool[]>;
+  getClaim(namespace: string, name: string): Promise<IPAddressClaim | undefined>;
+  /** Creates the claim; resolves to undefined when one of that name already exists. */
+  createClaim(claim: IPAddressClaim): Promise<IPAddressClaim | undefined>;
+  /** Sets the owner, guarded by the claim's resourceVersion. */
+  setClaimOwner(claim: IPAddressClaim, owner: V1OwnerReference): Promise<IPAddressClaim>;
+  getAddress(namespace: string, name: string): Promise<IPAddress | undefined>;
+  getClusterClass(namespace: string, name: string): Promise<ClusterClass | undefined>;
+  /** Writes the VIP to `spec.controlPlaneEndpoint` and the annotations given. */
+  patchCluster(cluster: Cluster, patch: ClusterPatch): Promise<void>;
+}
+
+export interface ClusterPatch {
+  host: string;
+  port: number;
+  annotations: Record<string, string>;
+}
+
+const FIELD_MANAGER = 'capi-vip-allocator';
+
+async function readOrUndefined<T extends KubernetesObject>(
+  api: KubernetesObjectApi,
+  apiVersion: string,
+  kind: string,
+  namespace: string,
+  name: string,
+): Promise<T | undefined> {
+  try {
+    return (await api.read({ apiVersion, kind, metadata: { name, namespace } })) as T;
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+export class KubeStore implements Store {
+  readonly #api: KubernetesObjectApi;
+
+  constructor(kc: KubeConfig) {
+    this.#api = KubernetesObjectApi.makeApiClient(kc);
+  }
+
+  async listPools(kind: PoolKind, namespace: string | undefined): Promise<IPPool[]> {
+    try {
+      const list = await this.#api.list<IPPool>(
+        kind.apiVersion,
+        kind.kind,
+        kind.namespaced ? namespace : undefined,
+      );
+      return list.items;
+    } catch (err) {
+      // A configured pool kind whose CRD is not installed simply has no pools.
+      if (isNotFound(err)) return [];
+      throw err;
+    }
+  }
+
+  getClaim(namespace: string, name: string): Promise<IPAddressClaim | undefined> {
+    return readOrUndefined(this.#api, 'ipam.cluster.x-k8s.io/v1beta2', 'IPAddressClaim', namespace, name);
+  }
+
+  async createClaim(claim: IPAddressClaim): Promise<IPAddressClaim | undefined> {
+    try {
+      return (await this.#api.create(claim, undefined, undefined, FIELD_MANAGER)) as IPAddressClaim;
+    } catch (err) {
+      if (isConflict(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async setClaimOwner(claim: IPAddressClaim, owner: V1OwnerReference): Promise<IPAddressClaim> {
+    const patch = {
+      apiVersion: claim.apiVersion,
+      kind: claim.kind,
+      metadata: {
+        name: claim.metadata.name,
+        namespace: claim.metadata.namespace,
+        // A merge patch replaces the whole list; the resourceVersion makes a concurrent change a 409.
+        resourceVersion: claim.metadata.resourceVersion,
+        ownerReferences: [...(claim.metadata.ownerReferences ?? []), owner],
+      },
+    };
+    return (await this.#api.patch(
+      patch,
+      undefined,
+      undefined,
+      FIELD_MANAGER,
+      undefined,
+      PatchStrategy.MergePatch,
+    )) as IPAddressClaim;
+  }
+
+  getAddress(namespace: string, name: string): Promise<IPAddress | undefined> {
+    return readOrUndefined(this.#api, 'ipam.cluster.x-k8s.io/v1beta2', 'IPAddress', namespace, name);
+  }
+
+  getClusterClass(namespace: string, name: string): Promise<ClusterClass | undefined> {
+    return readOrUndefined(this.#api, 'cluster.x-k8s.io/v1beta2', 'ClusterClass', namespace, name);
+  }
+
+  async patchCluster(cluster: Cluster, patch: ClusterPatch): Promise<void> {
+    const body = {
+      apiVersion: 'cluster.x-k8s.io/v1beta2',
+      kind: 'Cluster',
+      metadata: {
+        name: cluster.metadata.name,
+        namespace: cluster.metadata.namespace,
+        annotations: patch.annotations,
+      },
+      spec: { controlPlaneEndpoint: { host: patch.host, port: patch.port } },
+    };
+    await this.#api.patch(body, undefined, undefined, FIELD_MANAGER, undefined, PatchStrategy.MergePatch);
+  }
+}

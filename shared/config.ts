@@ -1,0 +1,203 @@
+import type { LogFormat, LogLevel } from './log.js';
+
+/** What CAPI is told in discovery; one hook call must finish well inside it. */
+export const HOOK_TIMEOUT_SECONDS = 10;
+const HOOK_MARGIN_MS = 2_000;
+
+export interface ListenAddress {
+  readonly host: string | undefined;
+  readonly port: number;
+}
+
+export interface Config {
+  readonly enableRuntimeExtension: boolean;
+  readonly enableReconciler: boolean;
+  readonly runtimeExtensionPort: number;
+  readonly runtimeExtensionName: string;
+  readonly leaderElect: boolean;
+  readonly defaultPort: number;
+  readonly certDir: string;
+  readonly kubeconfig: string | undefined;
+  /** Port 0 turns the listener off. */
+  readonly metricsBindAddress: ListenAddress;
+  readonly healthProbeBindAddress: ListenAddress;
+  readonly logLevel: LogLevel;
+  readonly logFormat: LogFormat;
+  readonly allocationWaitMs: number;
+  readonly help: boolean;
+}
+
+/** A bad command line; the message names the flag. */
+export class FlagError extends Error {
+  constructor(
+    readonly flag: string,
+    problem: string,
+  ) {
+    super(`--${flag}: ${problem}`);
+    this.name = 'FlagError';
+  }
+}
+
+type Parser<T> = (raw: string, flag: string) => T;
+
+const bool: Parser<boolean> = (raw, flag) => {
+  if (raw === 'true' || raw === '') return true;
+  if (raw === 'false') return false;
+  throw new FlagError(flag, `"${raw}" is not true or false`);
+};
+
+const int =
+  (min: number, max: number): Parser<number> =>
+  (raw, flag) => {
+    const n = Number(raw);
+    if (!/^\d+$/.test(raw) || n < min || n > max)
+      throw new FlagError(flag, `"${raw}" is not an integer in ${min}..${max}`);
+    return n;
+  };
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const dnsLabel: Parser<string> = (raw, flag) => {
+  if (!DNS_LABEL.test(raw)) {
+    throw new FlagError(
+      flag,
+      `"${raw}" is not a DNS-1123 label (lowercase letters, digits and "-", at most 63, no dots)`,
+    );
+  }
+  return raw;
+};
+
+const oneOf =
+  <T extends string>(...values: T[]): Parser<T> =>
+  (raw, flag) => {
+    if (!(values as string[]).includes(raw))
+      throw new FlagError(flag, `"${raw}" is not one of ${values.join(', ')}`);
+    return raw as T;
+  };
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000 };
+/** Go-style durations: `500ms`, `5s`, `1m`, `1.5s`. */
+const duration: Parser<number> = (raw, flag) => {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(raw);
+  if (!m) throw new FlagError(flag, `"${raw}" is not a duration such as 500ms, 5s or 1m`);
+  return Math.round(Number(m[1]) * (UNITS[m[2] ?? 's'] ?? 1000));
+};
+
+const address: Parser<ListenAddress> = (raw, flag) => {
+  if (raw === '0') return { host: undefined, port: 0 };
+  const m = /^(.*):(\d+)$/.exec(raw);
+  if (!m) throw new FlagError(flag, `"${raw}" is not [host]:port (or 0 to turn it off)`);
+  return { host: m[1] || undefined, port: int(0, 65535)(m[2] ?? '', flag) };
+};
+
+const text: Parser<string> = (raw) => raw;
+
+interface FlagSpec<T> {
+  readonly parse: Parser<T>;
+  readonly default: string;
+  readonly help: string;
+}
+
+const flag = <T>(parse: Parser<T>, dflt: string, help: string): FlagSpec<T> => ({
+  parse,
+  default: dflt,
+  help,
+});
+
+const FLAGS = {
+  'enable-runtime-extension': flag(bool, 'true', 'Serve the runtime-extension hooks over HTTPS'),
+  'enable-reconciler': flag(
+    bool,
+    'false',
+    'Legacy mode: also watch Clusters and backfill claim ownerReferences',
+  ),
+  'runtime-extension-port': flag(int(1, 65535), '9443', 'HTTPS port of the hook server'),
+  'runtime-extension-name': flag(
+    dnsLabel,
+    'vip-allocator',
+    'Prefix of the handler names in discovery (a DNS-1123 label)',
+  ),
+  'leader-elect': flag(bool, 'false', 'Only the Lease holder reconciles; every replica serves hooks'),
+  'default-port': flag(int(1, 65535), '6443', 'Control-plane port written when the Cluster has none'),
+  'cert-dir': flag(
+    text,
+    '/tmp/k8s-webhook-server/serving-certs',
+    'Folder with tls.crt and tls.key (reloaded on change)',
+  ),
+  kubeconfig: flag(text, '', 'Kubeconfig file (default: in-cluster, then KUBECONFIG)'),
+  'metrics-bind-address': flag(address, ':8080', 'Address of /metrics ([host]:port, 0 turns it off)'),
+  'health-probe-bind-address': flag(
+    address,
+    ':8081',
+    'Address of /healthz and /readyz ([host]:port, 0 turns it off)',
+  ),
+  'log-level': flag(oneOf<LogLevel>('error', 'warn', 'info', 'debug'), 'info', 'error, warn, info or debug'),
+  'log-format': flag(oneOf<LogFormat>('json', 'text'), 'json', 'json or text'),
+  'allocation-wait': flag(
+    duration,
+    '5s',
+    `Longest one BeforeClusterCreate call waits for IPAM (under the ${HOOK_TIMEOUT_SECONDS}s hook timeout)`,
+  ),
+  help: flag(bool, 'false', 'Print this help'),
+} as const;
+
+type FlagName = keyof typeof FLAGS;
+const BOOLEAN_FLAGS = new Set<string>([
+  'enable-runtime-extension',
+  'enable-reconciler',
+  'leader-elect',
+  'help',
+]);
+
+export function usage(): string {
+  const lines = Object.entries(FLAGS).map(
+    ([name, spec]) => `  --${name.padEnd(28)} ${spec.help} (default ${JSON.stringify(spec.default)})`,
+  );
+  return ['Usage: capi-vip-allocator [flags]', '', 'Flags:', ...lines, ''].join('\n');
+}
+
+/** Parses `--flag=value`, `--flag value` and bare boolean `--flag`; throws FlagError naming the flag. */
+export function parseFlags(argv: readonly string[]): Config {
+  const raw = new Map<FlagName, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    const m = /^--?([a-z0-9-]+)(?:=(.*))?$/s.exec(arg);
+    if (!m) throw new FlagError(arg.replace(/^-+/, ''), `unexpected argument "${arg}"`);
+    const name = m[1] ?? '';
+    if (!(name in FLAGS)) throw new FlagError(name, 'unknown flag (see --help)');
+    let value = m[2];
+    if (value === undefined) {
+      if (BOOLEAN_FLAGS.has(name)) value = '';
+      else if (i + 1 < argv.length) value = argv[++i] ?? '';
+      else throw new FlagError(name, 'needs a value');
+    }
+    raw.set(name as FlagName, value);
+  }
+  const get = <K extends FlagName>(name: K): ReturnType<(typeof FLAGS)[K]['parse']> =>
+    FLAGS[name].parse(raw.get(name) ?? FLAGS[name].default, name) as ReturnType<(typeof FLAGS)[K]['parse']>;
+
+  const allocationWaitMs = get('allocation-wait');
+  if (allocationWaitMs > HOOK_TIMEOUT_SECONDS * 1000 - HOOK_MARGIN_MS) {
+    throw new FlagError(
+      'allocation-wait',
+      `${allocationWaitMs}ms leaves no margin under the ${HOOK_TIMEOUT_SECONDS}s hook timeout; ` +
+        `use at most ${HOOK_TIMEOUT_SECONDS * 1000 - HOOK_MARGIN_MS}ms`,
+    );
+  }
+  const kubeconfig = get('kubeconfig');
+  return {
+    enableRuntimeExtension: get('enable-runtime-extension'),
+    enableReconciler: get('enable-reconciler'),
+    runtimeExtensionPort: get('runtime-extension-port'),
+    runtimeExtensionName: get('runtime-extension-name'),
+    leaderElect: get('leader-elect'),
+    defaultPort: get('default-port'),
+    certDir: get('cert-dir'),
+    kubeconfig: kubeconfig || undefined,
+    metricsBindAddress: get('metrics-bind-address'),
+    healthProbeBindAddress: get('health-probe-bind-address'),
+    logLevel: get('log-level'),
+    logFormat: get('log-format'),
+    allocationWaitMs,
+    help: get('help'),
+  };
+}

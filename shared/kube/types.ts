@@ -1,0 +1,138 @@
+/**
+ * The parts of CAPI's, the IPAM contract's and the in-cluster provider's types this project reads
+ * and writes, from their CRDs (cluster.x-k8s.io v1beta1/v1beta2, ipam.cluster.x-k8s.io v1beta2,
+ * in-cluster pools v1alpha2) and from the runtime hooks' Go types (hooks.runtime.cluster.x-k8s.io/v1alpha1).
+ */
+import type { V1ObjectMeta, V1OwnerReference } from '@kubernetes/client-node';
+
+export interface ObjectMeta extends V1ObjectMeta {
+  name: string;
+}
+
+export interface NamespacedMeta extends ObjectMeta {
+  namespace: string;
+}
+
+export interface Condition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason?: string;
+  message?: string;
+}
+
+export interface ControlPlaneEndpoint {
+  host?: string;
+  port?: number;
+}
+
+/** Cluster as hook requests carry it: v1beta2 since CAPI 1.13 (`classRef`), v1beta1 before (`class`). */
+export interface Cluster {
+  apiVersion: 'cluster.x-k8s.io/v1beta2' | 'cluster.x-k8s.io/v1beta1';
+  kind: 'Cluster';
+  metadata: NamespacedMeta;
+  spec?: {
+    paused?: boolean;
+    controlPlaneEndpoint?: ControlPlaneEndpoint;
+    infrastructureRef?: { apiGroup?: string; apiVersion?: string; kind?: string; name?: string };
+    topology?: {
+      /** v1beta2 */
+      classRef?: { name: string; namespace?: string };
+      /** v1beta1 */
+      class?: string;
+      classNamespace?: string;
+      version?: string;
+    };
+  };
+  status?: { conditions?: Condition[] };
+}
+
+export interface ClusterClass {
+  apiVersion: string;
+  kind: 'ClusterClass';
+  metadata: NamespacedMeta;
+  spec?: {
+    patches?: { name: string; external?: { generatePatchesExtension?: string } }[];
+  };
+}
+
+export interface PoolRef {
+  apiGroup: string;
+  kind: string;
+  name: string;
+}
+
+export interface IPAddressClaim {
+  apiVersion: 'ipam.cluster.x-k8s.io/v1beta2';
+  kind: 'IPAddressClaim';
+  metadata: NamespacedMeta & { ownerReferences?: V1OwnerReference[] };
+  spec: { clusterName?: string; poolRef: PoolRef };
+  status?: { addressRef?: { name?: string }; conditions?: Condition[] };
+}
+
+export interface IPAddress {
+  apiVersion: 'ipam.cluster.x-k8s.io/v1beta2';
+  kind: 'IPAddress';
+  metadata: NamespacedMeta;
+  spec: { address: string; prefix?: number; gateway?: string; claimRef: { name: string }; poolRef: PoolRef };
+}
+
+/** InClusterIPPool / GlobalInClusterIPPool (v1alpha2), and any pool kind with the same shape. */
+export interface IPPool {
+  apiVersion: string;
+  kind: string;
+  metadata: ObjectMeta;
+  spec?: { addresses?: string[]; prefix?: number; gateway?: string; excludedAddresses?: string[] };
+  status?: { ipAddresses?: { total?: number; free?: number; used?: number; outOfRange?: number } };
+}
+
+export const HOOKS_API_VERSION = 'hooks.runtime.cluster.x-k8s.io/v1alpha1';
+
+export type ResponseStatus = 'Success' | 'Failure';
+
+export interface BeforeClusterCreateRequest {
+  apiVersion: typeof HOOKS_API_VERSION;
+  kind: 'BeforeClusterCreateRequest';
+  settings?: Record<string, string>;
+  cluster: Cluster;
+}
+
+export interface RetryResponse {
+  status: ResponseStatus;
+  message?: string;
+  retryAfterSeconds: number;
+}
+
+export interface Variable {
+  name: string;
+  value: unknown;
+}
+
+export interface HolderReference {
+  apiVersion: string;
+  kind: string;
+  namespace: string;
+  name: string;
+  fieldPath: string;
+}
+
+export interface TemplateObject {
+  apiVersion: string;
+  kind: string;
+  metadata?: V1ObjectMeta;
+  spec?: Record<string, unknown>;
+}
+
+export interface GeneratePatchesRequest {
+  apiVersion: typeof HOOKS_API_VERSION;
+  kind: 'GeneratePatchesRequest';
+  settings?: Record<string, string>;
+  variables?: Variable[];
+  items: { uid: string; holderReference: HolderReference; object: TemplateObject; variables?: Variable[] }[];
+}
+
+export interface GeneratePatchesResponseItem {
+  uid: string;
+  patchType: 'JSONPatch' | 'JSONMergePatch';
+  /** base64 of the JSON patch: `[]byte` on the Go side. */
+  patch: string;
+}

@@ -1,0 +1,15 @@
+/** The public surface shared with the original Go implementation (gorizond/capi-vip-allocator). */
+export const LABEL_CLUSTER_CLASS = 'vip.capi.gorizond.io/cluster-class';
+export const LABEL_ROLE = 'vip.capi.gorizond.io/role';
+export const ANNOTATION_ENABLED = 'vip.capi.gorizond.io/enabled';
+export const ANNOTATION_CONTROL_PLANE_VIP = 'vip.capi.gorizond.io/control-plane-vip';
+export const ANNOTATION_CONTROL_PLANE_PORT = 'vip.capi.gorizond.io/control-plane-port';
+export const LABEL_CLUSTER_NAME = 'cluster.x-k8s.io/cluster-name';
+export const ANNOTATION_PAUSED = 'cluster.x-k8s.io/paused';
+
+export type Role = 'control-plane' | 'ingress';
+
+/** Claim name prefixes by role, as the original named them (so its claims are adopted). */
+export const CLAIM_PREFIX: Record<Role, string> = { 'control-plane': 'vip-cp-', ingress: 'vip-ingress-' };
+
+export const REPORTING_CONTROLLER = 'capi-vip-allocator';
