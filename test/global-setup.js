@@ -5,8 +5,8 @@ import { execa } from 'execa';
 import path from 'node:path';
 
 export const PLANE_KUBECONFIG = path.resolve('.cache/control-plane/kubeconfig');
-export const controlPlane = (command, options = {}) =>
-  execa('npx', ['tsx', 'hack/control-plane/cli.ts', command], { stderr: 'inherit', ...options });
+export const controlPlane = (args, options = {}) =>
+  execa('npx', ['tsx', 'hack/control-plane/cli.ts', ...args], { stderr: 'inherit', ...options });
 
 async function reachable(kubeconfig) {
   try {
@@ -19,16 +19,20 @@ async function reachable(kubeconfig) {
   }
 }
 
-/** Brings the real control plane up once per run, or uses the one KUBECONFIG names when healthy. */
+/**
+ * Brings the real control plane and our extension up once per run, or uses the cluster KUBECONFIG
+ * names when it answers (it must then run CAPI, the IPAM provider and the extension itself).
+ */
 export default async function globalSetup() {
   const given = process.env.KUBECONFIG;
   if (given && path.resolve(given) !== PLANE_KUBECONFIG && (await reachable(given))) {
     process.stderr.write(`\nUsing the cluster in KUBECONFIG=${given}\n`);
     return;
   }
-  const wasRunning = (await controlPlane('status', { reject: false, stderr: 'ignore' })).exitCode === 0;
+  const wasRunning = (await controlPlane(['status'], { reject: false, stderr: 'ignore' })).exitCode === 0;
   process.stderr.write('\n');
-  await controlPlane('up');
+  // The extension is always rebuilt and restarted, so the suites test the code in the tree.
+  await controlPlane(['up', '--extension']);
   // Only a plane this run started is taken down by globalTeardown.
   globalThis.startedPlane = !wasRunning;
   process.env.KUBECONFIG = PLANE_KUBECONFIG;

@@ -3,7 +3,7 @@
  * the in-cluster IPAM provider and kube-controller-manager's garbage collector all act.
  */
 import type { V1ConfigMap } from '@kubernetes/client-node';
-import { capdClusterClass, inClusterIPPool, topologyCluster, type Obj } from '../support/fixtures.js';
+import { clusterClass, inClusterIPPool, topologyCluster, type Obj } from '../support/fixtures.js';
 import { createNamespace, deleteNamespace, eventually, kube, readOrUndefined } from '../support/kube.js';
 
 let ns: string;
@@ -17,7 +17,7 @@ afterAll(async () => {
 });
 
 test('CAPI creates the InfrastructureCluster of a topology Cluster from its ClusterClass template', async () => {
-  for (const obj of capdClusterClass(ns)) await objects.create(obj);
+  for (const obj of clusterClass('capd', ns, 'capd', { vipPatch: false })) await objects.create(obj);
   // The Cluster webhook refuses Clusters until CAPI has reconciled their ClusterClass once.
   await eventually('the Cluster to be admitted', () => objects.create(topologyCluster(ns, 'smoke', 'capd')));
 

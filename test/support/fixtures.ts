@@ -8,21 +8,82 @@ export interface Obj extends KubernetesObject {
 
 const ref = (apiVersion: string, kind: string, name: string) => ({ apiVersion, kind, name });
 
+export type Stack = 'capd' | 'proxmox';
+
+/** The external patch entry a ClusterClass uses to call our GeneratePatches handler. */
+export const VIP_PATCH = {
+  name: 'vip',
+  external: { generatePatchesExtension: 'vip-allocator-generate-patches.vip-allocator' },
+};
+
+const INFRA = 'infrastructure.cluster.x-k8s.io';
+
 /**
- * A ClusterClass on CAPD and kubeadm templates (all v1beta2, the storage versions), with the
- * templates it refers to. Nothing runs the Docker or kubeadm providers here: the CAPI topology
- * controller only needs the templates to clone from.
+ * A ClusterClass with the templates it refers to. `capd`: CAPD and kubeadm (v1beta2, the storage
+ * versions). `proxmox`: Proxmox v1alpha2 and RKE2 v1beta1, the original users' stack. Nothing runs
+ * those providers here: CAPI's topology controller only needs the templates to clone from.
  */
-export function capdClusterClass(namespace: string, name = 'capd'): Obj[] {
+export function clusterClass(
+  stack: Stack,
+  namespace: string,
+  name: string,
+  options: { vipPatch?: boolean } = {},
+): Obj[] {
+  // CAPI's schema wants at least one entry when the list is present.
+  const patches = options.vipPatch === false ? undefined : [VIP_PATCH];
+  if (stack === 'proxmox') {
+    return [
+      {
+        apiVersion: `${INFRA}/v1alpha2`,
+        kind: 'ProxmoxClusterTemplate',
+        metadata: { name, namespace },
+        spec: {
+          template: {
+            spec: {
+              dnsServers: ['10.0.0.53'],
+              // Node addresses; the control-plane VIP comes from our pool, not from here.
+              ipv4Config: { addresses: ['10.90.0.10-10.90.0.50'], prefix: 24, gateway: '10.90.0.1' },
+            },
+          },
+        },
+      },
+      {
+        apiVersion: 'controlplane.cluster.x-k8s.io/v1beta1',
+        kind: 'RKE2ControlPlaneTemplate',
+        metadata: { name, namespace },
+        spec: {
+          template: {
+            spec: {
+              // RKE2 then registers against Cluster.spec.controlPlaneEndpoint: no patch needed for it.
+              registrationMethod: 'control-plane-endpoint',
+              rolloutStrategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1 } },
+            },
+          },
+        },
+      },
+      {
+        apiVersion: 'cluster.x-k8s.io/v1beta2',
+        kind: 'ClusterClass',
+        metadata: { name, namespace },
+        spec: {
+          infrastructure: { templateRef: ref(`${INFRA}/v1alpha2`, 'ProxmoxClusterTemplate', name) },
+          controlPlane: {
+            templateRef: ref('controlplane.cluster.x-k8s.io/v1beta1', 'RKE2ControlPlaneTemplate', name),
+          },
+          patches,
+        },
+      },
+    ];
+  }
   return [
     {
-      apiVersion: 'infrastructure.cluster.x-k8s.io/v1beta2',
+      apiVersion: `${INFRA}/v1beta2`,
       kind: 'DockerClusterTemplate',
       metadata: { name, namespace },
       spec: { template: { spec: {} } },
     },
     {
-      apiVersion: 'infrastructure.cluster.x-k8s.io/v1beta2',
+      apiVersion: `${INFRA}/v1beta2`,
       kind: 'DockerMachineTemplate',
       metadata: { name: `${name}-control-plane`, namespace },
       spec: { template: { spec: {} } },
@@ -38,23 +99,24 @@ export function capdClusterClass(namespace: string, name = 'capd'): Obj[] {
       kind: 'ClusterClass',
       metadata: { name, namespace },
       spec: {
-        infrastructure: {
-          templateRef: ref('infrastructure.cluster.x-k8s.io/v1beta2', 'DockerClusterTemplate', name),
-        },
+        infrastructure: { templateRef: ref(`${INFRA}/v1beta2`, 'DockerClusterTemplate', name) },
         controlPlane: {
           templateRef: ref('controlplane.cluster.x-k8s.io/v1beta2', 'KubeadmControlPlaneTemplate', name),
           machineInfrastructure: {
-            templateRef: ref(
-              'infrastructure.cluster.x-k8s.io/v1beta2',
-              'DockerMachineTemplate',
-              `${name}-control-plane`,
-            ),
+            templateRef: ref(`${INFRA}/v1beta2`, 'DockerMachineTemplate', `${name}-control-plane`),
           },
         },
+        patches,
       },
     },
   ];
 }
+
+/** The InfrastructureCluster kind and its apiVersion for a stack. */
+export const INFRA_CLUSTER: Record<Stack, { apiVersion: string; kind: string; plural: string }> = {
+  capd: { apiVersion: `${INFRA}/v1beta2`, kind: 'DockerCluster', plural: 'dockerclusters' },
+  proxmox: { apiVersion: `${INFRA}/v1alpha2`, kind: 'ProxmoxCluster', plural: 'proxmoxclusters' },
+};
 
 export function topologyCluster(
   namespace: string,
@@ -70,11 +132,22 @@ export function topologyCluster(
   };
 }
 
-export function inClusterIPPool(namespace: string, name: string, addresses: string[], prefix = 24): Obj {
+export function inClusterIPPool(
+  namespace: string,
+  name: string,
+  addresses: string[],
+  metadata: { labels?: Record<string, string>; annotations?: Record<string, string> } = {},
+): Obj {
   return {
     apiVersion: 'ipam.cluster.x-k8s.io/v1alpha2',
     kind: 'InClusterIPPool',
-    metadata: { name, namespace },
-    spec: { addresses, prefix },
+    metadata: { name, namespace, ...metadata },
+    spec: { addresses, prefix: 24 },
   };
 }
+
+/** Labels that select a pool for a class's control-plane VIPs. */
+export const vipLabels = (className: string): Record<string, string> => ({
+  'vip.capi.gorizond.io/cluster-class': className,
+  'vip.capi.gorizond.io/role': 'control-plane',
+});

@@ -1,0 +1,82 @@
+import { Watch, type KubernetesObject } from '@kubernetes/client-node';
+import { INFRA_CLUSTER, topologyCluster, type Obj, type Stack } from './fixtures.js';
+import { eventually, kube, readOrUndefined } from './kube.js';
+
+export const VIP_ANNOTATION = 'vip.capi.gorizond.io/control-plane-vip';
+
+export interface ClusterObj extends Obj {
+  spec?: {
+    controlPlaneEndpoint?: { host?: string; port?: number };
+    infrastructureRef?: { name?: string };
+  } & Record<string, unknown>;
+  status?: { conditions?: { type: string; status: string; reason?: string; message?: string }[] };
+}
+
+export function readCluster(namespace: string, name: string): Promise<ClusterObj | undefined> {
+  return readOrUndefined<ClusterObj>({
+    apiVersion: 'cluster.x-k8s.io/v1beta2',
+    kind: 'Cluster',
+    metadata: { name, namespace },
+  });
+}
+
+/** Creates a topology Cluster, retrying while CAPI's webhook waits for the class to be reconciled. */
+export async function createCluster(
+  namespace: string,
+  name: string,
+  className: string,
+  endpoint?: { host: string; port: number },
+): Promise<void> {
+  const cluster = topologyCluster(namespace, name, className);
+  if (endpoint) cluster.spec = { ...cluster.spec, controlPlaneEndpoint: endpoint };
+  await eventually(`Cluster ${namespace}/${name} to be admitted`, () => kube().objects.create(cluster));
+}
+
+/** Waits until the Cluster has its InfrastructureCluster, and returns the Cluster. */
+export function waitForTopology(namespace: string, name: string, timeoutMs = 60_000): Promise<ClusterObj> {
+  return eventually(
+    `Cluster ${namespace}/${name} to get its InfrastructureCluster`,
+    async () => {
+      const c = await readCluster(namespace, name);
+      return c?.spec?.infrastructureRef?.name ? c : undefined;
+    },
+    timeoutMs,
+  );
+}
+
+export function condition(cluster: ClusterObj | undefined, type: string) {
+  return cluster?.status?.conditions?.find((c) => c.type === type);
+}
+
+/**
+ * Records the first version of every InfrastructureCluster the API server reports in a namespace,
+ * watching from before any is created: proof of what each was born with.
+ */
+export class FirstVersions {
+  readonly first = new Map<string, Obj>();
+  #abort?: AbortController;
+
+  static async start(stack: Stack, namespace: string): Promise<FirstVersions> {
+    const recorder = new FirstVersions();
+    const { apiVersion, plural } = INFRA_CLUSTER[stack];
+    recorder.#abort = await new Watch(kube().kc).watch(
+      `/apis/${apiVersion}/namespaces/${namespace}/${plural}`,
+      { allowWatchBookmarks: false },
+      (type: string, obj: KubernetesObject) => {
+        const o = obj as Obj;
+        if (type === 'ADDED' && !recorder.first.has(o.metadata.name)) recorder.first.set(o.metadata.name, o);
+      },
+      () => undefined,
+    );
+    return recorder;
+  }
+
+  endpointOf(name: string): unknown {
+    return (this.first.get(name)?.spec as { controlPlaneEndpoint?: unknown } | undefined)
+      ?.controlPlaneEndpoint;
+  }
+
+  stop(): void {
+    this.#abort?.abort();
+  }
+}
