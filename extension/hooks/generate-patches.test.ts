@@ -1,0 +1,100 @@
+import type { GeneratePatchesRequest } from '../../shared/kube/types.js';
+import { generatePatches } from './generate-patches.js';
+
+function request(
+  annotations: Record<string, string> | undefined,
+  items: GeneratePatchesRequest['items'],
+): GeneratePatchesRequest {
+  return {
+    apiVersion: 'hooks.runtime.cluster.x-k8s.io/v1alpha1',
+    kind: 'GeneratePatchesRequest',
+    variables: [
+      { name: 'builtin', value: { cluster: { name: 'c1', namespace: 'ns', metadata: { annotations } } } },
+    ],
+    items,
+  };
+}
+
+const infraItem = (kind: string, spec: Record<string, unknown> = {}) => ({
+  uid: 'infra',
+  holderReference: {
+    apiVersion: 'cluster.x-k8s.io/v1beta2',
+    kind: 'Cluster',
+    namespace: 'ns',
+    name: 'c1',
+    fieldPath: 'spec.infrastructureRef',
+  },
+  object: { apiVersion: 'infrastructure.cluster.x-k8s.io/v1beta2', kind, spec: { template: { spec } } },
+});
+const cpItem = {
+  uid: 'cp',
+  holderReference: {
+    apiVersion: 'cluster.x-k8s.io/v1beta2',
+    kind: 'Cluster',
+    namespace: 'ns',
+    name: 'c1',
+    fieldPath: 'spec.controlPlaneRef',
+  },
+  object: {
+    apiVersion: 'controlplane.cluster.x-k8s.io/v1beta2',
+    kind: 'KubeadmControlPlaneTemplate',
+    spec: {},
+  },
+};
+const decode = (patch: string): unknown => JSON.parse(Buffer.from(patch, 'base64').toString());
+const vip = {
+  'vip.capi.gorizond.io/control-plane-vip': '10.0.0.10',
+  'vip.capi.gorizond.io/control-plane-port': '7443',
+};
+
+describe('generatePatches', () => {
+  test('sets host and port on the InfrastructureClusterTemplate only', () => {
+    const items = generatePatches(
+      request(vip, [infraItem('ProxmoxClusterTemplate', { dnsServers: ['1.1.1.1'] }), cpItem]),
+      6443,
+    );
+    expect(items).toHaveLength(1);
+    expect(items[0]).toMatchObject({ uid: 'infra', patchType: 'JSONMergePatch' });
+    expect(decode(items[0]?.patch ?? '')).toEqual({
+      spec: { template: { spec: { controlPlaneEndpoint: { host: '10.0.0.10', port: 7443 } } } },
+    });
+  });
+  test('leaves every item untouched while the Cluster has no VIP', () => {
+    expect(generatePatches(request(undefined, [infraItem('DockerClusterTemplate')]), 6443)).toEqual([]);
+  });
+  test('uses the default port when the Cluster has no port annotation', () => {
+    const [item] = generatePatches(
+      request({ 'vip.capi.gorizond.io/control-plane-vip': 'fd00::10' }, [infraItem('DockerClusterTemplate')]),
+      6443,
+    );
+    expect(decode(item?.patch ?? '')).toMatchObject({
+      spec: { template: { spec: { controlPlaneEndpoint: { host: 'fd00::10', port: 6443 } } } },
+    });
+  });
+  test('no patch when the template already carries the endpoint', () => {
+    const done = infraItem('DockerClusterTemplate', {
+      controlPlaneEndpoint: { host: '10.0.0.10', port: 7443 },
+    });
+    expect(generatePatches(request(vip, [done]), 6443)).toEqual([]);
+  });
+  test('OpenStack also gets apiServerFixedIP when its load balancer is enabled', () => {
+    const [withLb] = generatePatches(
+      request(vip, [infraItem('OpenStackClusterTemplate', { apiServerLoadBalancer: { enabled: true } })]),
+      6443,
+    );
+    expect(decode(withLb?.patch ?? '')).toEqual({
+      spec: {
+        template: {
+          spec: { controlPlaneEndpoint: { host: '10.0.0.10', port: 7443 }, apiServerFixedIP: '10.0.0.10' },
+        },
+      },
+    });
+    const [withoutLb] = generatePatches(request(vip, [infraItem('OpenStackClusterTemplate')]), 6443);
+    expect(decode(withoutLb?.patch ?? '')).not.toHaveProperty('spec.template.spec.apiServerFixedIP');
+  });
+  test('a VIP annotation that is not an IP is an error naming the Cluster', () => {
+    expect(() =>
+      generatePatches(request({ 'vip.capi.gorizond.io/control-plane-vip': 'nope' }, []), 6443),
+    ).toThrow('Cluster ns/c1');
+  });
+});

@@ -1,0 +1,51 @@
+import { FlagError, parseFlags, usage } from './config.js';
+
+describe('parseFlags', () => {
+  test("defaults are the original product's", () => {
+    expect(parseFlags([])).toMatchObject({
+      enableRuntimeExtension: true,
+      enableReconciler: false,
+      runtimeExtensionPort: 9443,
+      runtimeExtensionName: 'vip-allocator',
+      leaderElect: false,
+      defaultPort: 6443,
+      allocationWaitMs: 5000,
+      logFormat: 'json',
+      metricsBindAddress: { host: undefined, port: 8080 },
+    });
+  });
+  test('accepts --flag=value, --flag value and bare booleans', () => {
+    const c = parseFlags([
+      '--runtime-extension-port',
+      '10443',
+      '--enable-runtime-extension=false',
+      '--leader-elect',
+      '--allocation-wait=1500ms',
+    ]);
+    expect(c).toMatchObject({
+      runtimeExtensionPort: 10443,
+      enableRuntimeExtension: false,
+      leaderElect: true,
+      allocationWaitMs: 1500,
+    });
+  });
+  test.each([
+    [['--runtime-extension-name=vip.allocator'], 'runtime-extension-name'],
+    [['--runtime-extension-name=VIP'], 'runtime-extension-name'],
+    [['--runtime-extension-port=70000'], 'runtime-extension-port'],
+    [['--allocation-wait=9s'], 'allocation-wait'],
+    [['--allocation-wait=soon'], 'allocation-wait'],
+    [['--log-format=xml'], 'log-format'],
+    [['--enable-reconciler=maybe'], 'enable-reconciler'],
+    [['--metrics-bind-address=8080'], 'metrics-bind-address'],
+    [['--no-such-flag'], 'no-such-flag'],
+    [['--kubeconfig'], 'kubeconfig'],
+  ])('%j is refused naming --%s', (argv, flag) => {
+    expect(() => parseFlags(argv)).toThrow(FlagError);
+    expect(() => parseFlags(argv)).toThrow(`--${flag}:`);
+  });
+  test('usage lists every flag', () => {
+    expect(usage()).toContain('--allocation-wait');
+    expect(usage()).toContain('--runtime-extension-name');
+  });
+});

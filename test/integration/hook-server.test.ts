@@ -1,0 +1,186 @@
+/**
+ * Our hook server over HTTPS, as started by `npm run control-plane -- up --extension`, against
+ * the real API server and IPAM provider; CAPI stays out of it (the Cluster here is no topology
+ * Cluster in the API, so CAPI never calls the hook for it).
+ */
+import { readFileSync } from 'node:fs';
+import https from 'node:https';
+import path from 'node:path';
+import { inClusterIPPool, vipLabels } from '../support/fixtures.js';
+import { createNamespace, deleteNamespace, eventually, kube } from '../support/kube.js';
+import { readCluster, VIP_ANNOTATION } from '../support/vip.js';
+
+const BASE = 'https://127.0.0.1:19460/hooks.runtime.cluster.x-k8s.io/v1alpha1';
+const ca = readFileSync(path.resolve('.cache/control-plane/pki/ca/tls.crt'));
+
+interface Answer {
+  code: number;
+  type: string;
+  body: Record<string, unknown>;
+}
+
+function call(url: string, body: string | Buffer, options: https.RequestOptions = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      url,
+      { method: 'POST', ca, agent: false, headers: { 'content-type': 'application/json' }, ...options },
+      (res) => {
+        let data = '';
+        res.on('data', (c: Buffer) => (data += c.toString()));
+        res.on('end', () =>
+          resolve({
+            code: res.statusCode ?? 0,
+            type: String(res.headers['content-type']),
+            body: JSON.parse(data) as Record<string, unknown>,
+          }),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const post = (hook: string, body: unknown, options?: https.RequestOptions) =>
+  call(`${BASE}/${hook}`, JSON.stringify(body), options);
+
+test('discovery advertises both handlers within CAPI limits', async () => {
+  const { code, body } = await post('discovery', {
+    apiVersion: 'hooks.runtime.cluster.x-k8s.io/v1alpha1',
+    kind: 'DiscoveryRequest',
+  });
+  expect(code).toBe(200);
+  expect(body).toMatchObject({ kind: 'DiscoveryResponse', status: 'Success' });
+  expect(body.handlers).toEqual([
+    {
+      name: 'vip-allocator-before-cluster-create',
+      requestHook: { apiVersion: 'hooks.runtime.cluster.x-k8s.io/v1alpha1', hook: 'BeforeClusterCreate' },
+      timeoutSeconds: 10,
+      failurePolicy: 'Fail',
+    },
+    {
+      name: 'vip-allocator-generate-patches',
+      requestHook: { apiVersion: 'hooks.runtime.cluster.x-k8s.io/v1alpha1', hook: 'GeneratePatches' },
+      timeoutSeconds: 10,
+      failurePolicy: 'Fail',
+    },
+  ]);
+});
+
+describe('bad requests get a JSON error naming the problem', () => {
+  const hook = 'beforeclustercreate/vip-allocator-before-cluster-create';
+  test.each<[string, () => Promise<Answer>, number, string]>([
+    ['wrong method', () => post(hook, {}, { method: 'GET' }), 400, 'hooks take POST'],
+    [
+      'wrong content type',
+      () => post(hook, {}, { headers: { 'content-type': 'text/plain' } }),
+      400,
+      'Content-Type must be application/json',
+    ],
+    ['malformed JSON', () => call(`${BASE}/${hook}`, '{"apiVersion":'), 400, 'not valid JSON'],
+    [
+      'missing field',
+      () =>
+        post(hook, {
+          apiVersion: 'hooks.runtime.cluster.x-k8s.io/v1alpha1',
+          kind: 'BeforeClusterCreateRequest',
+        }),
+      400,
+      'cluster: missing',
+    ],
+    [
+      'wrong kind',
+      () => post(hook, { apiVersion: 'hooks.runtime.cluster.x-k8s.io/v1alpha1', kind: 'Nope' }),
+      400,
+      'kind: must be BeforeClusterCreateRequest',
+    ],
+    [
+      'mistyped field',
+      () =>
+        post('generatepatches/vip-allocator-generate-patches', {
+          apiVersion: 'hooks.runtime.cluster.x-k8s.io/v1alpha1',
+          kind: 'GeneratePatchesRequest',
+          items: {},
+        }),
+      400,
+      'items: must be an array',
+    ],
+    [
+      'body over the limit',
+      () => call(`${BASE}/${hook}`, Buffer.alloc(9 * 1024 * 1024, 32)),
+      413,
+      'over 8mb',
+    ],
+    ['unknown handler', () => post('beforeclustercreate/someone-else', {}), 404, 'No handler'],
+  ])('%s', async (_what, send, code, message) => {
+    const answer = await send();
+    expect(answer.code).toBe(code);
+    expect(answer.type).toContain('application/json');
+    expect(answer.body.message).toContain(message);
+  });
+
+  test('TLS below 1.2 is refused', async () => {
+    await expect(post('discovery', {}, { maxVersion: 'TLSv1.1', minVersion: 'TLSv1' })).rejects.toThrow();
+  });
+});
+
+describe('BeforeClusterCreate with a v1beta1 Cluster (CAPI 1.11-1.12)', () => {
+  let ns: string;
+  beforeAll(async () => {
+    ns = await createNamespace('hooks');
+    const { objects } = kube();
+    await objects.create(inClusterIPPool(ns, 'pool', ['10.80.0.7'], { labels: vipLabels('legacy') }));
+    // A Cluster without topology in the API, so CAPI never calls the hook for it; the request below
+    // describes it as the topology Cluster CAPI 1.11 would have sent.
+    await objects.create({
+      apiVersion: 'cluster.x-k8s.io/v1beta2',
+      kind: 'Cluster',
+      metadata: { name: 'old', namespace: ns },
+      spec: {
+        infrastructureRef: {
+          apiGroup: 'infrastructure.cluster.x-k8s.io',
+          kind: 'DockerCluster',
+          name: 'old',
+        },
+      },
+    });
+  });
+  afterAll(() => deleteNamespace(ns));
+
+  test('claims, waits for the binding, patches the Cluster, then answers Success once it carries the VIP', async () => {
+    const stored = await readCluster(ns, 'old');
+    const request = (annotations?: Record<string, string>, endpoint?: object) => ({
+      apiVersion: 'hooks.runtime.cluster.x-k8s.io/v1alpha1',
+      kind: 'BeforeClusterCreateRequest',
+      cluster: {
+        apiVersion: 'cluster.x-k8s.io/v1beta1',
+        kind: 'Cluster',
+        metadata: { name: 'old', namespace: ns, uid: stored?.metadata.uid, annotations },
+        spec: {
+          topology: { class: 'legacy', version: 'v1.30.0' },
+          ...(endpoint ? { controlPlaneEndpoint: endpoint } : {}),
+        },
+      },
+    });
+    const hook = 'beforeclustercreate/vip-allocator-before-cluster-create';
+    const first = await eventually('the claim to bind within one call', async () => {
+      const answer = await post(hook, request());
+      return (answer.body.message as string).includes('written to the Cluster') ? answer : undefined;
+    });
+    expect(first.body).toMatchObject({
+      kind: 'BeforeClusterCreateResponse',
+      status: 'Success',
+      retryAfterSeconds: 1,
+    });
+
+    const patched = await readCluster(ns, 'old');
+    expect(patched?.spec?.controlPlaneEndpoint).toEqual({ host: '10.80.0.7', port: 6443 });
+    expect(patched?.metadata.annotations?.[VIP_ANNOTATION]).toBe('10.80.0.7');
+
+    const last = await post(
+      hook,
+      request({ [VIP_ANNOTATION]: '10.80.0.7' }, { host: '10.80.0.7', port: 6443 }),
+    );
+    expect(last.body).toMatchObject({ status: 'Success', retryAfterSeconds: 0 });
+  });
+});
