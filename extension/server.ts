@@ -23,6 +23,8 @@ export interface Handler<Req = unknown> {
   readonly handle: (request: Req) => Promise<HookResponse>;
   /** Log keys describing the request (e.g. the Cluster). */
   readonly describe?: (request: Req) => Record<string, unknown>;
+  /** Level of the per-request log line; `debug` for hooks CAPI calls on every reconcile. */
+  readonly logLevel?: 'info' | 'debug';
 }
 
 /** A handler with its request type erased, so handlers of different hooks share one registry. */
@@ -30,6 +32,7 @@ export interface RegisteredHandler {
   readonly hook: HookName;
   readonly suffix: string;
   readonly timeoutSeconds: number;
+  readonly logLevel: 'info' | 'debug';
   /** Validates the body (throwing RequestError) and returns the call to make. */
   readonly accept: (body: unknown) => { keys: Record<string, unknown>; handle: () => Promise<HookResponse> };
 }
@@ -39,6 +42,7 @@ export function register<Req>(handler: Handler<Req>): RegisteredHandler {
     hook: handler.hook,
     suffix: handler.suffix,
     timeoutSeconds: handler.timeoutSeconds,
+    logLevel: handler.logLevel ?? 'info',
     accept: (body) => {
       const request = handler.parse(body);
       return { keys: handler.describe?.(request) ?? {}, handle: () => handler.handle(request) };
@@ -137,7 +141,8 @@ export function createHookApp(
     send(res, 200, { apiVersion: HOOKS_API_VERSION, kind: `${h.hook}Response`, ...answer });
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     observer?.hookAnswered(h.hook, answer.status, seconds);
-    log.info('Hook request', {
+    // Failures always at info: they are what an operator looks for.
+    log.log(answer.status === 'Success' ? h.logLevel : 'info', 'Hook request', {
       uid: randomUUID(),
       hook: h.hook,
       handler: `${extensionName}-${h.suffix}`,

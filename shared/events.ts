@@ -1,4 +1,5 @@
 import { EventsV1Api, V1MicroTime, type KubeConfig, type V1ObjectReference } from '@kubernetes/client-node';
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { REPORTING_CONTROLLER } from './vip.js';
 
@@ -49,7 +50,11 @@ export class EventRecorder implements Recorder {
       await this.#api.createNamespacedEvent({
         namespace,
         body: {
-          metadata: { generateName: `${regarding.metadata.name}.`, namespace },
+          // client-go's naming (<object>.<hex>): generateName would end in a dot, which is invalid.
+          metadata: {
+            name: `${regarding.metadata.name}.${now.toString(16)}${randomBytes(2).toString('hex')}`,
+            namespace,
+          },
           eventTime: new V1MicroTime(now),
           reportingController: REPORTING_CONTROLLER,
           reportingInstance: this.#instance,

@@ -90,6 +90,7 @@ export function generatePatchesHandler(defaultPort: number): Handler<GeneratePat
     suffix: 'generate-patches',
     timeoutSeconds: HOOK_TIMEOUT_SECONDS,
     parse: generatePatchesRequest,
+    logLevel: 'debug',
     handle: async (request) => ({ status: 'Success', items: generatePatches(request, defaultPort) }),
     describe: (request) => {
       const cluster = request.items[0]?.holderReference;

@@ -3,6 +3,7 @@
  * (`npm run control-plane -- up --extension`), the real IPAM provider binds claims, and
  * kube-controller-manager collects them when their Cluster goes.
  */
+import { EventsV1Api } from '@kubernetes/client-node';
 import { clusterClass, inClusterIPPool, vipLabels, type Obj, type Stack } from '../support/fixtures.js';
 import { createNamespace, deleteNamespace, eventually, kube, readOrUndefined } from '../support/kube.js';
 import {
@@ -26,6 +27,12 @@ function claimOf(namespace: string, cluster: string) {
     kind: 'IPAddressClaim',
     metadata: { name: `vip-cp-${cluster}`, namespace },
   });
+}
+
+/** events.k8s.io/v1 Events about a Cluster, as `kubectl events` would show them. */
+async function eventsFor(namespace: string, cluster: string) {
+  const list = await kube().kc.makeApiClient(EventsV1Api).listNamespacedEvent({ namespace });
+  return list.items.filter((e) => e.regarding?.kind === 'Cluster' && e.regarding.name === cluster);
 }
 
 async function poolFree(namespace: string, name: string): Promise<number | undefined> {
@@ -75,6 +82,9 @@ describe.each<Stack>(['capd', 'proxmox'])('on the %s stack', (stack) => {
         blockOwnerDeletion: true,
       }),
     ]);
+    expect(await eventsFor(ns, 'alpha')).toContainEqual(
+      expect.objectContaining({ type: 'Normal', reason: 'VIPAllocated' }),
+    );
     expect(claim?.metadata.labels).toMatchObject({
       'cluster.x-k8s.io/cluster-name': 'alpha',
       'vip.capi.gorizond.io/role': 'control-plane',
@@ -138,6 +148,13 @@ describe('when no pool matches', () => {
     expect(reconciled?.message).toContain('vip.capi.gorizond.io/role=control-plane');
     expect(reconciled?.message).toContain(`InClusterIPPool in namespace ${ns}`);
     expect(cluster.spec?.infrastructureRef).toBeUndefined();
+    expect(await eventsFor(ns, 'blocked')).toContainEqual(
+      expect.objectContaining({
+        type: 'Warning',
+        reason: 'VIPPoolNotFound',
+        reportingController: 'capi-vip-allocator',
+      }),
+    );
   });
 
   test('a Cluster of a class without our patch is not ours and proceeds', async () => {
