@@ -73,6 +73,17 @@ describe.each<Stack>(['capd', 'proxmox'])('on the %s stack', (stack) => {
     );
     expect(firsts.endpointOf(infraName)).toEqual({ host: vip, port: 6443 });
 
+    if (stack === 'capd') {
+      // An inline patch reads the VIP from the Cluster annotation (README, ClusterClass integration).
+      const kcps = await objects.list('controlplane.cluster.x-k8s.io/v1beta2', 'KubeadmControlPlane', ns);
+      const kcp = kcps.items.find(
+        (k) => k.metadata?.labels?.['cluster.x-k8s.io/cluster-name'] === 'alpha',
+      ) as Obj | undefined;
+      expect(kcp?.spec).toMatchObject({
+        kubeadmConfigSpec: { clusterConfiguration: { apiServer: { certSANs: [vip] } } },
+      });
+    }
+
     const claim = await claimOf(ns, 'alpha');
     expect(claim?.metadata.ownerReferences).toEqual([
       expect.objectContaining({

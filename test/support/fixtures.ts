@@ -10,6 +10,33 @@ const ref = (apiVersion: string, kind: string, name: string) => ({ apiVersion, k
 
 export type Stack = 'capd' | 'proxmox';
 
+/**
+ * An inline patch reading the VIP from the Cluster annotation, as the README shows: kubeadm's
+ * certificate SANs. Enabled only when the annotation is there (a manual endpoint has none).
+ */
+const VIP_ANNOTATION_EXPR =
+  '(index .builtin.cluster.metadata.annotations "vip.capi.gorizond.io/control-plane-vip")';
+export const CERT_SAN_PATCH = {
+  name: 'vip-cert-san',
+  enabledIf: `{{ if .builtin.cluster.metadata.annotations }}{{ if ${VIP_ANNOTATION_EXPR} }}true{{ end }}{{ end }}`,
+  definitions: [
+    {
+      selector: {
+        apiVersion: 'controlplane.cluster.x-k8s.io/v1beta2',
+        kind: 'KubeadmControlPlaneTemplate',
+        matchResources: { controlPlane: true },
+      },
+      jsonPatches: [
+        {
+          op: 'add',
+          path: '/spec/template/spec/kubeadmConfigSpec/clusterConfiguration',
+          valueFrom: { template: `apiServer:\n  certSANs: ["{{ ${VIP_ANNOTATION_EXPR} }}"]` },
+        },
+      ],
+    },
+  ],
+};
+
 /** The external patch entry a ClusterClass uses to call our GeneratePatches handler. */
 export const VIP_PATCH = {
   name: 'vip',
@@ -106,7 +133,7 @@ export function clusterClass(
             templateRef: ref(`${INFRA}/v1beta2`, 'DockerMachineTemplate', `${name}-control-plane`),
           },
         },
-        patches,
+        patches: patches && [...patches, CERT_SAN_PATCH],
       },
     },
   ];
