@@ -133,6 +133,17 @@ describe.each<Stack>(['capd', 'proxmox'])('on the %s stack', (stack) => {
     expect(cluster.metadata.annotations?.[VIP_ANNOTATION]).toBeUndefined();
     expect(await claimOf(ns, 'manual')).toBeUndefined();
   });
+
+  test('a host set by hand inside a pool is kept, with a Warning that it may collide', async () => {
+    await createCluster(ns, 'squatter', 'onprem', { host: '10.20.0.12', port: 6443 });
+    const cluster = await waitForTopology(ns, 'squatter');
+    expect(cluster.spec?.controlPlaneEndpoint?.host).toBe('10.20.0.12');
+    expect(await claimOf(ns, 'squatter')).toBeUndefined();
+    const warning = await eventually('the VIPMayCollide Event', async () =>
+      (await eventsFor(ns, 'squatter')).find((e) => e.reason === 'VIPMayCollide'),
+    );
+    expect(warning).toMatchObject({ type: 'Warning', note: expect.stringContaining('InClusterIPPool vips') });
+  });
 });
 
 describe('when no pool matches', () => {
