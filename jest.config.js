@@ -3,13 +3,8 @@
 export default {
   preset: 'ts-jest/presets/default-esm',
   testEnvironment: 'node',
-  roots: [
-    '<rootDir>/operator',
-    '<rootDir>/extension',
-    '<rootDir>/shared',
-    '<rootDir>/hack',
-    '<rootDir>/test',
-  ],
+  testPathIgnorePatterns: ['/node_modules/', '/dist/', '/.cache/'],
+  modulePathIgnorePatterns: ['<rootDir>/dist/', '<rootDir>/.cache/'],
   testMatch: ['**/*.test.ts'],
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   transform: {

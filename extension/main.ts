@@ -8,7 +8,6 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Allocator } from '../shared/allocator/allocator.js';
-import { DEFAULT_POOL_KINDS } from '../shared/allocator/pools.js';
 import { KubeStore } from '../shared/allocator/store.js';
 import { FlagError, parseFlags, usage, type Config, type ListenAddress } from '../shared/config.js';
 import { EventRecorder } from '../shared/events.js';
@@ -41,7 +40,7 @@ export async function run(config: Config, log: Logger): Promise<() => Promise<vo
   const kc = loadKubeConfig(config);
   const metrics = new Metrics();
   const store = new KubeStore(kc);
-  const allocator = new Allocator(store, { poolKinds: DEFAULT_POOL_KINDS });
+  const allocator = new Allocator(store, { poolKinds: config.poolKinds });
   const recorder = new EventRecorder(kc, (err) =>
     log.warn('Could not record an Event', { error: reason(err) }),
   );

@@ -40,9 +40,20 @@ describe('parseFlags', () => {
     [['--metrics-bind-address=8080'], 'metrics-bind-address'],
     [['--no-such-flag'], 'no-such-flag'],
     [['--kubeconfig'], 'kubeconfig'],
+    [['--pool-kinds=inclusterippool'], 'pool-kinds'],
   ])('%j is refused naming --%s', (argv, flag) => {
     expect(() => parseFlags(argv)).toThrow(FlagError);
     expect(() => parseFlags(argv)).toThrow(`--${flag}:`);
+  });
+  test('--pool-kinds takes Kind.version.group entries in order', () => {
+    expect(
+      parseFlags([
+        '--pool-kinds=MetalIPPool.v1beta1.ipam.metal3.io, InClusterIPPool.v1alpha2.ipam.cluster.x-k8s.io',
+      ]).poolKinds,
+    ).toEqual([
+      { kind: 'MetalIPPool', apiVersion: 'ipam.metal3.io/v1beta1' },
+      { kind: 'InClusterIPPool', apiVersion: 'ipam.cluster.x-k8s.io/v1alpha2' },
+    ]);
   });
   test('usage lists every flag', () => {
     expect(usage()).toContain('--allocation-wait');

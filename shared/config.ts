@@ -1,3 +1,4 @@
+import type { PoolKind } from './allocator/pools.js';
 import type { LogFormat, LogLevel } from './log.js';
 
 /** What CAPI is told in discovery; one hook call must finish well inside it. */
@@ -24,6 +25,7 @@ export interface Config {
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
   readonly allocationWaitMs: number;
+  readonly poolKinds: readonly PoolKind[];
   readonly help: boolean;
 }
 
@@ -91,6 +93,18 @@ const address: Parser<ListenAddress> = (raw, flag) => {
 
 const text: Parser<string> = (raw) => raw;
 
+/** `Kind.version.group`, comma-separated, in search order: e.g. `InClusterIPPool.v1alpha2.ipam.cluster.x-k8s.io`. */
+const poolKinds: Parser<PoolKind[]> = (raw, flag) =>
+  raw.split(',').map((entry) => {
+    const m = /^([A-Z][A-Za-z0-9]*)\.(v\d+(?:(?:alpha|beta)\d+)?)\.([a-z0-9.-]+)$/.exec(entry.trim());
+    if (!m)
+      throw new FlagError(
+        flag,
+        `"${entry}" is not Kind.version.group (e.g. InClusterIPPool.v1alpha2.ipam.cluster.x-k8s.io)`,
+      );
+    return { kind: m[1] ?? '', apiVersion: `${m[3]}/${m[2]}` };
+  });
+
 interface FlagSpec<T> {
   readonly parse: Parser<T>;
   readonly default: string;
@@ -136,6 +150,11 @@ const FLAGS = {
     duration,
     '5s',
     `Longest one BeforeClusterCreate call waits for IPAM (under the ${HOOK_TIMEOUT_SECONDS}s hook timeout)`,
+  ),
+  'pool-kinds': flag(
+    poolKinds,
+    'InClusterIPPool.v1alpha2.ipam.cluster.x-k8s.io,GlobalInClusterIPPool.v1alpha2.ipam.cluster.x-k8s.io',
+    'Pool kinds to search, Kind.version.group, comma-separated (namespaced ones first whatever the order)',
   ),
   help: flag(bool, 'false', 'Print this help'),
 } as const;
@@ -198,6 +217,7 @@ export function parseFlags(argv: readonly string[]): Config {
     logLevel: get('log-level'),
     logFormat: get('log-format'),
     allocationWaitMs,
+    poolKinds: get('pool-kinds'),
     help: get('help'),
   };
 }

@@ -78,8 +78,8 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
     const claim = await allocator.existingClaim(cluster, ROLE);
     if (host && !claim) {
       // The user chose the endpoint: theirs to keep, but say so when it sits inside a pool we hand out.
-      const pools = await allocator.matchingPools(cluster.metadata.namespace, cls.name, ROLE);
-      const inside = pools.find((c) => poolContains(c.pool, host));
+      const { ranked } = await allocator.search(cluster.metadata.namespace, cls.name, ROLE);
+      const inside = ranked.find((c) => poolContains(c.pool, host));
       if (inside) {
         await warn(
           cluster,

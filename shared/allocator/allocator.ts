@@ -61,23 +61,34 @@ export class Allocator {
     this.#pollMs = options.pollMs ?? 100;
   }
 
-  /** Pools that match the class and role, best first (see rankPools). */
-  async matchingPools(namespace: string, className: string, role: Role): Promise<Candidate[]> {
-    const found = await Promise.all(
-      this.#kinds.map(async (kind) =>
-        (await this.#store.listPools(kind, namespace)).map((pool): Candidate => ({ pool, kind })),
-      ),
+  /** Pools that match the class and role, best first (see rankPools), and where they were looked for. */
+  async search(
+    namespace: string,
+    className: string,
+    role: Role,
+  ): Promise<{ ranked: Candidate[]; searched: string }> {
+    const lists = await Promise.all(
+      this.#kinds.map(async (kind) => ({ kind, list: await this.#store.listPools(kind, namespace) })),
     );
-    return rankPools(found.flat(), className, role, this.#kinds);
+    const candidates = lists.flatMap(({ kind, list }) =>
+      (list?.pools ?? []).map((pool): Candidate => ({ pool, kind, namespaced: list?.namespaced ?? false })),
+    );
+    const searched = lists
+      .map(({ kind, list }) =>
+        !list
+          ? `${kind.kind} (not served)`
+          : list.namespaced
+            ? `${kind.kind} in namespace ${namespace}`
+            : `${kind.kind} (cluster-wide)`,
+      )
+      .join(', ');
+    return { ranked: rankPools(candidates, className, role, this.#kinds), searched };
   }
 
   /** Names the class, role, labels and places searched, for the Cluster's condition and Events. */
-  noPoolMessage(namespace: string, className: string, role: Role): string {
-    const places = this.#kinds
-      .map((k) => (k.namespaced ? `${k.kind} in namespace ${namespace}` : `${k.kind} (cluster-wide)`))
-      .join(', ');
+  noPoolMessage(searched: string, className: string, role: Role): string {
     return (
-      `No IP pool for ClusterClass ${className} and role ${role}: searched ${places} for labels ` +
+      `No IP pool for ClusterClass ${className} and role ${role}: searched ${searched} for labels ` +
       `${LABEL_CLUSTER_CLASS}=${className} and ${LABEL_ROLE}=${role} (or a label value "true" with ` +
       `the name in the comma-separated annotation of the same key)`
     );
@@ -113,8 +124,9 @@ export class Allocator {
     const namespace = cluster.metadata.namespace;
     let claim = existing ?? (await this.existingClaim(cluster, role));
     if (!claim) {
-      const [best] = await this.matchingPools(namespace, className, role);
-      if (!best) return { state: 'no-pool', message: this.noPoolMessage(namespace, className, role) };
+      const { ranked, searched } = await this.search(namespace, className, role);
+      const [best] = ranked;
+      if (!best) return { state: 'no-pool', message: this.noPoolMessage(searched, className, role) };
       // Another replica or an earlier call may win the create; then its claim is the one.
       claim =
         (await this.#store.createClaim(newClaim(cluster, role, poolRef(best)))) ??
@@ -150,7 +162,7 @@ export class Allocator {
     }
     const kind = this.#kinds.find((k) => k.kind === pool.kind);
     const found = kind
-      ? (await this.#store.listPools(kind, cluster.metadata.namespace)).find(
+      ? (await this.#store.listPools(kind, cluster.metadata.namespace))?.pools.find(
           (p) => p.metadata.name === pool.name,
         )
       : undefined;

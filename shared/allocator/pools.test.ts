@@ -48,7 +48,7 @@ describe('labelSelects', () => {
 });
 
 describe('rankPools', () => {
-  const c = (p: IPPool, kind = namespaced): Candidate => ({ pool: p, kind });
+  const c = (p: IPPool, kind = namespaced): Candidate => ({ pool: p, kind, namespaced: kind === namespaced });
   test('namespaced before global, then by name; non-matching and other roles dropped', () => {
     const ranked = rankPools(
       [

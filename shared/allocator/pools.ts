@@ -2,22 +2,25 @@ import { BlockList, isIPv6 } from 'node:net';
 import type { IPPool, PoolRef } from '../kube/types.js';
 import { LABEL_CLUSTER_CLASS, LABEL_ROLE, type Role } from '../vip.js';
 
-/** A pool kind to search; its `apiVersion` gives the group for claims' `poolRef.apiGroup`. */
+/**
+ * A pool kind to search (`--pool-kinds`); its `apiVersion` gives claims' `poolRef.apiGroup`.
+ * Whether it is namespaced comes from API discovery, so any IPAM provider's pools fit.
+ */
 export interface PoolKind {
   readonly apiVersion: string;
   readonly kind: string;
-  readonly namespaced: boolean;
 }
 
 export const DEFAULT_POOL_KINDS: readonly PoolKind[] = [
-  { apiVersion: 'ipam.cluster.x-k8s.io/v1alpha2', kind: 'InClusterIPPool', namespaced: true },
-  { apiVersion: 'ipam.cluster.x-k8s.io/v1alpha2', kind: 'GlobalInClusterIPPool', namespaced: false },
+  { apiVersion: 'ipam.cluster.x-k8s.io/v1alpha2', kind: 'InClusterIPPool' },
+  { apiVersion: 'ipam.cluster.x-k8s.io/v1alpha2', kind: 'GlobalInClusterIPPool' },
 ];
 
-/** A pool found by a search, with the kind it was found as. */
+/** A pool found by a search, with the kind it was found as and that kind's scope. */
 export interface Candidate {
   readonly pool: IPPool;
   readonly kind: PoolKind;
+  readonly namespaced: boolean;
 }
 
 /**
@@ -53,7 +56,7 @@ export function rankPools(
 ): Candidate[] {
   const rank = (c: Candidate): [number, number, number] => [
     freeAddresses(c.pool) === 0 ? 1 : 0,
-    c.kind.namespaced ? 0 : 1,
+    c.namespaced ? 0 : 1,
     kinds.indexOf(c.kind),
   ];
   return candidates

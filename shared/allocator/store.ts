@@ -11,7 +11,8 @@ import type { PoolKind } from './pools.js';
 
 /** The allocator's only door to the API server; everything else in shared/allocator is plain logic. */
 export interface Store {
-  listPools(kind: PoolKind, namespace: string | undefined): Promise<IPPool[]>;
+  /** Pools of a kind (in `namespace` when the kind is namespaced); undefined when it is not served. */
+  listPools(kind: PoolKind, namespace: string): Promise<PoolList | undefined>;
   getClaim(namespace: string, name: string): Promise<IPAddressClaim | undefined>;
   /** Creates the claim; resolves to undefined when one of that name already exists. */
   createClaim(claim: IPAddressClaim): Promise<IPAddressClaim | undefined>;
@@ -21,6 +22,23 @@ export interface Store {
   getClusterClass(namespace: string, name: string): Promise<ClusterClass | undefined>;
   /** Writes the VIP to `spec.controlPlaneEndpoint` and the annotations given. */
   patchCluster(cluster: Cluster, patch: ClusterPatch): Promise<void>;
+}
+
+export interface PoolList {
+  readonly namespaced: boolean;
+  readonly pools: IPPool[];
+}
+
+/** KubernetesObjectApi with its discovery cache opened up: a pool kind's scope is whatever the API says. */
+class Objects extends KubernetesObjectApi {
+  async namespaced(apiVersion: string, kind: string): Promise<boolean | undefined> {
+    try {
+      return (await this.resource(apiVersion, kind))?.namespaced;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
 }
 
 export interface ClusterPatch {
@@ -47,25 +65,18 @@ async function readOrUndefined<T extends KubernetesObject>(
 }
 
 export class KubeStore implements Store {
-  readonly #api: KubernetesObjectApi;
+  readonly #api: Objects;
 
   constructor(kc: KubeConfig) {
-    this.#api = KubernetesObjectApi.makeApiClient(kc);
+    this.#api = kc.makeApiClient(Objects);
   }
 
-  async listPools(kind: PoolKind, namespace: string | undefined): Promise<IPPool[]> {
-    try {
-      const list = await this.#api.list<IPPool>(
-        kind.apiVersion,
-        kind.kind,
-        kind.namespaced ? namespace : undefined,
-      );
-      return list.items;
-    } catch (err) {
-      // A configured pool kind whose CRD is not installed simply has no pools.
-      if (isNotFound(err)) return [];
-      throw err;
-    }
+  async listPools(kind: PoolKind, namespace: string): Promise<PoolList | undefined> {
+    // A configured pool kind whose CRD is not installed simply has no pools.
+    const namespaced = await this.#api.namespaced(kind.apiVersion, kind.kind);
+    if (namespaced === undefined) return undefined;
+    const list = await this.#api.list<IPPool>(kind.apiVersion, kind.kind, namespaced ? namespace : undefined);
+    return { namespaced, pools: list.items };
   }
 
   getClaim(namespace: string, name: string): Promise<IPAddressClaim | undefined> {
