@@ -7,6 +7,10 @@ import express from 'express';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { Operator, OperatorEvent } from '../operator/operator.js';
+import { registerClaimOwners } from '../operator/reconcilers/claim-owners.js';
 import { Allocator } from '../shared/allocator/allocator.js';
 import { KubeStore } from '../shared/allocator/store.js';
 import { FlagError, parseFlags, usage, type Config, type ListenAddress } from '../shared/config.js';
@@ -93,13 +97,25 @@ export async function run(config: Config, log: Logger): Promise<() => Promise<vo
     servers.push(server);
   }
 
+  const operator = config.enableReconciler
+    ? await startReconciler(config, kc, allocator, recorder, metrics, log)
+    : undefined;
+
   if (config.healthProbeBindAddress.port !== 0) {
     const probes = express();
     probes.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
-    probes.get(
-      '/readyz',
-      (_req, res) => void res.status(ready ? 200 : 503).json({ status: ready ? 'ok' : 'starting' }),
-    );
+    // Not ready until the informers first synced; a later watch restart shows here but keeps the
+    // replica ready, so hooks go on being served while the watch reconnects.
+    probes.get('/readyz', (_req, res) => {
+      const ok = ready && (!operator || operator.everSynced);
+      res
+        .status(ok ? 200 : 503)
+        .json({
+          status: ok ? 'ok' : 'starting',
+          leader: operator?.leading,
+          informers: operator?.informers() ?? [],
+        });
+    });
     const at = await listen(http.createServer(probes), config.healthProbeBindAddress);
     log.info('Serving probes', { port: at.port });
   }
@@ -117,8 +133,68 @@ export async function run(config: Config, log: Logger): Promise<() => Promise<vo
 
   return async () => {
     ready = false;
+    // Release the Lease first, so another replica takes over while this one drains its hooks.
+    await operator?.stop();
     await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
   };
+}
+
+async function startReconciler(
+  config: Config,
+  kc: KubeConfig,
+  allocator: Allocator,
+  recorder: EventRecorder,
+  metrics: Metrics,
+  log: Logger,
+): Promise<Operator> {
+  const identity = `${hostname()}-${randomBytes(4).toString('hex')}`;
+  const operator = new Operator(kc, {
+    leader: config.leaderElect
+      ? {
+          namespace: config.leaderElectionNamespace,
+          name: 'capi-vip-allocator',
+          identity,
+          leaseDurationMs: config.leaderElectLeaseDurationMs,
+        }
+      : undefined,
+  });
+  registerClaimOwners(operator, kc, {
+    allocator,
+    recorder,
+    orphanGraceMs: config.orphanClaimGraceMs,
+    deleteOrphans: config.deleteOrphanClaims,
+    onAdopted: () => metrics.claimsAdopted.inc(),
+    onOrphans: (n) => metrics.orphanClaims.set(n),
+  });
+  operator.on(OperatorEvent.Leading, () => {
+    metrics.leader.set(1);
+    log.info('Reconciling: this replica leads', { identity });
+  });
+  operator.on(OperatorEvent.NotLeading, () => {
+    metrics.leader.set(0);
+    log.info('Stopped reconciling: the Lease is lost', { identity });
+  });
+  operator.on(OperatorEvent.Failed, (name: string, key: string, err: unknown, delay: number) =>
+    log.warn('Reconcile failed; retrying', {
+      reconciler: name,
+      claim: key,
+      error: reason(err),
+      retryInMs: delay,
+    }),
+  );
+  operator.on(OperatorEvent.InformerRestarting, (resource: { plural: string }, err: unknown, delay: number) =>
+    log.warn('Watch restarting', {
+      resource: resource.plural,
+      error: err ? reason(err) : undefined,
+      retryInMs: delay,
+    }),
+  );
+  operator.on(OperatorEvent.LeaderError, (err: unknown) =>
+    log.warn('Leader election error', { error: reason(err) }),
+  );
+  await operator.start();
+  log.info('Reconciler started', { leaderElect: config.leaderElect, identity });
+  return operator;
 }
 
 async function main(argv: readonly string[]): Promise<void> {
@@ -135,10 +211,6 @@ async function main(argv: readonly string[]): Promise<void> {
     return;
   }
   const log = createLogger(config.logLevel, config.logFormat);
-  if (config.enableReconciler) {
-    log.error('The reconciler (--enable-reconciler) is not part of this build yet');
-    process.exit(2);
-  }
   process.on('unhandledRejection', (err) => log.error('Unhandled rejection', { error: reason(err) }));
   const stop = await run(config, log);
   let stopping = false;

@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ServerObserver } from './server.js';
 
 /** Our own registry, prefix `capi_vip_allocator_`, plus the process defaults. */
@@ -15,6 +15,22 @@ export class Metrics implements ServerObserver {
     name: 'capi_vip_allocator_allocations_total',
     help: 'VIPs written to Clusters, and allocation attempts that had to wait, by role and result',
     labelNames: ['role', 'result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly leader = new Gauge({
+    name: 'capi_vip_allocator_leader',
+    help: '1 while this replica holds the reconciler Lease (or runs without leader election)',
+    registers: [this.registry],
+  });
+  readonly orphanClaims = new Gauge({
+    name: 'capi_vip_allocator_orphan_claims',
+    help: 'Claims of ours whose Cluster has not appeared within --orphan-claim-grace',
+    registers: [this.registry],
+  });
+  readonly claimsAdopted = new Counter({
+    name: 'capi_vip_allocator_claims_adopted_total',
+    help: 'Owner-less claims given their Cluster as owner by the reconciler',
     registers: [this.registry],
   });
 

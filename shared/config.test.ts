@@ -20,12 +20,14 @@ describe('parseFlags', () => {
       '10443',
       '--enable-runtime-extension=false',
       '--leader-elect',
+      '--delete-orphan-claims',
       '--allocation-wait=1500ms',
     ]);
     expect(c).toMatchObject({
       runtimeExtensionPort: 10443,
       enableRuntimeExtension: false,
       leaderElect: true,
+      deleteOrphanClaims: true,
       allocationWaitMs: 1500,
     });
   });

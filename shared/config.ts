@@ -26,6 +26,10 @@ export interface Config {
   readonly logFormat: LogFormat;
   readonly allocationWaitMs: number;
   readonly poolKinds: readonly PoolKind[];
+  readonly orphanClaimGraceMs: number;
+  readonly deleteOrphanClaims: boolean;
+  readonly leaderElectionNamespace: string;
+  readonly leaderElectLeaseDurationMs: number;
   readonly help: boolean;
 }
 
@@ -76,10 +80,10 @@ const oneOf =
     return raw as T;
   };
 
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000 };
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 /** Go-style durations: `500ms`, `5s`, `1m`, `1.5s`. */
 const duration: Parser<number> = (raw, flag) => {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(raw);
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(raw);
   if (!m) throw new FlagError(flag, `"${raw}" is not a duration such as 500ms, 5s or 1m`);
   return Math.round(Number(m[1]) * (UNITS[m[2] ?? 's'] ?? 1000));
 };
@@ -156,16 +160,32 @@ const FLAGS = {
     'InClusterIPPool.v1alpha2.ipam.cluster.x-k8s.io,GlobalInClusterIPPool.v1alpha2.ipam.cluster.x-k8s.io',
     'Pool kinds to search, Kind.version.group, comma-separated (namespaced ones first whatever the order)',
   ),
+  'orphan-claim-grace': flag(
+    duration,
+    '10m',
+    'How long a claim of ours may wait for its Cluster before it is reported (reconciler)',
+  ),
+  'delete-orphan-claims': flag(
+    bool,
+    'false',
+    'Delete claims whose Cluster did not appear within the grace period (reconciler)',
+  ),
+  'leader-election-namespace': flag(
+    text,
+    '',
+    'Namespace of the leader-election Lease (default: $POD_NAMESPACE, else default)',
+  ),
+  'leader-elect-lease-duration': flag(duration, '15s', 'Lease duration; a new leader takes over within it'),
   help: flag(bool, 'false', 'Print this help'),
 } as const;
 
 type FlagName = keyof typeof FLAGS;
-const BOOLEAN_FLAGS = new Set<string>([
-  'enable-runtime-extension',
-  'enable-reconciler',
-  'leader-elect',
-  'help',
-]);
+/** Booleans may stand bare (`--leader-elect`); derived from the table so none is forgotten. */
+const BOOLEAN_FLAGS = new Set<string>(
+  Object.entries(FLAGS)
+    .filter(([, spec]) => (spec.parse as unknown) === bool)
+    .map(([name]) => name),
+);
 
 export function usage(): string {
   const lines = Object.entries(FLAGS).map(
@@ -218,6 +238,10 @@ export function parseFlags(argv: readonly string[]): Config {
     logFormat: get('log-format'),
     allocationWaitMs,
     poolKinds: get('pool-kinds'),
+    orphanClaimGraceMs: get('orphan-claim-grace'),
+    deleteOrphanClaims: get('delete-orphan-claims'),
+    leaderElectionNamespace: get('leader-election-namespace') || process.env.POD_NAMESPACE || 'default',
+    leaderElectLeaseDurationMs: get('leader-elect-lease-duration'),
     help: get('help'),
   };
 }

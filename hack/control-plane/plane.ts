@@ -131,6 +131,31 @@ export async function up(log: Log): Promise<PlaneState> {
   return state;
 }
 
+/**
+ * Stops one component of a running plane and starts it again with the same arguments (for
+ * reliability tests: a kube-apiserver restart, an IPAM provider outage).
+ */
+export async function restart(name: string, log: Log, downtimeMs = 0): Promise<void> {
+  const state = await readState();
+  const old = state?.components.find((c) => c.name === name);
+  if (!state || !old) throw new Error(`No running component ${name} in the control plane`);
+  const pki = await ensurePki();
+  const specs: Record<string, () => Component> = {
+    etcd,
+    'kube-apiserver': () => kubeApiserver(pki),
+    'kube-controller-manager': () => kubeControllerManager(pki),
+    'capi-manager': () => capiManager(pki),
+    'ipam-manager': ipamManager,
+  };
+  const spec = specs[name];
+  if (!spec) throw new Error(`${name} cannot be restarted this way`);
+  await stop(old);
+  state.components.splice(state.components.indexOf(old), 1);
+  await writeState(state);
+  await new Promise((r) => setTimeout(r, downtimeMs));
+  await launch(spec(), pki, state, log);
+}
+
 /** Stops exactly the processes `up` recorded (by pid) and removes their state; logs stay. */
 export async function down(log: Log): Promise<void> {
   const state = await readState();

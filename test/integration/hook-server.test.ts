@@ -3,43 +3,14 @@
  * the real API server and IPAM provider; CAPI stays out of it (the Cluster here is no topology
  * Cluster in the API, so CAPI never calls the hook for it).
  */
-import { readFileSync } from 'node:fs';
-import https from 'node:https';
-import path from 'node:path';
+import type https from 'node:https';
+import { callHook, HOOKS, type Answer } from '../support/hooks.js';
 import { inClusterIPPool, vipLabels } from '../support/fixtures.js';
 import { createNamespace, deleteNamespace, eventually, kube } from '../support/kube.js';
 import { readCluster, VIP_ANNOTATION } from '../support/vip.js';
 
-const BASE = 'https://127.0.0.1:19460/hooks.runtime.cluster.x-k8s.io/v1alpha1';
-const ca = readFileSync(path.resolve('.cache/control-plane/pki/ca/tls.crt'));
-
-interface Answer {
-  code: number;
-  type: string;
-  body: Record<string, unknown>;
-}
-
-function call(url: string, body: string | Buffer, options: https.RequestOptions = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = https.request(
-      url,
-      { method: 'POST', ca, agent: false, headers: { 'content-type': 'application/json' }, ...options },
-      (res) => {
-        let data = '';
-        res.on('data', (c: Buffer) => (data += c.toString()));
-        res.on('end', () =>
-          resolve({
-            code: res.statusCode ?? 0,
-            type: String(res.headers['content-type']),
-            body: JSON.parse(data) as Record<string, unknown>,
-          }),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
+const BASE = `https://127.0.0.1:19460${HOOKS}`;
+const call = callHook;
 
 const post = (hook: string, body: unknown, options?: https.RequestOptions) =>
   call(`${BASE}/${hook}`, JSON.stringify(body), options);

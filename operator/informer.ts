@@ -1,0 +1,146 @@
+import {
+  ADD,
+  CONNECT,
+  CustomObjectsApi,
+  DELETE,
+  ERROR,
+  makeInformer,
+  UPDATE,
+  type Informer,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+  type ObjectCache,
+} from '@kubernetes/client-node';
+import { EventEmitter } from 'node:events';
+
+/** A resource to watch, across all namespaces. */
+export interface Resource {
+  readonly group: string;
+  readonly version: string;
+  readonly plural: string;
+}
+
+export const InformerEvent = {
+  /** An object was added, changed or deleted: `(event, object)`. */
+  Object: 'object',
+  /** The watch (re)connected and the cache is listed. */
+  Synced: 'synced',
+  /** The watch failed and will be restarted: `(error, delayMs)`. */
+  Restarting: 'restarting',
+  /** Nothing was heard for the watchdog period: the informer relists. */
+  Silent: 'silent',
+} as const;
+
+export type InformerState = 'starting' | 'synced' | 'restarting' | 'stopped';
+
+export interface InformerOptions {
+  /** Relist after this long without any event; watches can stall silently. */
+  readonly watchdogMs?: number;
+  readonly maxRestartDelayMs?: number;
+}
+
+/**
+ * client-node's informer made to survive: it stops on any error but 410 Gone, so it is restarted
+ * with backoff; and a silence watchdog relists, since a watch can hang without an error.
+ */
+export class ResilientInformer<T extends KubernetesObject> extends EventEmitter {
+  readonly resource: Resource;
+  readonly #informer: Informer<T> & ObjectCache<T>;
+  readonly #watchdogMs: number;
+  readonly #maxDelay: number;
+  #state: InformerState = 'stopped';
+  #lastHeard = 0;
+  #restarts = 0;
+  #everSynced = false;
+  #watchdog?: NodeJS.Timeout;
+  #retry?: NodeJS.Timeout;
+
+  constructor(kc: KubeConfig, resource: Resource, options: InformerOptions = {}) {
+    super();
+    this.resource = resource;
+    this.#watchdogMs = options.watchdogMs ?? 5 * 60_000;
+    this.#maxDelay = options.maxRestartDelayMs ?? 30_000;
+    const api = kc.makeApiClient(CustomObjectsApi);
+    const { group, version, plural } = resource;
+    this.#informer = makeInformer<T>(
+      kc,
+      `/apis/${group}/${version}/${plural}`,
+      async () => (await api.listClusterCustomObject({ group, version, plural })) as KubernetesListObject<T>,
+    );
+    for (const verb of [ADD, UPDATE, DELETE] as const) {
+      this.#informer.on(verb, (obj) => {
+        this.#heard();
+        this.emit(InformerEvent.Object, verb, obj);
+      });
+    }
+    this.#informer.on(CONNECT, () => {
+      this.#heard();
+      this.#restarts = 0;
+      this.#state = 'synced';
+      this.#everSynced = true;
+      this.emit(InformerEvent.Synced);
+    });
+    this.#informer.on(ERROR, (err: unknown) => this.#restart(err));
+  }
+
+  get state(): InformerState {
+    return this.#state;
+  }
+
+  get everSynced(): boolean {
+    return this.#everSynced;
+  }
+
+  list(): readonly T[] {
+    return this.#informer.list();
+  }
+
+  get(namespace: string, name: string): T | undefined {
+    return this.#informer.get(name, namespace);
+  }
+
+  async start(): Promise<void> {
+    this.#state = 'starting';
+    this.#heard();
+    this.#watchdog = setInterval(
+      () => {
+        if (this.#state === 'synced' && Date.now() - this.#lastHeard > this.#watchdogMs) {
+          this.emit(InformerEvent.Silent);
+          this.#restart(undefined);
+        }
+      },
+      Math.min(this.#watchdogMs, 30_000),
+    );
+    this.#watchdog.unref();
+    await this.#informer.start().catch((err: unknown) => this.#restart(err));
+  }
+
+  async stop(): Promise<void> {
+    this.#state = 'stopped';
+    clearInterval(this.#watchdog);
+    clearTimeout(this.#retry);
+    await this.#informer.stop();
+  }
+
+  #heard(): void {
+    this.#lastHeard = Date.now();
+  }
+
+  #restart(err: unknown): void {
+    if (this.#state === 'stopped' || this.#retry) return;
+    this.#state = 'restarting';
+    const delay = Math.min(this.#maxDelay, 500 * 2 ** this.#restarts++);
+    this.emit(InformerEvent.Restarting, err, delay);
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined;
+      if (this.#state === 'stopped') return;
+      this.#heard();
+      void this.#informer
+        .stop()
+        .then(() => this.#informer.start())
+        .catch((e: unknown) => this.#restart(e));
+    }, delay);
+    this.#retry.unref();
+  }
+}

@@ -1,0 +1,221 @@
+/**
+ * The opt-in reconciler (`--enable-reconciler`) as separate replicas of our process against the
+ * real plane: owner backfill, reserved claims, orphans, leader election, an API server restart.
+ */
+import { EventsV1Api } from '@kubernetes/client-node';
+import { restart } from '../../hack/control-plane/plane.js';
+import { startAllocator, type AllocatorProcess } from '../support/allocator-process.js';
+import { discover } from '../support/hooks.js';
+import { clusterClass, inClusterIPPool, vipLabels, type Obj } from '../support/fixtures.js';
+import { createNamespace, deleteNamespace, eventually, kube, readOrUndefined } from '../support/kube.js';
+import { createCluster, readCluster, VIP_ANNOTATION, waitForTopology } from '../support/vip.js';
+
+const { kc, objects } = kube();
+let ns: string;
+const running: AllocatorProcess[] = [];
+
+async function allocator(...args: string[]): Promise<AllocatorProcess> {
+  const p = await startAllocator(['--enable-runtime-extension=false', '--enable-reconciler', ...args]);
+  running.push(p);
+  return p;
+}
+
+/** A Cluster without topology (CAPI never calls our hook for it) to own claims made by hand. */
+async function plainCluster(name: string): Promise<Obj> {
+  return objects.create({
+    apiVersion: 'cluster.x-k8s.io/v1beta2',
+    kind: 'Cluster',
+    metadata: { name, namespace: ns },
+    spec: { infrastructureRef: { apiGroup: 'infrastructure.cluster.x-k8s.io', kind: 'DockerCluster', name } },
+  }) as Promise<Obj>;
+}
+
+/** An owner-less claim, as the original product's v0.3-v0.4 hook or a GitOps repository left them. */
+function ownerlessClaim(name: string, clusterName?: string): Promise<unknown> {
+  return objects.create({
+    apiVersion: 'ipam.cluster.x-k8s.io/v1beta2',
+    kind: 'IPAddressClaim',
+    metadata: { name, namespace: ns, labels: { 'vip.capi.gorizond.io/role': 'control-plane' } },
+    spec: {
+      ...(clusterName ? { clusterName } : {}),
+      poolRef: { apiGroup: 'ipam.cluster.x-k8s.io', kind: 'InClusterIPPool', name: 'pool' },
+    },
+  });
+}
+
+function newOwnedClaim(name: string, cluster: Obj): Obj {
+  return {
+    apiVersion: 'ipam.cluster.x-k8s.io/v1beta2',
+    kind: 'IPAddressClaim',
+    metadata: {
+      name,
+      namespace: ns,
+      labels: { 'vip.capi.gorizond.io/role': 'control-plane' },
+      ownerReferences: [
+        {
+          apiVersion: 'cluster.x-k8s.io/v1beta2',
+          kind: 'Cluster',
+          name: cluster.metadata.name,
+          uid: cluster.metadata.uid ?? '',
+        },
+      ],
+    },
+    spec: {
+      clusterName: cluster.metadata.name,
+      poolRef: { apiGroup: 'ipam.cluster.x-k8s.io', kind: 'InClusterIPPool', name: 'pool' },
+    },
+  };
+}
+
+const readClaim = (name: string) =>
+  readOrUndefined<Obj>({
+    apiVersion: 'ipam.cluster.x-k8s.io/v1beta2',
+    kind: 'IPAddressClaim',
+    metadata: { name, namespace: ns },
+  });
+
+function ownedBy(cluster: Obj) {
+  return async (name: string) => {
+    const claim = await readClaim(name);
+    return claim?.metadata.ownerReferences?.some(
+      (o) => o.uid === cluster.metadata.uid && o.blockOwnerDeletion,
+    )
+      ? claim
+      : undefined;
+  };
+}
+
+async function events(reason: string) {
+  const list = await kc.makeApiClient(EventsV1Api).listNamespacedEvent({ namespace: ns });
+  return list.items.filter((e) => e.reason === reason);
+}
+
+beforeAll(async () => {
+  ns = await createNamespace('reconciler');
+  await objects.create(
+    inClusterIPPool(ns, 'pool', ['10.110.0.1-10.110.0.30'], { labels: vipLabels('reserved') }),
+  );
+});
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((p) => p.kill('SIGKILL')));
+});
+afterAll(() => deleteNamespace(ns));
+
+test('an owner-less claim of an existing Cluster gets it as owner, with an Event and a metric', async () => {
+  const cluster = await plainCluster('legacy');
+  await ownerlessClaim('vip-cp-legacy', 'legacy');
+  const replica = await allocator();
+  const claim = await eventually('the backfilled owner', () => ownedBy(cluster)('vip-cp-legacy'));
+  expect(claim.metadata.ownerReferences).toHaveLength(1);
+  expect(claim.spec).toMatchObject({ clusterName: 'legacy' });
+  expect(await events('VIPClaimAdopted')).toContainEqual(
+    expect.objectContaining({ regarding: expect.objectContaining({ name: 'legacy' }) }),
+  );
+  expect(await replica.metric('capi_vip_allocator_claims_adopted_total')).toBeGreaterThanOrEqual(1);
+});
+
+test('a claim reserved before its Cluster ends owned by it, and its address is the one the Cluster gets', async () => {
+  for (const o of clusterClass('capd', ns, 'reserved')) await objects.create(o);
+  await ownerlessClaim('vip-cp-booked');
+  const reserved = await eventually('the reserved claim to be bound', async () => {
+    const c = (await readClaim('vip-cp-booked')) as
+      (Obj & { status?: { addressRef?: { name?: string } } }) | undefined;
+    return c?.status?.addressRef?.name;
+  });
+  const address = (await objects.read({
+    apiVersion: 'ipam.cluster.x-k8s.io/v1beta2',
+    kind: 'IPAddress',
+    metadata: { name: reserved, namespace: ns },
+  })) as Obj;
+
+  await createCluster(ns, 'booked', 'reserved');
+  const cluster = await waitForTopology(ns, 'booked');
+  expect(cluster.metadata.annotations?.[VIP_ANNOTATION]).toBe(address.spec?.address);
+  expect(await ownedBy(cluster)('vip-cp-booked')).toBeDefined();
+});
+
+test('an orphan is reported after the grace period and deleted only with --delete-orphan-claims', async () => {
+  const kept = await plainCluster('kept');
+  await objects.create(newOwnedClaim('vip-cp-kept', kept));
+  await ownerlessClaim('vip-cp-ghost', 'ghost');
+  const reporter = await allocator('--orphan-claim-grace=2s');
+  await eventually('the VIPClaimOrphaned Event', async () =>
+    (await events('VIPClaimOrphaned')).find((e) => e.regarding?.name === 'vip-cp-ghost'),
+  ).catch((err: unknown) => {
+    throw new Error(`${String(err)}\n${reporter.log()}`);
+  });
+  expect(await reporter.metric('capi_vip_allocator_orphan_claims')).toBe(1);
+  expect(await readClaim('vip-cp-ghost')).toBeDefined();
+  await reporter.kill();
+
+  await allocator('--orphan-claim-grace=2s', '--delete-orphan-claims');
+  await eventually('the orphan to be deleted', async () =>
+    (await readClaim('vip-cp-ghost')) ? undefined : true,
+  );
+  // A claim whose Cluster exists is never deleted.
+  expect(await readClaim('vip-cp-kept')).toBeDefined();
+});
+
+test('with --leader-elect exactly one of two replicas reconciles, the other takes over, both serve hooks', async () => {
+  const election = [
+    '--leader-elect',
+    '--leader-elect-lease-duration=4s',
+    `--leader-election-namespace=${ns}`,
+  ];
+  const a = await startAllocator(['--enable-reconciler', ...election]);
+  const b = await startAllocator(['--enable-reconciler', ...election]);
+  running.push(a, b);
+  const leaders = async () => Promise.all([a, b].map((p) => p.metric('capi_vip_allocator_leader')));
+  const [la, lb] = await eventually('one leader', async () => {
+    const l = await leaders();
+    return (l[0] ?? 0) + (l[1] ?? 0) === 1 ? l : undefined;
+  });
+  const [leader, follower] = la === 1 ? [a, b] : [b, a];
+  expect(lb).toBe(la === 1 ? 0 : 1);
+
+  const before = await plainCluster('led');
+  await ownerlessClaim('vip-cp-led', 'led');
+  await eventually('the leader to adopt', () => ownedBy(before)('vip-cp-led'));
+  expect(await follower.metric('capi_vip_allocator_claims_adopted_total')).toBe(0);
+
+  // Every replica serves hooks, leader or not.
+  for (const replica of [a, b]) {
+    expect((await discover(replica.hookPort)).body).toMatchObject({
+      kind: 'DiscoveryResponse',
+      status: 'Success',
+    });
+  }
+
+  await leader.kill('SIGKILL');
+  await eventually(
+    'the follower to lead once the 4s Lease expires',
+    async () => ((await follower.metric('capi_vip_allocator_leader')) === 1 ? true : undefined),
+    15_000,
+  );
+
+  const after = await plainCluster('led-again');
+  await ownerlessClaim('vip-cp-led-again', 'led-again');
+  await eventually('the new leader to adopt', () => ownedBy(after)('vip-cp-led-again'));
+
+  expect((await discover(follower.hookPort)).body).toMatchObject({
+    kind: 'DiscoveryResponse',
+    status: 'Success',
+  });
+});
+
+test('the informers keep working across a kube-apiserver restart', async () => {
+  const replica = await allocator();
+  await restart('kube-apiserver', () => undefined, 2_000);
+  await eventually(
+    'the replica to report its watches again',
+    async () => {
+      const { body } = await replica.ready();
+      return (body.informers as { state: string }[]).every((i) => i.state === 'synced') ? true : undefined;
+    },
+    60_000,
+  );
+  const cluster = await plainCluster('survivor');
+  await ownerlessClaim('vip-cp-survivor', 'survivor');
+  await eventually('the owner after the restart', () => ownedBy(cluster)('vip-cp-survivor'), 60_000);
+  expect((await readCluster(ns, 'survivor'))?.metadata.uid).toBe(cluster.metadata.uid);
+});

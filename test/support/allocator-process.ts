@@ -1,0 +1,64 @@
+import { execa, type ResultPromise } from 'execa';
+import path from 'node:path';
+import { eventually } from './kube.js';
+
+let nextPort = 19470;
+
+export interface AllocatorProcess {
+  readonly hookPort: number;
+  readonly log: () => string;
+  metric(name: string): Promise<number | undefined>;
+  ready(): Promise<{ status: number; body: Record<string, unknown> }>;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/**
+ * Another replica of our process (the built dist/, as `npm start` runs it) against the plane,
+ * with its own ports, for reconciler and leader-election tests.
+ */
+export async function startAllocator(args: string[]): Promise<AllocatorProcess> {
+  const [hookPort, probePort, metricsPort] = [nextPort++, nextPort++, nextPort++];
+  let output = '';
+  const child: ResultPromise = execa(
+    process.execPath,
+    [
+      'dist/extension/main.js',
+      `--kubeconfig=${path.resolve('.cache/control-plane/kubeconfig')}`,
+      `--cert-dir=${path.resolve('.cache/control-plane/pki/extension')}`,
+      `--runtime-extension-port=${hookPort}`,
+      `--health-probe-bind-address=127.0.0.1:${probePort}`,
+      `--metrics-bind-address=127.0.0.1:${metricsPort}`,
+      ...args,
+    ],
+    { reject: false, all: true, buffer: false },
+  );
+  child.all?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const get = async (port: number, p: string): Promise<{ status: number; text: string }> => {
+    const res = await fetch(`http://127.0.0.1:${port}${p}`);
+    return { status: res.status, text: await res.text() };
+  };
+  const proc: AllocatorProcess = {
+    hookPort,
+    log: () => output,
+    async metric(name) {
+      const { text } = await get(metricsPort, '/metrics');
+      const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+      return line ? Number(line.split(' ').at(-1)) : undefined;
+    },
+    async ready() {
+      const { status, text } = await get(probePort, '/readyz');
+      return { status, body: JSON.parse(text) as Record<string, unknown> };
+    },
+    async kill(signal = 'SIGTERM') {
+      child.kill(signal);
+      await child;
+    },
+  };
+  await eventually(`the allocator on :${hookPort} to be ready`, async () =>
+    (await proc.ready().catch(() => undefined))?.status === 200 ? true : undefined,
+  ).catch((err: unknown) => {
+    child.kill('SIGKILL');
+    throw new Error(`${String(err)}; its output:\n${output.slice(-2000)}`);
+  });
+  return proc;
+}
