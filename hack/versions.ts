@@ -61,6 +61,19 @@ export const PINS = {
     version: 'v1.1.0',
     binaries: { 'ipam-manager': 'sigs.k8s.io/cluster-api-ipam-provider-in-cluster' },
   },
+  // Tools for rendering and checking the install manifests (manifests/).
+  kustomize: {
+    name: 'kustomize',
+    module: 'sigs.k8s.io/kustomize/kustomize/v5',
+    version: 'v5.7.1',
+    binaries: { kustomize: 'sigs.k8s.io/kustomize/kustomize/v5' },
+  },
+  helm: {
+    name: 'helm',
+    module: 'helm.sh/helm/v3',
+    version: 'v3.19.0',
+    binaries: { helm: 'helm.sh/helm/v3/cmd/helm' },
+  },
   capiTest: { name: 'capi-test', module: 'sigs.k8s.io/cluster-api/test', version: CAPI_VERSION },
   proxmox: {
     name: 'proxmox',
@@ -69,6 +82,11 @@ export const PINS = {
   },
   rke2: { name: 'rke2', module: 'github.com/rancher/cluster-api-provider-rke2', version: 'v0.21.0' },
   certManager: { name: 'cert-manager', module: 'github.com/cert-manager/cert-manager', version: 'v1.21.2' },
+  prometheusOperator: {
+    name: 'prometheus-operator',
+    module: 'github.com/prometheus-operator/prometheus-operator',
+    version: 'v0.85.0',
+  },
 } as const satisfies Record<string, GoModulePin>;
 
 /** Where each module keeps its CRDs, and the CAPI contract labels its releases add. */
@@ -79,6 +97,8 @@ export interface CrdSource {
   readonly contractLabels?: Readonly<Record<string, string>>;
   /** Whether CAPI's core manager converts these CRDs (its conversion webhook is wired to them). */
   readonly capiConversion?: boolean;
+  /** Only these files of the folders. */
+  readonly only?: readonly string[];
 }
 
 export const CRD_SOURCES: readonly CrdSource[] = [
@@ -95,6 +115,12 @@ export const CRD_SOURCES: readonly CrdSource[] = [
   },
   { pin: PINS.ipam, dirs: ['config/crd/bases'] },
   { pin: PINS.certManager, dirs: ['deploy/crds'] },
+  // For validating the optional ServiceMonitor (manifests/prometheus, the Helm chart).
+  {
+    pin: PINS.prometheusOperator,
+    dirs: ['example/prometheus-operator-crd'],
+    only: ['monitoring.coreos.com_servicemonitors.yaml'],
+  },
   {
     pin: PINS.proxmox,
     dirs: ['config/crd/bases'],

@@ -162,7 +162,14 @@ async function buildPin(pin: GoModulePin, step: string, log: Log): Promise<void>
   log(`  ${step} ${pin.name} ${pin.version}: built in ${Math.round((Date.now() - started) / 1000)}s`);
 }
 
-const BUILT: readonly GoModulePin[] = [PINS.etcd, PINS.kubernetes, PINS.capi, PINS.ipam];
+const BUILT: readonly GoModulePin[] = [
+  PINS.etcd,
+  PINS.kubernetes,
+  PINS.capi,
+  PINS.ipam,
+  PINS.kustomize,
+  PINS.helm,
+];
 
 /** Builds every missing control-plane binary (cached by version) and says how far along it is. */
 export async function ensureBinaries(log: Log): Promise<void> {

@@ -17,8 +17,8 @@ import { base64, type Pki } from './pki.js';
 const FIELD_MANAGER = 'capi-vip-allocator-control-plane';
 const CAPI_WEBHOOK_URL = `https://${HOST}:${PORTS.capiWebhook}`;
 
-async function readYamlDir(dir: string): Promise<KubernetesObject[]> {
-  const files = (await readdir(dir)).filter((f) => f.endsWith('.yaml')).sort();
+async function readYamlDir(dir: string, only?: readonly string[]): Promise<KubernetesObject[]> {
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.yaml') && (!only || only.includes(f))).sort();
   const docs = await Promise.all(
     files.map(async (f) => loadAllYaml(await readFile(path.join(dir, f), 'utf8'))),
   );
@@ -58,7 +58,7 @@ export async function installCrdsAndWebhooks(kc: KubeConfig, pki: Pki, log: Log)
   for (const source of CRD_SOURCES) {
     const root = await moduleDir(source.pin);
     for (const dir of source.dirs) {
-      for (const doc of await readYamlDir(path.join(root, dir))) {
+      for (const doc of await readYamlDir(path.join(root, dir), source.only)) {
         if (doc.kind !== 'CustomResourceDefinition') continue;
         const crd = doc as V1CustomResourceDefinition;
         crd.metadata = { ...crd.metadata, labels: { ...crd.metadata?.labels, ...source.contractLabels } };
