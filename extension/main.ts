@@ -108,13 +108,11 @@ export async function run(config: Config, log: Logger): Promise<() => Promise<vo
     // replica ready, so hooks go on being served while the watch reconnects.
     probes.get('/readyz', (_req, res) => {
       const ok = ready && (!operator || operator.everSynced);
-      res
-        .status(ok ? 200 : 503)
-        .json({
-          status: ok ? 'ok' : 'starting',
-          leader: operator?.leading,
-          informers: operator?.informers() ?? [],
-        });
+      res.status(ok ? 200 : 503).json({
+        status: ok ? 'ok' : 'starting',
+        leader: operator?.leading,
+        informers: operator?.informers() ?? [],
+      });
     });
     const at = await listen(http.createServer(probes), config.healthProbeBindAddress);
     log.info('Serving probes', { port: at.port });
