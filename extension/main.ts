@@ -42,8 +42,25 @@ function loadKubeConfig(config: Config): KubeConfig {
 
 export async function run(config: Config, log: Logger): Promise<() => Promise<void>> {
   const kc = loadKubeConfig(config);
-  const metrics = new Metrics();
   const store = new KubeStore(kc);
+  const metrics = new Metrics(async () => {
+    const [pools, claims] = await Promise.all([
+      Promise.all(config.poolKinds.map(async (kind) => ({ kind, list: await store.listPools(kind, '') }))),
+      store.listClaims(),
+    ]);
+    const bound = claims.filter((c) => c.status?.addressRef?.name).length;
+    return {
+      pools: pools.flatMap(({ kind, list }) =>
+        (list?.pools ?? []).map((p) => ({
+          kind: kind.kind,
+          namespace: p.metadata.namespace ?? '',
+          name: p.metadata.name,
+          ...p.status?.ipAddresses,
+        })),
+      ),
+      claims: { bound, pending: claims.length - bound },
+    };
+  });
   const allocator = new Allocator(store, { poolKinds: config.poolKinds });
   const recorder = new EventRecorder(kc, (err) =>
     log.warn('Could not record an Event', { error: reason(err) }),
@@ -64,6 +81,7 @@ export async function run(config: Config, log: Logger): Promise<() => Promise<vo
           defaultPort: config.defaultPort,
           allocationWaitMs: config.allocationWaitMs,
           observe: (result) => metrics.allocations.inc({ role: 'control-plane', result }),
+          observeTimeToVip: (seconds) => metrics.timeToVip.observe(seconds),
         }),
       ),
       register(generatePatchesHandler(config.defaultPort)),

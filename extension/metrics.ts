@@ -1,6 +1,12 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ServerObserver } from './server.js';
 
+/** What the pool and claim gauges show, read when Prometheus scrapes (not on the hook path). */
+export interface Snapshot {
+  pools: { kind: string; namespace: string; name: string; free?: number; used?: number; total?: number }[];
+  claims: { bound: number; pending: number };
+}
+
 /** Our own registry, prefix `capi_vip_allocator_`, plus the process defaults. */
 export class Metrics implements ServerObserver {
   readonly registry = new Registry();
@@ -34,8 +40,49 @@ export class Metrics implements ServerObserver {
     registers: [this.registry],
   });
 
-  constructor() {
+  readonly timeToVip = new Histogram({
+    name: 'capi_vip_allocator_time_to_vip_seconds',
+    help: "Time from a Cluster's creation to its control-plane VIP being written to it",
+    buckets: [0.25, 0.5, 1, 2, 5, 10, 30, 60, 300],
+    registers: [this.registry],
+  });
+
+  constructor(snapshot?: () => Promise<Snapshot>) {
     collectDefaultMetrics({ register: this.registry, prefix: 'capi_vip_allocator_' });
+    if (!snapshot) return;
+    // One API read per scrape, shared by both gauges.
+    let pending: Promise<Snapshot> | undefined;
+    const read = (): Promise<Snapshot> => {
+      pending ??= snapshot().finally(() => setTimeout(() => (pending = undefined), 1000).unref());
+      return pending;
+    };
+    new Gauge({
+      name: 'capi_vip_allocator_pool_addresses',
+      help: 'Addresses of each pool by state, from the pool status',
+      labelNames: ['kind', 'namespace', 'pool', 'state'] as const,
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const p of (await read()).pools) {
+          for (const state of ['free', 'used', 'total'] as const) {
+            const value = p[state];
+            if (value !== undefined)
+              this.set({ kind: p.kind, namespace: p.namespace, pool: p.name, state }, value);
+          }
+        }
+      },
+    });
+    new Gauge({
+      name: 'capi_vip_allocator_claims',
+      help: 'Claims of ours by state (bound to an address, or pending)',
+      labelNames: ['state'] as const,
+      registers: [this.registry],
+      async collect() {
+        const { claims } = await read();
+        this.set({ state: 'bound' }, claims.bound);
+        this.set({ state: 'pending' }, claims.pending);
+      },
+    });
   }
 
   hookAnswered(hook: string, outcome: string, seconds: number): void {

@@ -35,6 +35,8 @@ export interface BeforeClusterCreateDeps {
   readonly allocationWaitMs: number;
   /** Counts each allocation outcome (metrics). */
   readonly observe?: (result: string) => void;
+  /** Seconds from the Cluster's creation to its VIP being written (metrics). */
+  readonly observeTimeToVip?: (seconds: number) => void;
 }
 
 const success = (message?: string): HookResponse => ({
@@ -83,7 +85,7 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
       if (inside) {
         await warn(
           cluster,
-          'VIPMayCollide',
+          'ManualVIPInPool',
           `spec.controlPlaneEndpoint.host ${host} was set by hand and lies inside ${inside.kind.kind} ` +
             `${inside.pool.metadata.name}, which may hand the same address to another Cluster`,
         );
@@ -113,6 +115,8 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
             [ANNOTATION_CONTROL_PLANE_PORT]: String(port),
           },
         });
+        const created = cluster.metadata.creationTimestamp;
+        if (created) deps.observeTimeToVip?.((Date.now() - new Date(created).getTime()) / 1000);
         await recorder.event(
           cluster,
           'Normal',
@@ -136,6 +140,7 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
       }
       case 'pending': {
         if (allocation.reason === 'exhausted') await warn(cluster, 'VIPPoolExhausted', allocation.message);
+        else await recorder.event(cluster, 'Normal', 'VIPPending', allocation.message);
         return retry(isPaused(cluster) ? RETRY.paused : RETRY[allocation.reason], allocation.message);
       }
     }

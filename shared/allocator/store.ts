@@ -7,6 +7,7 @@ import {
 } from '@kubernetes/client-node';
 import { isConflict, isNotFound } from '../kube/errors.js';
 import type { Cluster, ClusterClass, IPAddress, IPAddressClaim, IPPool } from '../kube/types.js';
+import { LABEL_ROLE } from '../vip.js';
 import type { PoolKind } from './pools.js';
 
 /** The allocator's only door to the API server; everything else in shared/allocator is plain logic. */
@@ -14,6 +15,8 @@ export interface Store {
   /** Pools of a kind (in `namespace` when the kind is namespaced); undefined when it is not served. */
   listPools(kind: PoolKind, namespace: string): Promise<PoolList | undefined>;
   getClaim(namespace: string, name: string): Promise<IPAddressClaim | undefined>;
+  /** Every claim labelled with one of our roles, in all namespaces (metrics). */
+  listClaims(): Promise<IPAddressClaim[]>;
   /** Creates the claim; resolves to undefined when one of that name already exists. */
   createClaim(claim: IPAddressClaim): Promise<IPAddressClaim | undefined>;
   /** Sets the owner, guarded by the claim's resourceVersion. */
@@ -81,6 +84,20 @@ export class KubeStore implements Store {
 
   getClaim(namespace: string, name: string): Promise<IPAddressClaim | undefined> {
     return readOrUndefined(this.#api, 'ipam.cluster.x-k8s.io/v1beta2', 'IPAddressClaim', namespace, name);
+  }
+
+  async listClaims(): Promise<IPAddressClaim[]> {
+    const list = await this.#api.list<IPAddressClaim>(
+      'ipam.cluster.x-k8s.io/v1beta2',
+      'IPAddressClaim',
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      LABEL_ROLE,
+    );
+    return list.items;
   }
 
   async createClaim(claim: IPAddressClaim): Promise<IPAddressClaim | undefined> {

@@ -6,6 +6,7 @@
 import { EventsV1Api } from '@kubernetes/client-node';
 import { clusterClass, inClusterIPPool, vipLabels, type Obj, type Stack } from '../support/fixtures.js';
 import { createNamespace, deleteNamespace, eventually, kube, readOrUndefined } from '../support/kube.js';
+import { sample, scrape } from '../support/metrics.js';
 import {
   condition,
   createCluster,
@@ -102,6 +103,27 @@ describe.each<Stack>(['capd', 'proxmox'])('on the %s stack', (stack) => {
     });
   });
 
+  test("the extension's /metrics moved", async () => {
+    const text = await scrape(19462);
+    expect(
+      sample(text, 'capi_vip_allocator_hook_duration_seconds_count', {
+        hook: 'BeforeClusterCreate',
+        outcome: 'Success',
+      }),
+    ).toBeGreaterThan(0);
+    expect(
+      sample(text, 'capi_vip_allocator_hook_duration_seconds_count', { hook: 'GeneratePatches' }),
+    ).toBeGreaterThan(0);
+    expect(
+      sample(text, 'capi_vip_allocator_allocations_total', { role: 'control-plane', result: 'allocated' }),
+    ).toBeGreaterThan(0);
+    expect(sample(text, 'capi_vip_allocator_time_to_vip_seconds_count')).toBeGreaterThan(0);
+    expect(
+      sample(text, 'capi_vip_allocator_pool_addresses', { namespace: ns, pool: 'vips', state: 'total' }),
+    ).toBe(3);
+    expect(sample(text, 'capi_vip_allocator_claims', { state: 'bound' })).toBeGreaterThan(0);
+  });
+
   test('deleting the Cluster gives the address back to the pool', async () => {
     const claim = await claimOf(ns, 'alpha');
     const addressName = claim?.status?.addressRef?.name ?? '';
@@ -139,8 +161,8 @@ describe.each<Stack>(['capd', 'proxmox'])('on the %s stack', (stack) => {
     const cluster = await waitForTopology(ns, 'squatter');
     expect(cluster.spec?.controlPlaneEndpoint?.host).toBe('10.20.0.12');
     expect(await claimOf(ns, 'squatter')).toBeUndefined();
-    const warning = await eventually('the VIPMayCollide Event', async () =>
-      (await eventsFor(ns, 'squatter')).find((e) => e.reason === 'VIPMayCollide'),
+    const warning = await eventually('the ManualVIPInPool Event', async () =>
+      (await eventsFor(ns, 'squatter')).find((e) => e.reason === 'ManualVIPInPool'),
     );
     expect(warning).toMatchObject({ type: 'Warning', note: expect.stringContaining('InClusterIPPool vips') });
   });

@@ -1,6 +1,7 @@
 import { execa, type ResultPromise } from 'execa';
 import path from 'node:path';
 import { eventually } from './kube.js';
+import { sample, scrape } from './metrics.js';
 
 let nextPort = 19470;
 
@@ -41,9 +42,7 @@ export async function startAllocator(args: string[]): Promise<AllocatorProcess> 
     hookPort,
     log: () => output,
     async metric(name) {
-      const { text } = await get(metricsPort, '/metrics');
-      const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
-      return line ? Number(line.split(' ').at(-1)) : undefined;
+      return sample(await scrape(metricsPort), name);
     },
     async ready() {
       const { status, text } = await get(probePort, '/readyz');
