@@ -9,12 +9,14 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
 import { Operator, OperatorEvent } from '../operator/operator.js';
 import { registerClaimOwners } from '../operator/reconcilers/claim-owners.js';
 import { Allocator } from '../shared/allocator/allocator.js';
 import { KubeStore } from '../shared/allocator/store.js';
 import { FlagError, parseFlags, usage, type Config, type ListenAddress } from '../shared/config.js';
 import { EventRecorder } from '../shared/events.js';
+import { diagnose, renderTable } from '../shared/doctor.js';
 import { reason } from '../shared/kube/errors.js';
 import { createLogger, type Logger } from '../shared/log.js';
 import { beforeClusterCreate } from './hooks/before-cluster-create.js';
@@ -213,7 +215,68 @@ async function startReconciler(
   return operator;
 }
 
+const DOCTOR_USAGE = `Usage: capi-vip-allocator doctor [flags]
+
+Checks the management cluster of the current kubeconfig and exits 1 when something is wrong.
+
+Flags:
+  -o, --output table|json         (default table)
+  --kubeconfig FILE               (default: KUBECONFIG, then in-cluster)
+  --namespace NS                  only ClusterClasses, Clusters and claims in NS (default: all)
+  --extension-config NAME         our ExtensionConfig (default vip-allocator)
+  --runtime-extension-name NAME   handler prefix (default vip-allocator)
+  --pool-kinds LIST               as for the server
+  --cert-warn-days N              a certificate expiring sooner is a problem (default 14)
+`;
+
+async function doctor(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        output: { type: 'string', short: 'o', default: 'table' },
+        kubeconfig: { type: 'string' },
+        namespace: { type: 'string' },
+        'extension-config': { type: 'string', default: 'vip-allocator' },
+        'runtime-extension-name': { type: 'string', default: 'vip-allocator' },
+        'pool-kinds': { type: 'string' },
+        'cert-warn-days': { type: 'string', default: '14' },
+        help: { type: 'boolean' },
+      },
+    }));
+  } catch (err) {
+    process.stderr.write(`capi-vip-allocator doctor: ${(err as Error).message}\n\n${DOCTOR_USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(DOCTOR_USAGE);
+    return 0;
+  }
+  if (values.output !== 'table' && values.output !== 'json') {
+    process.stderr.write(`capi-vip-allocator doctor: --output: "${values.output}" is not table or json\n`);
+    return 2;
+  }
+  const server = parseFlags([
+    ...(values['pool-kinds'] ? [`--pool-kinds=${values['pool-kinds']}`] : []),
+    ...(values.kubeconfig ? [`--kubeconfig=${values.kubeconfig}`] : []),
+  ]);
+  const findings = await diagnose(loadKubeConfig(server), {
+    extensionConfig: values['extension-config'],
+    handlerPrefix: values['runtime-extension-name'],
+    namespace: values.namespace,
+    poolKinds: server.poolKinds,
+    certWarnDays: Number(values['cert-warn-days']),
+  });
+  process.stdout.write(
+    values.output === 'json' ? `${JSON.stringify({ findings }, null, 2)}\n` : renderTable(findings),
+  );
+  return findings.every((f) => f.ok) ? 0 : 1;
+}
+
 async function main(argv: readonly string[]): Promise<void> {
+  if (argv[0] === 'doctor') process.exit(await doctor(argv.slice(1)));
   let config: Config;
   try {
     config = parseFlags(argv);

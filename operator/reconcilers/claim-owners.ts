@@ -6,11 +6,11 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { KubernetesObjectApi } from '@kubernetes/client-node';
 import { ref, type Allocator } from '../../shared/allocator/allocator.js';
-import { claimName } from '../../shared/allocator/claims.js';
+import { claimName, clusterNameOf, isOurs } from '../../shared/allocator/claims.js';
 import type { Recorder } from '../../shared/events.js';
 import { isNotFound } from '../../shared/kube/errors.js';
 import type { Cluster, IPAddressClaim } from '../../shared/kube/types.js';
-import { CLAIM_PREFIX, LABEL_CLUSTER_NAME, LABEL_ROLE, type Role } from '../../shared/vip.js';
+import { CLAIM_PREFIX, type Role } from '../../shared/vip.js';
 import { keyOf, splitKey, type Operator, type ReconcileResult } from '../operator.js';
 
 export const CLUSTERS = { group: 'cluster.x-k8s.io', version: 'v1beta2', plural: 'clusters' };
@@ -21,24 +21,6 @@ export const IPADDRESSCLAIMS = {
 };
 
 const ROLES = Object.keys(CLAIM_PREFIX) as Role[];
-
-/** Ours: labelled with our role, or named as the original product named its claims. */
-export function isOurs(claim: IPAddressClaim): boolean {
-  const name = claim.metadata.name;
-  return (
-    claim.metadata.labels?.[LABEL_ROLE] !== undefined || ROLES.some((r) => name.startsWith(CLAIM_PREFIX[r]))
-  );
-}
-
-/** The Cluster a claim is for: spec.clusterName, the cluster-name label, or the name after the prefix. */
-export function clusterNameOf(claim: IPAddressClaim): string | undefined {
-  const fromName = ROLES.map((r) => CLAIM_PREFIX[r]).find((p) => claim.metadata.name.startsWith(p));
-  return (
-    claim.spec.clusterName ??
-    claim.metadata.labels?.[LABEL_CLUSTER_NAME] ??
-    (fromName ? claim.metadata.name.slice(fromName.length) : undefined)
-  );
-}
 
 const hasOwner = (claim: IPAddressClaim): boolean =>
   claim.metadata.ownerReferences?.some((o) => o.kind === 'Cluster') ?? false;

@@ -52,3 +52,21 @@ export function ownership(claim: IPAddressClaim, cluster: Cluster): Ownership {
   const named = claim.spec.clusterName ?? claim.metadata.labels?.[LABEL_CLUSTER_NAME];
   return named === undefined || named === cluster.metadata.name ? 'unowned' : 'foreign';
 }
+
+const PREFIXES = Object.values(CLAIM_PREFIX);
+
+/** Ours: labelled with our role, or named as the original product named its claims. */
+export function isOurs(claim: IPAddressClaim): boolean {
+  const name = claim.metadata.name;
+  return claim.metadata.labels?.[LABEL_ROLE] !== undefined || PREFIXES.some((p) => name.startsWith(p));
+}
+
+/** The Cluster a claim is for: spec.clusterName, the cluster-name label, or the name after the prefix. */
+export function clusterNameOf(claim: IPAddressClaim): string | undefined {
+  const fromName = PREFIXES.find((p) => claim.metadata.name.startsWith(p));
+  return (
+    claim.spec.clusterName ??
+    claim.metadata.labels?.[LABEL_CLUSTER_NAME] ??
+    (fromName ? claim.metadata.name.slice(fromName.length) : undefined)
+  );
+}

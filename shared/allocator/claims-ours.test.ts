@@ -1,5 +1,5 @@
-import type { IPAddressClaim } from '../../shared/kube/types.js';
-import { clusterNameOf, isOurs } from './claim-owners.js';
+import type { IPAddressClaim } from '../kube/types.js';
+import { clusterNameOf, isOurs } from './claims.js';
 
 const claim = (
   name: string,

@@ -1,0 +1,235 @@
+/**
+ * `capi-vip-allocator doctor`: the troubleshooting list as one command against a kubeconfig.
+ * Is RuntimeSDK on and our ExtensionConfig discovered; is the serving certificate valid; which
+ * pools serve each ClusterClass that uses our patch; which Clusters our hook blocks and why; which
+ * claims are orphans. Exit 1 when something is wrong.
+ */
+import {
+  CoreV1Api,
+  KubernetesObjectApi,
+  type KubeConfig,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
+import { X509Certificate } from 'node:crypto';
+import { isIP } from 'node:net';
+import tls from 'node:tls';
+import { Allocator } from './allocator/allocator.js';
+import { clusterNameOf, isOurs } from './allocator/claims.js';
+import { freeAddresses, type PoolKind } from './allocator/pools.js';
+import { KubeStore } from './allocator/store.js';
+import { isNotFound, reason } from './kube/errors.js';
+import type { Cluster, ClusterClass, IPAddressClaim } from './kube/types.js';
+
+export interface Finding {
+  readonly check: string;
+  readonly ok: boolean;
+  readonly subject: string;
+  readonly detail: string;
+}
+
+export interface DoctorOptions {
+  readonly extensionConfig: string;
+  readonly handlerPrefix: string;
+  readonly namespace?: string;
+  readonly poolKinds: readonly PoolKind[];
+  /** A certificate expiring sooner than this is a finding. */
+  readonly certWarnDays: number;
+}
+
+interface ExtensionConfig extends KubernetesObject {
+  spec?: { clientConfig?: { url?: string; caBundle?: string } };
+  status?: {
+    handlers?: { name: string }[];
+    conditions?: { type: string; status: string; message?: string }[];
+  };
+}
+
+const INJECT_CA = 'runtime.cluster.x-k8s.io/inject-ca-from-secret';
+
+function peerCertificate(url: string, ca?: string): Promise<X509Certificate> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect(
+      {
+        host: u.hostname,
+        port: Number(u.port || 443),
+        ...(isIP(u.hostname) ? {} : { servername: u.hostname }),
+        ca,
+        rejectUnauthorized: false,
+        timeout: 5000,
+      },
+      () => {
+        const raw = socket.getPeerCertificate().raw;
+        socket.end();
+        resolve(new X509Certificate(raw));
+      },
+    );
+    socket.on('error', reject);
+    socket.on('timeout', () => socket.destroy(new Error(`no TLS answer from ${url} in 5s`)));
+  });
+}
+
+function certFinding(cert: X509Certificate, where: string, warnDays: number): Finding {
+  const left = (new Date(cert.validTo).getTime() - Date.now()) / 86_400_000;
+  const ok = left > warnDays && new Date(cert.validFrom).getTime() <= Date.now();
+  return {
+    check: 'certificate',
+    ok,
+    subject: where,
+    detail: `${cert.subject.replace(/\n/g, ', ')}; valid until ${new Date(cert.validTo).toISOString()} (${Math.floor(left)} days)${ok ? '' : left <= 0 ? ': EXPIRED' : `: expires within ${warnDays} days`}`,
+  };
+}
+
+export async function diagnose(kc: KubeConfig, options: DoctorOptions): Promise<Finding[]> {
+  const objects = KubernetesObjectApi.makeApiClient(kc);
+  const findings: Finding[] = [];
+  const add = (check: string, ok: boolean, subject: string, detail: string): void =>
+    void findings.push({ check, ok, subject, detail });
+
+  // 1. RuntimeSDK and our ExtensionConfig.
+  let ec: ExtensionConfig | undefined;
+  try {
+    ec = (await objects.read({
+      apiVersion: 'runtime.cluster.x-k8s.io/v1beta2',
+      kind: 'ExtensionConfig',
+      metadata: { name: options.extensionConfig },
+    })) as ExtensionConfig;
+  } catch (err) {
+    const missingCrd = !isNotFound(err) || /Unrecognized API version/.test(String(err));
+    add(
+      'extensionconfig',
+      false,
+      `ExtensionConfig ${options.extensionConfig}`,
+      missingCrd
+        ? `ExtensionConfig is not served (${reason(err)}): is CAPI installed with RuntimeSDK=true?`
+        : 'not found: apply the release manifests (it registers the hooks with CAPI)',
+    );
+  }
+  if (ec) {
+    const discovered = ec.status?.conditions?.find((c) => c.type === 'Discovered');
+    add(
+      'extensionconfig',
+      discovered?.status === 'True',
+      `ExtensionConfig ${options.extensionConfig}`,
+      discovered?.status === 'True'
+        ? 'discovered by CAPI'
+        : `not discovered: ${discovered?.message ?? 'no Discovered condition (is the CAPI manager running with RuntimeSDK=true?)'}`,
+    );
+    const names = (ec.status?.handlers ?? []).map((h) => h.name);
+    for (const suffix of ['before-cluster-create', 'generate-patches']) {
+      const want = `${options.handlerPrefix}-${suffix}.${options.extensionConfig}`;
+      add(
+        'handlers',
+        names.includes(want),
+        want,
+        names.includes(want) ? 'registered' : `not registered; CAPI lists: ${names.join(', ') || 'none'}`,
+      );
+    }
+
+    // 2. The serving certificate: from the injected Secret, else from the URL itself.
+    try {
+      const secretRef = ec.metadata?.annotations?.[INJECT_CA];
+      if (secretRef) {
+        const [ns, name] = secretRef.split('/');
+        const secret = await kc
+          .makeApiClient(CoreV1Api)
+          .readNamespacedSecret({ namespace: ns ?? '', name: name ?? '' });
+        const pem = Buffer.from(secret.data?.['tls.crt'] ?? '', 'base64');
+        findings.push(certFinding(new X509Certificate(pem), `Secret ${secretRef}`, options.certWarnDays));
+      } else if (ec.spec?.clientConfig?.url) {
+        const ca = ec.spec.clientConfig.caBundle
+          ? Buffer.from(ec.spec.clientConfig.caBundle, 'base64').toString()
+          : undefined;
+        findings.push(
+          certFinding(
+            await peerCertificate(ec.spec.clientConfig.url, ca),
+            ec.spec.clientConfig.url,
+            options.certWarnDays,
+          ),
+        );
+      }
+    } catch (err) {
+      add(
+        'certificate',
+        false,
+        `ExtensionConfig ${options.extensionConfig}`,
+        `could not read the serving certificate: ${reason(err)}`,
+      );
+    }
+  }
+
+  // 3. Pools for every ClusterClass that lists our GeneratePatches handler.
+  const allocator = new Allocator(new KubeStore(kc), { poolKinds: options.poolKinds });
+  const classes = (
+    await objects.list<ClusterClass>('cluster.x-k8s.io/v1beta2', 'ClusterClass', options.namespace)
+  ).items;
+  const ours = classes.filter((cc) =>
+    cc.spec?.patches?.some((p) =>
+      p.external?.generatePatchesExtension?.startsWith(`${options.handlerPrefix}-generate-patches.`),
+    ),
+  );
+  for (const cc of ours) {
+    const { ranked, searched } = await allocator.search(
+      cc.metadata.namespace,
+      cc.metadata.name,
+      'control-plane',
+    );
+    const free = ranked.reduce((n, c) => n + (freeAddresses(c.pool) ?? 0), 0);
+    add(
+      'pools',
+      ranked.length > 0 && free > 0,
+      `ClusterClass ${cc.metadata.namespace}/${cc.metadata.name}`,
+      ranked.length === 0
+        ? allocator.noPoolMessage(searched, cc.metadata.name, 'control-plane')
+        : ranked
+            .map(
+              (c) =>
+                `${c.kind.kind} ${c.pool.metadata.name}: ${freeAddresses(c.pool) ?? '?'} free of ${c.pool.status?.ipAddresses?.total ?? '?'}`,
+            )
+            .join('; '),
+    );
+  }
+
+  // 4. Clusters our hook blocks.
+  const clusters = (await objects.list<Cluster>('cluster.x-k8s.io/v1beta2', 'Cluster', options.namespace))
+    .items;
+  for (const c of clusters) {
+    const cond = c.status?.conditions?.find((x) => x.type === 'TopologyReconciled');
+    if (cond?.status === 'False' && cond.message?.includes('BeforeClusterCreate')) {
+      add('clusters', false, `Cluster ${c.metadata.namespace}/${c.metadata.name}`, cond.message);
+    }
+  }
+
+  // 5. Orphan claims: ours, without a Cluster owner, whose Cluster does not exist.
+  const claims = (
+    await objects.list<IPAddressClaim>('ipam.cluster.x-k8s.io/v1beta2', 'IPAddressClaim', options.namespace)
+  ).items;
+  const clusterKeys = new Set(clusters.map((c) => `${c.metadata.namespace}/${c.metadata.name}`));
+  for (const claim of claims) {
+    if (!isOurs(claim) || claim.metadata.ownerReferences?.some((o) => o.kind === 'Cluster')) continue;
+    const clusterName = clusterNameOf(claim);
+    if (!clusterKeys.has(`${claim.metadata.namespace}/${clusterName}`)) {
+      add(
+        'claims',
+        false,
+        `IPAddressClaim ${claim.metadata.namespace}/${claim.metadata.name}`,
+        `orphan: no owner, and Cluster ${clusterName ?? '?'} does not exist`,
+      );
+    }
+  }
+  return findings;
+}
+
+export function renderTable(findings: readonly Finding[]): string {
+  const rows = findings.map((f) => [f.ok ? 'OK' : 'PROBLEM', f.check, f.subject, f.detail]);
+  const widths = [7, 16, 48].map((w, i) => Math.max(w, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]): string => r.map((c, i) => (i < 3 ? c.padEnd(widths[i] ?? 0) : c)).join('  ');
+  const problems = findings.filter((f) => !f.ok).length;
+  return [
+    line(['STATUS', 'CHECK', 'SUBJECT', 'DETAIL']),
+    ...rows.map(line),
+    '',
+    problems ? `${problems} problem(s) found` : 'No problems found',
+    '',
+  ].join('\n');
+}

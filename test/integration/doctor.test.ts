@@ -1,0 +1,99 @@
+/** `capi-vip-allocator doctor` against the real plane, healthy and broken. */
+import { execa } from 'execa';
+import { clusterClass, inClusterIPPool, vipLabels } from '../support/fixtures.js';
+import { createNamespace, deleteNamespace, eventually, kube } from '../support/kube.js';
+import { createCluster, readCluster, waitForTopology } from '../support/vip.js';
+
+interface Finding {
+  check: string;
+  ok: boolean;
+  subject: string;
+  detail: string;
+}
+
+const { objects } = kube();
+const doctor = async (...args: string[]) => {
+  const { exitCode, stdout, stderr } = await execa(
+    process.execPath,
+    ['dist/extension/main.js', 'doctor', '--kubeconfig=.cache/control-plane/kubeconfig', ...args],
+    { reject: false },
+  );
+  return { exitCode, stdout, stderr };
+};
+const findings = (stdout: string): Finding[] => (JSON.parse(stdout) as { findings: Finding[] }).findings;
+
+let healthy: string;
+let broken: string;
+beforeAll(async () => {
+  healthy = await createNamespace('doctor-ok');
+  broken = await createNamespace('doctor-bad');
+  for (const o of [
+    ...clusterClass('capd', healthy, 'fine'),
+    inClusterIPPool(healthy, 'pool', ['10.130.0.1-10.130.0.4'], { labels: vipLabels('fine') }),
+  ]) {
+    await objects.create(o);
+  }
+  for (const o of clusterClass('capd', broken, 'poolless')) await objects.create(o);
+  await createCluster(healthy, 'good', 'fine');
+  await waitForTopology(healthy, 'good');
+  await createCluster(broken, 'stuck', 'poolless');
+  await objects.create({
+    apiVersion: 'ipam.cluster.x-k8s.io/v1beta2',
+    kind: 'IPAddressClaim',
+    metadata: { name: 'vip-cp-gone', namespace: broken },
+    spec: { poolRef: { apiGroup: 'ipam.cluster.x-k8s.io', kind: 'InClusterIPPool', name: 'nowhere' } },
+  });
+});
+afterAll(async () => {
+  await deleteNamespace(healthy);
+  await deleteNamespace(broken);
+});
+
+test('a healthy namespace: everything OK, exit 0', async () => {
+  const { exitCode, stdout } = await doctor(`--namespace=${healthy}`, '-o', 'json');
+  const all = findings(stdout);
+  expect(all.filter((f) => !f.ok)).toEqual([]);
+  expect(exitCode).toBe(0);
+  expect(all.map((f) => f.check)).toEqual(
+    expect.arrayContaining(['extensionconfig', 'handlers', 'certificate', 'pools']),
+  );
+  expect(all.find((f) => f.check === 'pools')?.detail).toMatch(/InClusterIPPool pool: 3 free of 4/);
+});
+
+test('a broken namespace: the missing pool, the blocked Cluster and the orphan claim, exit 1', async () => {
+  await eventually(
+    'the Cluster to be blocked',
+    async () =>
+      (await readCluster(broken, 'stuck'))?.status?.conditions?.some((c) =>
+        c.message?.includes('No IP pool'),
+      ) || undefined,
+  );
+  const { exitCode, stdout } = await doctor(`--namespace=${broken}`, '-o', 'json');
+  expect(exitCode).toBe(1);
+  const problems = findings(stdout).filter((f) => !f.ok);
+  expect(problems).toEqual(
+    expect.arrayContaining([
+      expect.objectContaining({
+        check: 'pools',
+        subject: `ClusterClass ${broken}/poolless`,
+        detail: expect.stringContaining('vip.capi.gorizond.io/cluster-class=poolless'),
+      }),
+      expect.objectContaining({
+        check: 'clusters',
+        subject: `Cluster ${broken}/stuck`,
+        detail: expect.stringContaining('BeforeClusterCreate'),
+      }),
+      expect.objectContaining({ check: 'claims', subject: `IPAddressClaim ${broken}/vip-cp-gone` }),
+    ]),
+  );
+});
+
+test('the table names problems, and a bad flag exits 2', async () => {
+  const { exitCode, stdout } = await doctor(`--namespace=${broken}`, '--extension-config=nope');
+  expect(exitCode).toBe(1);
+  expect(stdout).toContain('PROBLEM  extensionconfig');
+  expect(stdout).toMatch(/\d+ problem\(s\) found/);
+  const bad = await doctor('--output=xml');
+  expect(bad.exitCode).toBe(2);
+  expect(bad.stderr).toContain('--output');
+});
