@@ -107,6 +107,7 @@ export async function run(config: Config, log: Logger): Promise<() => Promise<vo
           certDir: config.certDir,
           error: reason(err),
         }),
+      config.certPollIntervalMs,
     );
     server.on('close', stopWatching);
     const at = await listen(server, { host: undefined, port: config.runtimeExtensionPort });

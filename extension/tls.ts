@@ -31,6 +31,7 @@ export function watchKeyPair(
   intervalMs = 10_000,
 ): () => void {
   let current = fingerprint(initial);
+  let lastError = '';
   const timer = setInterval(() => {
     try {
       const pair = readKeyPair(certDir);
@@ -39,8 +40,12 @@ export function watchKeyPair(
       tls.createSecureContext({ ...pair, minVersion: 'TLSv1.2' });
       apply(pair);
       current = next;
+      lastError = '';
     } catch (err) {
-      onError(err);
+      // Once per distinct problem, not on every poll.
+      const message = err instanceof Error ? err.message : String(err);
+      if (message !== lastError) onError(err);
+      lastError = message;
     }
   }, intervalMs);
   timer.unref();

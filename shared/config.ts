@@ -18,6 +18,7 @@ export interface Config {
   readonly leaderElect: boolean;
   readonly defaultPort: number;
   readonly certDir: string;
+  readonly certPollIntervalMs: number;
   readonly kubeconfig: string | undefined;
   /** Port 0 turns the listener off. */
   readonly metricsBindAddress: ListenAddress;
@@ -141,6 +142,7 @@ const FLAGS = {
     '/tmp/k8s-webhook-server/serving-certs',
     'Folder with tls.crt and tls.key (reloaded on change)',
   ),
+  'cert-poll-interval': flag(duration, '10s', 'How often --cert-dir is checked for a new pair'),
   kubeconfig: flag(text, '', 'Kubeconfig file (default: in-cluster, then KUBECONFIG)'),
   'metrics-bind-address': flag(address, ':8080', 'Address of /metrics ([host]:port, 0 turns it off)'),
   'health-probe-bind-address': flag(
@@ -231,6 +233,7 @@ export function parseFlags(argv: readonly string[]): Config {
     leaderElect: get('leader-elect'),
     defaultPort: get('default-port'),
     certDir: get('cert-dir'),
+    certPollIntervalMs: get('cert-poll-interval'),
     kubeconfig: kubeconfig || undefined,
     metricsBindAddress: get('metrics-bind-address'),
     healthProbeBindAddress: get('health-probe-bind-address'),

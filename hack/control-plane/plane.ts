@@ -5,6 +5,8 @@ import { ensureBinaries } from './build.js';
 import {
   capiManager,
   etcd,
+  extension,
+  EXTENSION_NAME,
   ETCD_DATA_DIR,
   ipamManager,
   kubeApiserver,
@@ -133,9 +135,13 @@ export async function up(log: Log): Promise<PlaneState> {
 
 /**
  * Stops one component of a running plane and starts it again with the same arguments (for
- * reliability tests: a kube-apiserver restart, an IPAM provider outage).
+ * reliability tests: a kube-apiserver restart, an IPAM provider outage, our process SIGKILLed).
  */
-export async function restart(name: string, log: Log, downtimeMs = 0): Promise<void> {
+export async function restart(
+  name: string,
+  log: Log,
+  { downtimeMs = 0, signal = 'SIGTERM' }: { downtimeMs?: number; signal?: NodeJS.Signals } = {},
+): Promise<void> {
   const state = await readState();
   const old = state?.components.find((c) => c.name === name);
   if (!state || !old) throw new Error(`No running component ${name} in the control plane`);
@@ -146,10 +152,11 @@ export async function restart(name: string, log: Log, downtimeMs = 0): Promise<v
     'kube-controller-manager': () => kubeControllerManager(pki),
     'capi-manager': () => capiManager(pki),
     'ipam-manager': ipamManager,
+    [EXTENSION_NAME]: () => extension(pki),
   };
   const spec = specs[name];
   if (!spec) throw new Error(`${name} cannot be restarted this way`);
-  await stop(old);
+  await stop(old, 10_000, signal);
   state.components.splice(state.components.indexOf(old), 1);
   await writeState(state);
   await new Promise((r) => setTimeout(r, downtimeMs));

@@ -102,10 +102,14 @@ export async function waitReady(proc: Started, seconds: number, pki: Pki): Promi
   );
 }
 
-/** SIGTERM, then SIGKILL after a grace period; only if the pid still runs our binary. */
-export async function stop(proc: Started, graceMs = 10_000): Promise<void> {
+/** SIGTERM (or the signal given), then SIGKILL after a grace period; only if the pid still runs our binary. */
+export async function stop(
+  proc: Started,
+  graceMs = 10_000,
+  signal: NodeJS.Signals = 'SIGTERM',
+): Promise<void> {
   if (!isRunning(proc)) return;
-  process.kill(proc.pid, 'SIGTERM');
+  process.kill(proc.pid, signal);
   const deadline = Date.now() + graceMs;
   while (isRunning(proc) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   if (isRunning(proc)) process.kill(proc.pid, 'SIGKILL');

@@ -205,7 +205,7 @@ test('with --leader-elect exactly one of two replicas reconciles, the other take
 
 test('the informers keep working across a kube-apiserver restart', async () => {
   const replica = await allocator();
-  await restart('kube-apiserver', () => undefined, 2_000);
+  await restart('kube-apiserver', () => undefined, { downtimeMs: 2_000 });
   await eventually(
     'the replica to report its watches again',
     async () => {

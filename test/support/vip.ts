@@ -55,20 +55,35 @@ export function condition(cluster: ClusterObj | undefined, type: string) {
 export class FirstVersions {
   readonly first = new Map<string, Obj>();
   #abort?: AbortController;
+  #stopped = false;
+  #resourceVersion = '';
 
   static async start(stack: Stack, namespace: string): Promise<FirstVersions> {
     const recorder = new FirstVersions();
     const { apiVersion, plural } = INFRA_CLUSTER[stack];
-    recorder.#abort = await new Watch(kube().kc).watch(
-      `/apis/${apiVersion}/namespaces/${namespace}/${plural}`,
-      { allowWatchBookmarks: false },
+    await recorder.#watch(`/apis/${apiVersion}/namespaces/${namespace}/${plural}`);
+    return recorder;
+  }
+
+  /** Watches, and resumes from the last resourceVersion seen when the connection drops (API server restarts). */
+  async #watch(path: string): Promise<void> {
+    const resume = (): void => {
+      if (this.#stopped) return;
+      setTimeout(() => void this.#watch(path).catch(resume), 500);
+    };
+    this.#abort = await new Watch(kube().kc).watch(
+      path,
+      {
+        allowWatchBookmarks: false,
+        ...(this.#resourceVersion ? { resourceVersion: this.#resourceVersion } : {}),
+      },
       (type: string, obj: KubernetesObject) => {
         const o = obj as Obj;
-        if (type === 'ADDED' && !recorder.first.has(o.metadata.name)) recorder.first.set(o.metadata.name, o);
+        this.#resourceVersion = o.metadata.resourceVersion ?? this.#resourceVersion;
+        if (type === 'ADDED' && !this.first.has(o.metadata.name)) this.first.set(o.metadata.name, o);
       },
-      () => undefined,
+      resume,
     );
-    return recorder;
   }
 
   endpointOf(name: string): unknown {
@@ -77,6 +92,7 @@ export class FirstVersions {
   }
 
   stop(): void {
+    this.#stopped = true;
     this.#abort?.abort();
   }
 }

@@ -1,0 +1,206 @@
+/**
+ * Reliability on the real plane: our process killed mid-burst, two replicas answering the same
+ * Clusters, the API server restarted, the IPAM provider down, a Cluster deleted while its claim
+ * waits, a pool emptied and refilled. Every Cluster must end with a unique VIP, born into its
+ * InfrastructureCluster, and nothing may be left behind.
+ */
+import { KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
+import { readFileSync } from 'node:fs';
+import { EXTENSION_NAME } from '../../hack/control-plane/components.js';
+import { restart } from '../../hack/control-plane/plane.js';
+import { startAllocator } from '../support/allocator-process.js';
+import { clusterClass, inClusterIPPool, vipLabels, type Obj } from '../support/fixtures.js';
+import { createNamespace, deleteNamespace, eventually, kube, readOrUndefined } from '../support/kube.js';
+import {
+  condition,
+  createCluster,
+  FirstVersions,
+  readCluster,
+  VIP_ANNOTATION,
+  waitForTopology,
+} from '../support/vip.js';
+
+const { kc, objects } = kube();
+const quiet = (): void => undefined;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface Claim extends Obj {
+  status?: { addressRef?: { name?: string } };
+}
+
+async function claims(namespace: string): Promise<Claim[]> {
+  return (await objects.list<Claim>('ipam.cluster.x-k8s.io/v1beta2', 'IPAddressClaim', namespace)).items;
+}
+
+/** Every Cluster has a VIP of its own, its InfrastructureCluster was born with it, every claim is owned. */
+async function expectAllocated(
+  namespace: string,
+  names: string[],
+  firsts: FirstVersions,
+  timeoutMs = 180_000,
+): Promise<void> {
+  const clusters = await Promise.all(names.map((n) => waitForTopology(namespace, n, timeoutMs)));
+  const vips = clusters.map((c) => c.metadata.annotations?.[VIP_ANNOTATION]);
+  expect(vips.every(Boolean)).toBe(true);
+  expect(new Set(vips).size).toBe(names.length);
+  for (const c of clusters) {
+    const infra = c.spec?.infrastructureRef?.name ?? '';
+    await eventually(`the first version of ${infra}`, async () => firsts.first.get(infra));
+    expect(firsts.endpointOf(infra)).toEqual({ host: c.metadata.annotations?.[VIP_ANNOTATION], port: 6443 });
+  }
+  const all = await claims(namespace);
+  expect(all).toHaveLength(names.length);
+  for (const claim of all)
+    expect(claim.metadata.ownerReferences?.filter((o) => o.kind === 'Cluster')).toHaveLength(1);
+}
+
+async function scenario(prefix: string, addresses: string[]): Promise<{ ns: string; firsts: FirstVersions }> {
+  const ns = await createNamespace(prefix);
+  const firsts = await FirstVersions.start('capd', ns);
+  for (const o of [
+    ...clusterClass('capd', ns, 'chaos'),
+    inClusterIPPool(ns, 'pool', addresses, { labels: vipLabels('chaos') }),
+  ]) {
+    await objects.create(o);
+  }
+  return { ns, firsts };
+}
+
+const burst = (ns: string, count: number, prefix = 'c'): Promise<string[]> =>
+  Promise.all(
+    Array.from({ length: count }, (_, i) => `${prefix}-${i}`).map(
+      async (n) => (await createCluster(ns, n, 'chaos'), n),
+    ),
+  );
+
+test('our process SIGKILLed at random moments during a 30-Cluster burst', async () => {
+  const { ns, firsts } = await scenario('chaos-kill', ['10.140.0.0/26']);
+  try {
+    const creating = burst(ns, 30);
+    for (let i = 0; i < 3; i++) {
+      await sleep(300 + Math.random() * 1500);
+      await restart(EXTENSION_NAME, quiet, { signal: 'SIGKILL' });
+    }
+    await expectAllocated(ns, await creating, firsts);
+  } finally {
+    firsts.stop();
+    await deleteNamespace(ns);
+  }
+});
+
+test('two replicas answering BeforeClusterCreate for the same Clusters: one claim each, no duplicate address', async () => {
+  const { ns, firsts } = await scenario('chaos-twins', ['10.141.0.0/26']);
+  // A second replica registered with CAPI under its own ExtensionConfig: CAPI calls both hooks.
+  const twin = await startAllocator([]);
+  const second = {
+    apiVersion: 'runtime.cluster.x-k8s.io/v1beta2',
+    kind: 'ExtensionConfig',
+    metadata: { name: 'vip-allocator-twin' },
+    spec: {
+      clientConfig: {
+        url: `https://127.0.0.1:${twin.hookPort}`,
+        caBundle: readFileSync('.cache/control-plane/pki/ca/tls.crt').toString('base64'),
+      },
+      namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } },
+    },
+  };
+  const api = KubernetesObjectApi.makeApiClient(kc);
+  try {
+    await api.create(second);
+    await eventually('CAPI to discover the twin', async () => {
+      const ec = (await api.read(second)) as Obj & { status?: { handlers?: unknown[] } };
+      return ec.status?.handlers?.length ? true : undefined;
+    });
+    await expectAllocated(ns, await burst(ns, 20), firsts);
+    expect(twin.log()).toContain('BeforeClusterCreate');
+  } finally {
+    // Its failurePolicy is Fail: it must not outlive the replica it points at.
+    await api.delete(second).catch(() => undefined);
+    await twin.kill('SIGKILL');
+    firsts.stop();
+    await deleteNamespace(ns);
+  }
+});
+
+test('kube-apiserver restarted in the middle of a burst: everything completes after it returns', async () => {
+  const { ns, firsts } = await scenario('chaos-apiserver', ['10.142.0.0/26']);
+  try {
+    const created = await burst(ns, 15);
+    await restart('kube-apiserver', quiet, { downtimeMs: 3_000 });
+    await expectAllocated(ns, created, firsts);
+  } finally {
+    firsts.stop();
+    await deleteNamespace(ns);
+  }
+});
+
+test('the IPAM provider down for 30s: Clusters wait saying why, then complete; one deleted meanwhile leaves nothing', async () => {
+  const { ns, firsts } = await scenario('chaos-ipam', ['10.143.0.0/27']);
+  try {
+    const outage = restart('ipam-manager', quiet, { downtimeMs: 30_000 });
+    await sleep(1_000);
+    const created = await burst(ns, 5);
+    await createCluster(ns, 'doomed', 'chaos');
+    const waiting = await eventually('a Cluster to say it waits for the pool', async () => {
+      const c = await readCluster(ns, 'c-0');
+      return condition(c, 'TopologyReconciled')?.message?.includes('to bind IPAddressClaim') ? c : undefined;
+    });
+    expect(condition(waiting, 'TopologyReconciled')?.message).toContain(
+      `Waiting for InClusterIPPool pool to bind IPAddressClaim ${ns}/vip-cp-c-0`,
+    );
+    await objects.delete({
+      apiVersion: 'cluster.x-k8s.io/v1beta2',
+      kind: 'Cluster',
+      metadata: { name: 'doomed', namespace: ns },
+    });
+    await outage;
+    await expectAllocated(ns, created, firsts);
+    const leftovers = await objects.list('ipam.cluster.x-k8s.io/v1beta2', 'IPAddress', ns);
+    expect(leftovers.items.map((a) => a.metadata?.name).sort()).toEqual(
+      created.map((n) => `vip-cp-${n}`).sort(),
+    );
+  } finally {
+    firsts.stop();
+    await deleteNamespace(ns);
+  }
+});
+
+test('a pool emptied and refilled: the blocked Cluster resumes on its own', async () => {
+  const { ns, firsts } = await scenario('chaos-refill', ['10.144.0.1']);
+  try {
+    await createCluster(ns, 'first', 'chaos');
+    await waitForTopology(ns, 'first');
+    await createCluster(ns, 'second', 'chaos');
+    await eventually(
+      'the second Cluster to be blocked on the empty pool',
+      async () =>
+        condition(await readCluster(ns, 'second'), 'TopologyReconciled')?.message?.includes(
+          'has no free address',
+        ) || undefined,
+    );
+    await objects.patch(
+      {
+        apiVersion: 'ipam.cluster.x-k8s.io/v1alpha2',
+        kind: 'InClusterIPPool',
+        metadata: { name: 'pool', namespace: ns },
+        spec: { addresses: ['10.144.0.1-10.144.0.3'] },
+      },
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      PatchStrategy.MergePatch,
+    );
+    await expectAllocated(ns, ['first', 'second'], firsts, 90_000);
+    expect(
+      await readOrUndefined({
+        apiVersion: 'ipam.cluster.x-k8s.io/v1beta2',
+        kind: 'IPAddressClaim',
+        metadata: { name: 'vip-cp-second', namespace: ns },
+      }),
+    ).toBeDefined();
+  } finally {
+    firsts.stop();
+    await deleteNamespace(ns);
+  }
+});
