@@ -6,7 +6,7 @@
  *  3. The hook server at concurrency 1, 8, 64 (GeneratePatches; BeforeClusterCreate's fast path).
  *  4. Resident memory idle and with 1,000 Clusters and claims in the reconciler's caches.
  */
-import { CoreV1Api, KubernetesObjectApi, Watch, type KubernetesObject } from '@kubernetes/client-node';
+import { CoreV1Api, KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
 import { execa } from 'execa';
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { GeneratePatchesRequest } from '../shared/kube/types.js';
 import { clusterClass, inClusterIPPool, topologyCluster, vipLabels } from '../test/support/fixtures.js';
+import { FirstVersions } from '../test/support/vip.js';
 import { EXTENSION_NAME } from './control-plane/components.js';
 import { upExtension } from './control-plane/extension.js';
 import { KUBECONFIG, PKI_DIR, PORTS, ROOT } from './control-plane/paths.js';
@@ -60,17 +61,25 @@ async function stage(namespace: string, cidr: string) {
   ]) {
     await objects.create(o);
   }
-  const born = new Map<string, { at: number; host?: string }>();
-  const watch = await new Watch(kc()).watch(
-    `/apis/infrastructure.cluster.x-k8s.io/v1beta2/namespaces/${namespace}/dockerclusters`,
-    {},
-    (type: string, obj: KubernetesObject & { spec?: { controlPlaneEndpoint?: { host?: string } } }) => {
-      const owner = obj.metadata?.labels?.['cluster.x-k8s.io/cluster-name'];
-      if (type === 'ADDED' && owner && !born.has(owner))
-        born.set(owner, { at: Date.now(), host: obj.spec?.controlPlaneEndpoint?.host });
+  // Resumes after a dropped watch, so no birth is missed (test/support/vip.ts).
+  const firsts = await FirstVersions.start('capd', namespace);
+  const born = {
+    has: (cluster: string): boolean => bornOf(cluster) !== undefined,
+    get: (cluster: string) => bornOf(cluster),
+    get size(): number {
+      return firsts.first.size;
     },
-    () => undefined,
-  );
+  };
+  const bornOf = (cluster: string): { at: number; host?: string } | undefined => {
+    for (const [name, obj] of firsts.first) {
+      if (obj.metadata.labels?.['cluster.x-k8s.io/cluster-name'] === cluster) {
+        const spec = obj.spec as { controlPlaneEndpoint?: { host?: string } } | undefined;
+        return { at: firsts.at.get(name) ?? 0, host: spec?.controlPlaneEndpoint?.host };
+      }
+    }
+    return undefined;
+  };
+  const watch = { abort: (): void => firsts.stop() };
   const create = async (name: string): Promise<number> => {
     for (let tries = 0; ; tries++) {
       try {
@@ -144,7 +153,7 @@ async function burst(count: number): Promise<Burst> {
   }
   const allVip = Date.now() - t0;
   while (born.size < count) await sleep(50);
-  const allInfra = Math.max(...[...born.values()].map((b) => b.at)) - t0;
+  const allInfra = Math.max(...names.map((n) => born.get(n)?.at ?? 0)) - t0;
   watch.abort();
   const perCluster = names.map((n) => (vipAt.get(n) ?? 0) - (created.get(n) ?? 0));
   const bornWithout = names.filter((n) => born.get(n)?.host !== vips.get(n)).length;
@@ -402,6 +411,7 @@ async function memory(): Promise<{ idle: number; loaded: number }> {
 
 async function main(): Promise<void> {
   await up(log);
+  process.env.KUBECONFIG = KUBECONFIG; // test/support's clients read it
   await upExtension(log);
   const pid = (await readState())?.components.find((c) => c.name === EXTENSION_NAME)?.pid ?? 0;
 

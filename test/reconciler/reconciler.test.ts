@@ -2,7 +2,7 @@
  * The opt-in reconciler (`--enable-reconciler`) as separate replicas of our process against the
  * real plane: owner backfill, reserved claims, orphans, leader election, an API server restart.
  */
-import { EventsV1Api } from '@kubernetes/client-node';
+import { CoordinationV1Api, EventsV1Api } from '@kubernetes/client-node';
 import { restart } from '../../hack/control-plane/plane.js';
 import { startAllocator, type AllocatorProcess } from '../support/allocator-process.js';
 import { discover } from '../support/hooks.js';
@@ -201,6 +201,28 @@ test('with --leader-elect exactly one of two replicas reconciles, the other take
     kind: 'DiscoveryResponse',
     status: 'Success',
   });
+});
+
+test('SIGTERM releases the Lease at once and exits 0', async () => {
+  const replica = await startAllocator([
+    '--enable-reconciler',
+    '--leader-elect',
+    '--leader-elect-lease-duration=60s',
+    `--leader-election-namespace=${ns}`,
+  ]);
+  running.push(replica);
+  await eventually('the replica to lead', async () =>
+    (await replica.metric('capi_vip_allocator_leader')) === 1 ? true : undefined,
+  );
+  expect(await replica.kill('SIGTERM')).toBe(0);
+  const lease = (
+    await kube()
+      .kc.makeApiClient(CoordinationV1Api)
+      .readNamespacedLease({ name: 'capi-vip-allocator', namespace: ns })
+  ).spec;
+  // Released, not left to expire: another replica would take over without waiting the 60s.
+  expect(lease?.holderIdentity ?? '').toBe('');
+  expect(replica.log()).toContain('Shutting down');
 });
 
 test('the informers keep working across a kube-apiserver restart', async () => {

@@ -10,7 +10,8 @@ export interface AllocatorProcess {
   readonly log: () => string;
   metric(name: string): Promise<number | undefined>;
   ready(): Promise<{ status: number; body: Record<string, unknown> }>;
-  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Signals the process and resolves with its exit code once it has gone. */
+  kill(signal?: NodeJS.Signals): Promise<number | undefined>;
 }
 
 /**
@@ -50,7 +51,7 @@ export async function startAllocator(args: string[]): Promise<AllocatorProcess> 
     },
     async kill(signal = 'SIGTERM') {
       child.kill(signal);
-      await child;
+      return (await child).exitCode;
     },
   };
   await eventually(`the allocator on :${hookPort} to be ready`, async () =>

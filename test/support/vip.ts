@@ -54,6 +54,8 @@ export function condition(cluster: ClusterObj | undefined, type: string) {
  */
 export class FirstVersions {
   readonly first = new Map<string, Obj>();
+  /** When each first version arrived (ms since epoch). */
+  readonly at = new Map<string, number>();
   #abort?: AbortController;
   #stopped = false;
   #resourceVersion = '';
@@ -80,7 +82,10 @@ export class FirstVersions {
       (type: string, obj: KubernetesObject) => {
         const o = obj as Obj;
         this.#resourceVersion = o.metadata.resourceVersion ?? this.#resourceVersion;
-        if (type === 'ADDED' && !this.first.has(o.metadata.name)) this.first.set(o.metadata.name, o);
+        if (type === 'ADDED' && !this.first.has(o.metadata.name)) {
+          this.first.set(o.metadata.name, o);
+          this.at.set(o.metadata.name, Date.now());
+        }
       },
       resume,
     );
