@@ -63,23 +63,15 @@ async function stage(namespace: string, cidr: string) {
   }
   // Resumes after a dropped watch, so no birth is missed (test/support/vip.ts).
   const firsts = await FirstVersions.start('capd', namespace);
-  const born = {
-    has: (cluster: string): boolean => bornOf(cluster) !== undefined,
-    get: (cluster: string) => bornOf(cluster),
-    get size(): number {
-      return firsts.first.size;
-    },
-  };
-  const bornOf = (cluster: string): { at: number; host?: string } | undefined => {
+  /** When a Cluster's DockerCluster first appeared, and the host it was born with. */
+  const born = (cluster: string): { at: number; host?: string } | undefined => {
     for (const [name, obj] of firsts.first) {
-      if (obj.metadata.labels?.['cluster.x-k8s.io/cluster-name'] === cluster) {
-        const spec = obj.spec as { controlPlaneEndpoint?: { host?: string } } | undefined;
-        return { at: firsts.at.get(name) ?? 0, host: spec?.controlPlaneEndpoint?.host };
-      }
+      if (obj.metadata.labels?.['cluster.x-k8s.io/cluster-name'] !== cluster) continue;
+      const spec = obj.spec as { controlPlaneEndpoint?: { host?: string } } | undefined;
+      return { at: firsts.at.get(name) ?? 0, host: spec?.controlPlaneEndpoint?.host };
     }
     return undefined;
   };
-  const watch = { abort: (): void => firsts.stop() };
   const create = async (name: string): Promise<number> => {
     for (let tries = 0; ; tries++) {
       try {
@@ -99,12 +91,12 @@ async function stage(namespace: string, cidr: string) {
         metadata: { name, namespace },
       })
     ).metadata?.annotations?.['vip.capi.gorizond.io/control-plane-vip'];
-  return { objects, born, watch, create, vipOf };
+  return { objects, born, firsts, create, vipOf };
 }
 
 /** 1. One Cluster at a time: applied → VIP on the Cluster → InfrastructureCluster born with it. */
 async function single(): Promise<{ vip: number[]; infra: number[] }> {
-  const { born, watch, create, vipOf } = await stage('vip-bench-single', '10.99.0.0/26');
+  const { born, firsts, create, vipOf } = await stage('vip-bench-single', '10.99.0.0/26');
   const vip: number[] = [];
   const infra: number[] = [];
   for (let i = 0; i < SINGLE_RUNS; i++) {
@@ -112,10 +104,10 @@ async function single(): Promise<{ vip: number[]; infra: number[] }> {
     const t0 = await create(name);
     while (!(await vipOf(name))) await sleep(10);
     vip.push(Date.now() - t0);
-    while (!born.has(name)) await sleep(10);
-    infra.push((born.get(name)?.at ?? 0) - t0);
+    while (!born(name)) await sleep(10);
+    infra.push((born(name)?.at ?? 0) - t0);
   }
-  watch.abort();
+  firsts.stop();
   return { vip, infra };
 }
 
@@ -131,7 +123,7 @@ interface Burst {
 /** 2. `count` Clusters applied at once. */
 async function burst(count: number): Promise<Burst> {
   const ns = `vip-bench-burst-${count}`;
-  const { born, watch, create, vipOf } = await stage(ns, '10.98.0.0/23');
+  const { born, firsts, create, vipOf } = await stage(ns, '10.98.0.0/23');
   const names = Array.from({ length: count }, (_, i) => `b-${i}`);
   const t0 = Date.now();
   const created = new Map(await Promise.all(names.map(async (n) => [n, await create(n)] as const)));
@@ -152,11 +144,11 @@ async function burst(count: number): Promise<Burst> {
     await sleep(50);
   }
   const allVip = Date.now() - t0;
-  while (born.size < count) await sleep(50);
-  const allInfra = Math.max(...names.map((n) => born.get(n)?.at ?? 0)) - t0;
-  watch.abort();
+  while (firsts.first.size < count) await sleep(50);
+  const allInfra = Math.max(...names.map((n) => born(n)?.at ?? 0)) - t0;
+  firsts.stop();
   const perCluster = names.map((n) => (vipAt.get(n) ?? 0) - (created.get(n) ?? 0));
-  const bornWithout = names.filter((n) => born.get(n)?.host !== vips.get(n)).length;
+  const bornWithout = names.filter((n) => born(n)?.host !== vips.get(n)).length;
   await kc().makeApiClient(CoreV1Api).deleteNamespace({ name: ns });
   return {
     count,
@@ -171,8 +163,8 @@ async function burst(count: number): Promise<Burst> {
 /** The IPAM provider alone: `count` claims created at once against a fresh pool, until all are bound. */
 async function baseline(count: number): Promise<number> {
   const ns = 'vip-bench-baseline';
-  const { objects, watch } = await stage(ns, '10.97.0.0/23');
-  watch.abort();
+  const { objects, firsts } = await stage(ns, '10.97.0.0/23');
+  firsts.stop();
   const t0 = Date.now();
   await Promise.all(
     Array.from({ length: count }, (_, i) =>

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { upExtension } from './control-plane/extension.js';
 import { KUBECONFIG, ROOT } from './control-plane/paths.js';
 import { loadKubeConfig, up } from './control-plane/plane.js';
+import { eventually as until } from '../test/support/kube.js';
 
 const NAMESPACE = 'vip-demo';
 const EXAMPLES = path.join(ROOT, 'manifests/examples');
@@ -27,18 +28,6 @@ interface Obj extends KubernetesObject {
     controlPlaneEndpoint?: { host?: string; port?: number };
     infrastructureRef?: { kind?: string; name?: string };
   };
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await fn().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`Gave up waiting for ${what} after ${ms / 1000}s`);
-    await sleep(100);
-  }
 }
 
 async function main(): Promise<void> {

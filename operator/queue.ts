@@ -65,10 +65,6 @@ export class WorkQueue extends EventEmitter {
     this.#pump();
   }
 
-  get length(): number {
-    return this.#ready.length + this.#active.size;
-  }
-
   start(): void {
     this.#running = true;
     this.#pump();

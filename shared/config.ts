@@ -1,4 +1,4 @@
-import type { PoolKind } from './allocator/pools.js';
+import { DEFAULT_POOL_KINDS, type PoolKind } from './allocator/pools.js';
 import type { LogFormat, LogLevel } from './log.js';
 
 /** What CAPI is told in discovery; one hook call must finish well inside it. */
@@ -159,7 +159,7 @@ const FLAGS = {
   ),
   'pool-kinds': flag(
     poolKinds,
-    'InClusterIPPool.v1alpha2.ipam.cluster.x-k8s.io,GlobalInClusterIPPool.v1alpha2.ipam.cluster.x-k8s.io',
+    DEFAULT_POOL_KINDS.map((k) => `${k.kind}.${k.apiVersion.split('/').reverse().join('.')}`).join(','),
     'Pool kinds to search, Kind.version.group, comma-separated (namespaced ones first whatever the order)',
   ),
   'orphan-claim-grace': flag(

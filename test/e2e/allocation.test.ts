@@ -3,9 +3,15 @@
  * (`npm run control-plane -- up --extension`), the real IPAM provider binds claims, and
  * kube-controller-manager collects them when their Cluster goes.
  */
-import { EventsV1Api } from '@kubernetes/client-node';
 import { clusterClass, inClusterIPPool, vipLabels, type Obj, type Stack } from '../support/fixtures.js';
-import { createNamespace, deleteNamespace, eventually, kube, readOrUndefined } from '../support/kube.js';
+import {
+  createNamespace,
+  deleteNamespace,
+  events,
+  eventually,
+  kube,
+  readOrUndefined,
+} from '../support/kube.js';
 import { sample, scrape } from '../support/metrics.js';
 import {
   condition,
@@ -32,8 +38,9 @@ function claimOf(namespace: string, cluster: string) {
 
 /** events.k8s.io/v1 Events about a Cluster, as `kubectl events` would show them. */
 async function eventsFor(namespace: string, cluster: string) {
-  const list = await kube().kc.makeApiClient(EventsV1Api).listNamespacedEvent({ namespace });
-  return list.items.filter((e) => e.regarding?.kind === 'Cluster' && e.regarding.name === cluster);
+  return (await events(namespace)).filter(
+    (e) => e.regarding?.kind === 'Cluster' && e.regarding.name === cluster,
+  );
 }
 
 async function poolFree(namespace: string, name: string): Promise<number | undefined> {

@@ -10,10 +10,9 @@ import { createNamespace, deleteNamespace, eventually, kube } from '../support/k
 import { readCluster, VIP_ANNOTATION } from '../support/vip.js';
 
 const BASE = `https://127.0.0.1:19460${HOOKS}`;
-const call = callHook;
 
 const post = (hook: string, body: unknown, options?: https.RequestOptions) =>
-  call(`${BASE}/${hook}`, JSON.stringify(body), options);
+  callHook(`${BASE}/${hook}`, JSON.stringify(body), options);
 
 test('discovery advertises both handlers within CAPI limits', async () => {
   const { code, body } = await post('discovery', {
@@ -48,7 +47,7 @@ describe('bad requests get a JSON error naming the problem', () => {
       400,
       'Content-Type must be application/json',
     ],
-    ['malformed JSON', () => call(`${BASE}/${hook}`, '{"apiVersion":'), 400, 'not valid JSON'],
+    ['malformed JSON', () => callHook(`${BASE}/${hook}`, '{"apiVersion":'), 400, 'not valid JSON'],
     [
       'missing field',
       () =>
@@ -78,7 +77,7 @@ describe('bad requests get a JSON error naming the problem', () => {
     ],
     [
       'body over the limit',
-      () => call(`${BASE}/${hook}`, Buffer.alloc(9 * 1024 * 1024, 32)),
+      () => callHook(`${BASE}/${hook}`, Buffer.alloc(9 * 1024 * 1024, 32)),
       413,
       'over 8mb',
     ],

@@ -2,15 +2,22 @@
  * The opt-in reconciler (`--enable-reconciler`) as separate replicas of our process against the
  * real plane: owner backfill, reserved claims, orphans, leader election, an API server restart.
  */
-import { CoordinationV1Api, EventsV1Api } from '@kubernetes/client-node';
+import { CoordinationV1Api } from '@kubernetes/client-node';
 import { restart } from '../../hack/control-plane/plane.js';
 import { startAllocator, type AllocatorProcess } from '../support/allocator-process.js';
 import { discover } from '../support/hooks.js';
 import { clusterClass, inClusterIPPool, vipLabels, type Obj } from '../support/fixtures.js';
-import { createNamespace, deleteNamespace, eventually, kube, readOrUndefined } from '../support/kube.js';
+import {
+  createNamespace,
+  deleteNamespace,
+  events,
+  eventually,
+  kube,
+  readOrUndefined,
+} from '../support/kube.js';
 import { createCluster, readCluster, VIP_ANNOTATION, waitForTopology } from '../support/vip.js';
 
-const { kc, objects } = kube();
+const { objects } = kube();
 let ns: string;
 const running: AllocatorProcess[] = [];
 
@@ -85,9 +92,8 @@ function ownedBy(cluster: Obj) {
   };
 }
 
-async function events(reason: string) {
-  const list = await kc.makeApiClient(EventsV1Api).listNamespacedEvent({ namespace: ns });
-  return list.items.filter((e) => e.reason === reason);
+async function eventsWith(reason: string) {
+  return (await events(ns)).filter((e) => e.reason === reason);
 }
 
 beforeAll(async () => {
@@ -108,7 +114,7 @@ test('an owner-less claim of an existing Cluster gets it as owner, with an Event
   const claim = await eventually('the backfilled owner', () => ownedBy(cluster)('vip-cp-legacy'));
   expect(claim.metadata.ownerReferences).toHaveLength(1);
   expect(claim.spec).toMatchObject({ clusterName: 'legacy' });
-  expect(await events('VIPClaimAdopted')).toContainEqual(
+  expect(await eventsWith('VIPClaimAdopted')).toContainEqual(
     expect.objectContaining({ regarding: expect.objectContaining({ name: 'legacy' }) }),
   );
   expect(await replica.metric('capi_vip_allocator_claims_adopted_total')).toBeGreaterThanOrEqual(1);
@@ -140,7 +146,7 @@ test('an orphan is reported after the grace period and deleted only with --delet
   await ownerlessClaim('vip-cp-ghost', 'ghost');
   const reporter = await allocator('--orphan-claim-grace=2s');
   await eventually('the VIPClaimOrphaned Event', async () =>
-    (await events('VIPClaimOrphaned')).find((e) => e.regarding?.name === 'vip-cp-ghost'),
+    (await eventsWith('VIPClaimOrphaned')).find((e) => e.regarding?.name === 'vip-cp-ghost'),
   ).catch((err: unknown) => {
     throw new Error(`${String(err)}\n${reporter.log()}`);
   });

@@ -1,4 +1,10 @@
-import { CoreV1Api, KubeConfig, KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  EventsV1Api,
+  KubeConfig,
+  KubernetesObjectApi,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
 
 /** Clients for the cluster globalSetup brought up (KUBECONFIG). */
@@ -51,4 +57,9 @@ export async function readOrUndefined<T extends KubernetesObject>(obj: T): Promi
     if ((err as { code?: number }).code === 404) return undefined;
     throw err;
   }
+}
+
+/** events.k8s.io/v1 Events in a namespace, as `kubectl events` shows them. */
+export async function events(namespace: string) {
+  return (await kube().kc.makeApiClient(EventsV1Api).listNamespacedEvent({ namespace })).items;
 }
