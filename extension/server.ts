@@ -1,6 +1,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { randomUUID } from 'node:crypto';
 import { HOOKS_API_VERSION, type ResponseStatus } from '../shared/kube/types.js';
+import { reason, statusCode } from '../shared/kube/errors.js';
 import type { Logger } from '../shared/log.js';
 import { discoveryRequest, RequestError } from './validate.js';
 
@@ -134,7 +135,9 @@ export function createHookApp(
       answer = await call.handle();
     } catch (err) {
       // CAPI shows a Failure's message on the Cluster and retries with backoff.
-      const message = err instanceof Error ? err.message : String(err);
+      // One line: a client-node error's own message spans the whole HTTP response.
+      const code = statusCode(err);
+      const message = code ? `Kubernetes API answered ${code}: ${reason(err)}` : reason(err);
       log.error('Hook handler failed', { hook: h.hook, error: message, ...call.keys });
       answer = { status: 'Failure', message };
     }
@@ -148,6 +151,8 @@ export function createHookApp(
       handler: `${extensionName}-${h.suffix}`,
       outcome: answer.status,
       durationMs: Math.round(seconds * 1000),
+      // Why a Cluster waits (retryAfterSeconds) or failed: the same text CAPI puts on the Cluster.
+      ...(answer.message ? { message: answer.message } : {}),
       ...call.keys,
     });
   });

@@ -22,7 +22,15 @@ import { beforeClusterCreateRequest } from '../validate.js';
 const ROLE = 'control-plane';
 
 /** Seconds CAPI waits before calling again. Small: since v1.12 CAPI caches the answer that long. */
-export const RETRY = { patched: 1, binding: 1, paused: 5, exhausted: 5, noPool: 10 } as const;
+export const RETRY = {
+  patched: 1,
+  binding: 1,
+  duplicate: 1,
+  releasing: 1,
+  paused: 5,
+  exhausted: 5,
+  noPool: 10,
+} as const;
 
 export interface BeforeClusterCreateDeps {
   readonly allocator: Allocator;
@@ -140,6 +148,8 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
       }
       case 'pending': {
         if (allocation.reason === 'exhausted') await warn(cluster, 'VIPPoolExhausted', allocation.message);
+        else if (allocation.reason === 'duplicate')
+          await warn(cluster, 'VIPDuplicateAddress', allocation.message);
         else await recorder.event(cluster, 'Normal', 'VIPPending', allocation.message);
         return retry(isPaused(cluster) ? RETRY.paused : RETRY[allocation.reason], allocation.message);
       }

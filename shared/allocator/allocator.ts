@@ -1,6 +1,7 @@
-import type { Cluster, IPAddressClaim } from '../kube/types.js';
+import type { Cluster, IPAddress, IPAddressClaim } from '../kube/types.js';
 import { ANNOTATION_PAUSED, LABEL_CLUSTER_CLASS, LABEL_ROLE, type Role } from '../vip.js';
 import { claimName, clusterOwnerReference, newClaim, ownership } from './claims.js';
+import { twinOf } from './duplicates.js';
 import { freeAddresses, poolRef, rankPools, type Candidate, type PoolKind } from './pools.js';
 import type { Store } from './store.js';
 
@@ -8,8 +9,7 @@ export type Allocation =
   | { readonly state: 'allocated'; readonly address: string; readonly claim: IPAddressClaim }
   | {
       readonly state: 'pending';
-      readonly reason: 'binding' | 'exhausted' | 'paused';
-      readonly claim: IPAddressClaim;
+      readonly reason: 'binding' | 'exhausted' | 'paused' | 'duplicate' | 'releasing';
       readonly message: string;
     }
   | { readonly state: 'no-pool'; readonly message: string };
@@ -122,8 +122,13 @@ export class Allocator {
     existing?: IPAddressClaim,
   ): Promise<Allocation> {
     const namespace = cluster.metadata.namespace;
+    const name = claimName(role, cluster.metadata.name);
     let claim = existing ?? (await this.existingClaim(cluster, role));
     if (!claim) {
+      // The provider names the IPAddress after the claim: one left by a released claim would be
+      // bound again to the new claim, address and all.
+      const leftover = await this.#store.getAddress(namespace, name);
+      if (leftover) return this.#releasing(leftover);
       const { ranked, searched } = await this.search(namespace, className, role);
       const [best] = ranked;
       if (!best) return { state: 'no-pool', message: this.noPoolMessage(searched, className, role) };
@@ -131,17 +136,27 @@ export class Allocator {
       claim =
         (await this.#store.createClaim(newClaim(cluster, role, poolRef(best)))) ??
         (await this.existingClaim(cluster, role));
-      if (!claim)
-        throw new Error(`IPAddressClaim ${namespace}/${claimName(role, cluster.metadata.name)} vanished`);
+      if (!claim) throw new Error(`IPAddressClaim ${namespace}/${name} vanished`);
     }
+    if (claim.metadata.deletionTimestamp) return this.#releasing(claim);
     claim = await this.adopt(claim, cluster);
 
     const deadline = Date.now() + waitMs;
     for (;;) {
       const addressName = claim.status?.addressRef?.name;
-      if (addressName) {
-        const address = await this.#store.getAddress(namespace, addressName);
-        if (address?.spec.address) return { state: 'allocated', address: address.spec.address, claim };
+      const address = addressName ? await this.#store.getAddress(namespace, addressName) : undefined;
+      if (address?.spec.address) {
+        const twin = await this.#twin(address);
+        if (!twin) return { state: 'allocated', address: address.spec.address, claim };
+        // Neither Cluster has this address yet (one that had it would not be asking): give ours back.
+        await this.#store.deleteClaim(claim);
+        return {
+          state: 'pending',
+          reason: 'duplicate',
+          message:
+            `${claim.spec.poolRef.kind} ${claim.spec.poolRef.name} bound IPAddressClaim ${ref(claim)} to ` +
+            `${address.spec.address}, which IPAddress ${ref(twin)} also holds: released the claim to claim again`,
+        };
       }
       if (Date.now() >= deadline) break;
       await sleep(Math.min(this.#pollMs, Math.max(0, deadline - Date.now())));
@@ -150,13 +165,34 @@ export class Allocator {
     return this.#pending(cluster, claim);
   }
 
+  /** Another IPAddress of the same pool holding this one's address, read live (see twinOf). */
+  async #twin(address: IPAddress): Promise<IPAddress | undefined> {
+    const pool = address.spec.poolRef;
+    const kind = this.#kinds.find(
+      (k) => k.kind === pool.kind && k.apiVersion.startsWith(`${pool.apiGroup}/`),
+    );
+    // A pool kind we were not told about is taken as namespaced: no false twins from other namespaces.
+    const namespaced = kind ? ((await this.#store.namespaced(kind)) ?? true) : true;
+    return twinOf(
+      address,
+      await this.#store.listAddresses(namespaced ? address.metadata.namespace : undefined),
+    );
+  }
+
+  #releasing(obj: IPAddressClaim | IPAddress): Allocation {
+    return {
+      state: 'pending',
+      reason: 'releasing',
+      message: `Waiting for ${obj.kind} ${ref(obj)} to be released before claiming again`,
+    };
+  }
+
   async #pending(cluster: Cluster, claim: IPAddressClaim): Promise<Allocation> {
     const pool = claim.spec.poolRef;
     if (isPaused(cluster)) {
       return {
         state: 'pending',
         reason: 'paused',
-        claim,
         message: `Cluster ${ref(cluster)} is paused: the IPAM provider binds IPAddressClaim ${ref(claim)} once it is unpaused`,
       };
     }
@@ -171,14 +207,12 @@ export class Allocator {
       return {
         state: 'pending',
         reason: 'exhausted',
-        claim,
         message: `IPAddressClaim ${ref(claim)} is waiting: pool ${pool.name} has no free address (0 of ${total})`,
       };
     }
     return {
       state: 'pending',
       reason: 'binding',
-      claim,
       message: `Waiting for ${pool.kind} ${pool.name} to bind IPAddressClaim ${ref(claim)}`,
     };
   }

@@ -21,7 +21,13 @@ export interface Store {
   createClaim(claim: IPAddressClaim): Promise<IPAddressClaim | undefined>;
   /** Sets the owner, guarded by the claim's resourceVersion. */
   setClaimOwner(claim: IPAddressClaim, owner: V1OwnerReference): Promise<IPAddressClaim>;
+  /** Deletes the claim, guarded by its uid; gone already is fine. */
+  deleteClaim(claim: IPAddressClaim): Promise<void>;
   getAddress(namespace: string, name: string): Promise<IPAddress | undefined>;
+  /** IPAddresses read live from the API server: in `namespace`, or in all namespaces when undefined. */
+  listAddresses(namespace: string | undefined): Promise<IPAddress[]>;
+  /** Whether a pool kind is namespaced; undefined when it is not served. */
+  namespaced(kind: PoolKind): Promise<boolean | undefined>;
   getClusterClass(namespace: string, name: string): Promise<ClusterClass | undefined>;
   /** Writes the VIP to `spec.controlPlaneEndpoint` and the annotations given. */
   patchCluster(cluster: Cluster, patch: ClusterPatch): Promise<void>;
@@ -74,9 +80,13 @@ export class KubeStore implements Store {
     this.#api = kc.makeApiClient(Objects);
   }
 
+  namespaced(kind: PoolKind): Promise<boolean | undefined> {
+    return this.#api.namespaced(kind.apiVersion, kind.kind);
+  }
+
   async listPools(kind: PoolKind, namespace: string): Promise<PoolList | undefined> {
     // A configured pool kind whose CRD is not installed simply has no pools.
-    const namespaced = await this.#api.namespaced(kind.apiVersion, kind.kind);
+    const namespaced = await this.namespaced(kind);
     if (namespaced === undefined) return undefined;
     const list = await this.#api.list<IPPool>(kind.apiVersion, kind.kind, namespaced ? namespace : undefined);
     return { namespaced, pools: list.items };
@@ -131,8 +141,23 @@ export class KubeStore implements Store {
     )) as IPAddressClaim;
   }
 
+  async deleteClaim(claim: IPAddressClaim): Promise<void> {
+    try {
+      await this.#api.delete(claim, undefined, undefined, undefined, undefined, undefined, {
+        preconditions: { uid: claim.metadata.uid },
+      });
+    } catch (err) {
+      // Gone, or replaced by a claim of the same name (the uid precondition fails): nothing to do.
+      if (!isNotFound(err) && !isConflict(err)) throw err;
+    }
+  }
+
   getAddress(namespace: string, name: string): Promise<IPAddress | undefined> {
     return readOrUndefined(this.#api, 'ipam.cluster.x-k8s.io/v1beta2', 'IPAddress', namespace, name);
+  }
+
+  async listAddresses(namespace: string | undefined): Promise<IPAddress[]> {
+    return (await this.#api.list<IPAddress>('ipam.cluster.x-k8s.io/v1beta2', 'IPAddress', namespace)).items;
   }
 
   getClusterClass(namespace: string, name: string): Promise<ClusterClass | undefined> {

@@ -4,13 +4,20 @@
  * waits, a pool emptied and refilled. Every Cluster must end with a unique VIP, born into its
  * InfrastructureCluster, and nothing may be left behind.
  */
-import { KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
+import { CustomObjectsApi, KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
 import { readFileSync } from 'node:fs';
 import { EXTENSION_NAME } from '../../hack/control-plane/components.js';
 import { restart } from '../../hack/control-plane/plane.js';
 import { startAllocator } from '../support/allocator-process.js';
 import { clusterClass, inClusterIPPool, vipLabels, type Obj } from '../support/fixtures.js';
-import { createNamespace, deleteNamespace, eventually, kube, readOrUndefined } from '../support/kube.js';
+import {
+  createNamespace,
+  deleteNamespace,
+  events,
+  eventually,
+  kube,
+  readOrUndefined,
+} from '../support/kube.js';
 import {
   condition,
   createCluster,
@@ -125,14 +132,17 @@ test('two replicas answering BeforeClusterCreate for the same Clusters: one clai
 test('kube-apiserver restarted in the middle of a burst: everything completes after it returns', async () => {
   const { ns, firsts } = await scenario('chaos-apiserver', ['10.142.0.0/26']);
   try {
-    const created = await burst(ns, 15);
+    const before = await burst(ns, 5, 'a');
     await restart('kube-apiserver', quiet, { downtimeMs: 3_000 });
-    await expectAllocated(ns, created, firsts);
+    // Claims made while the IPAM provider's watches reconnect are the ones it may bind twice.
+    const after = await burst(ns, 10, 'b');
+    await expectAllocated(ns, [...before, ...after], firsts, 240_000);
   } finally {
     firsts.stop();
     await deleteNamespace(ns);
   }
-});
+  // The provider's own retries back off for a minute or more after the outage.
+}, 300_000);
 
 test('the IPAM provider down for 30s: Clusters wait saying why, then complete; one deleted meanwhile leaves nothing', async () => {
   const { ns, firsts } = await scenario('chaos-ipam', ['10.143.0.0/27']);
@@ -159,6 +169,63 @@ test('the IPAM provider down for 30s: Clusters wait saying why, then complete; o
     expect(leftovers.items.map((a) => a.metadata?.name).sort()).toEqual(
       created.map((n) => `vip-cp-${n}`).sort(),
     );
+  } finally {
+    firsts.stop();
+    await deleteNamespace(ns);
+  }
+});
+
+test('an IPAM provider that binds one address twice: the Cluster not given it yet gives it back and claims again', async () => {
+  const { ns, firsts } = await scenario('chaos-twice', ['10.145.0.1-10.145.0.3']);
+  const claimRef = (cluster: string) => ({
+    apiVersion: 'ipam.cluster.x-k8s.io/v1beta2',
+    kind: 'IPAddressClaim',
+    metadata: { name: `vip-cp-${cluster}`, namespace: ns },
+  });
+  try {
+    await createCluster(ns, 'first', 'chaos');
+    const first = await waitForTopology(ns, 'first');
+    const taken = first.metadata.annotations?.[VIP_ANNOTATION] ?? '';
+
+    // With the provider down, bind the second claim to the first Cluster's address, as the
+    // in-cluster provider does when its IPAddress cache is stale.
+    const outage = restart('ipam-manager', quiet, { downtimeMs: 15_000 });
+    await sleep(1_000);
+    await createCluster(ns, 'second', 'chaos');
+    const claim = await eventually('the second claim', () => readOrUndefined<Claim>(claimRef('second')));
+    await objects.create({
+      apiVersion: 'ipam.cluster.x-k8s.io/v1beta2',
+      kind: 'IPAddress',
+      metadata: {
+        name: 'vip-cp-second',
+        namespace: ns,
+        ownerReferences: [
+          { ...claimRef('second'), name: 'vip-cp-second', uid: claim.metadata.uid ?? '', controller: true },
+        ],
+      },
+      spec: {
+        address: taken,
+        prefix: 32,
+        claimRef: { name: 'vip-cp-second' },
+        poolRef: { apiGroup: 'ipam.cluster.x-k8s.io', kind: 'InClusterIPPool', name: 'pool' },
+      },
+    } as Obj);
+    await kc.makeApiClient(CustomObjectsApi).replaceNamespacedCustomObjectStatus({
+      group: 'ipam.cluster.x-k8s.io',
+      version: 'v1beta2',
+      namespace: ns,
+      plural: 'ipaddressclaims',
+      name: 'vip-cp-second',
+      body: { ...claim, status: { addressRef: { name: 'vip-cp-second' } } },
+    });
+
+    const warning = await eventually('a VIPDuplicateAddress Warning on the second Cluster', async () =>
+      (await events(ns)).find((e) => e.reason === 'VIPDuplicateAddress' && e.regarding?.name === 'second'),
+    );
+    expect(warning.note).toContain(`to ${taken}, which IPAddress ${ns}/vip-cp-first also holds`);
+    await outage;
+    await expectAllocated(ns, ['first', 'second'], firsts, 90_000);
+    expect((await readCluster(ns, 'first'))?.metadata.annotations?.[VIP_ANNOTATION]).toBe(taken);
   } finally {
     firsts.stop();
     await deleteNamespace(ns);
