@@ -1,3 +1,5 @@
+import { loadAllYaml, type V1Deployment } from '@kubernetes/client-node';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { PINS } from '../versions.js';
 import { binaryPath } from './build.js';
@@ -132,11 +134,21 @@ export function ipamManager(): Component {
 
 export const EXTENSION_NAME = 'capi-vip-allocator';
 
+/** NODE_OPTIONS of the Deployment in manifests/base: the plane runs our process under the same heap cap. */
+export function deploymentNodeOptions(): string | undefined {
+  const file = path.join(ROOT, 'manifests/base/namespaced/deployment.yaml');
+  const docs = loadAllYaml(readFileSync(file, 'utf8')) as (V1Deployment & { kind?: string })[];
+  const env = docs.find((d) => d.kind === 'Deployment')?.spec?.template.spec?.containers[0]?.env ?? [];
+  return env.find((e) => e.name === 'NODE_OPTIONS')?.value;
+}
+
 /** Our own process, exactly as `npm start` runs it (node dist/extension/main.js), pointed at the plane. */
 export function extension(pki: Pki): Component {
+  const nodeOptions = deploymentNodeOptions();
   return {
     name: EXTENSION_NAME,
     binary: process.execPath,
+    ...(nodeOptions ? { env: { NODE_OPTIONS: nodeOptions } } : {}),
     args: [
       path.join(ROOT, 'dist/extension/main.js'),
       `--kubeconfig=${KUBECONFIG}`,

@@ -13,6 +13,7 @@ import { execa } from 'execa';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { binaryPath } from '../../hack/control-plane/build.js';
+import { deploymentNodeOptions } from '../../hack/control-plane/components.js';
 import { kustomize, RELEASE_FILE, renderRelease } from '../../hack/release.js';
 import { PINS } from '../../hack/versions.js';
 import { kube } from '../support/kube.js';
@@ -22,7 +23,9 @@ const objects = KubernetesObjectApi.makeApiClient(kc);
 const core = kc.makeApiClient(CoreV1Api);
 
 interface Rendered extends KubernetesObject {
-  spec?: { template?: { spec?: { containers?: { args?: string[] }[] } } };
+  spec?: {
+    template?: { spec?: { containers?: { args?: string[]; env?: { name: string; value?: string }[] }[] } };
+  };
 }
 
 const parse = (text: string): Rendered[] => (loadAllYaml(text) as Rendered[]).filter((o) => o?.kind);
@@ -76,13 +79,19 @@ async function dryRun(rendered: Rendered[]): Promise<string[]> {
   return refused;
 }
 
-/** The Deployment's args, given to the built program with --help: exit 0 means every flag parsed. */
+/**
+ * The Deployment's args and NODE_OPTIONS, given to the built program with --help: exit 0 means node
+ * took the options and every flag parsed. The local plane runs our process with the same options.
+ */
 async function argsParse(rendered: Rendered[]): Promise<void> {
-  const deployment = rendered.find((o) => o.kind === 'Deployment');
-  const args = deployment?.spec?.template?.spec?.containers?.[0]?.args ?? [];
+  const container = rendered.find((o) => o.kind === 'Deployment')?.spec?.template?.spec?.containers?.[0];
+  const args = container?.args ?? [];
   expect(args.length).toBeGreaterThan(3);
+  const nodeOptions = container?.env?.find((e) => e.name === 'NODE_OPTIONS')?.value;
+  expect(nodeOptions).toBe(deploymentNodeOptions());
   const { exitCode, stderr } = await execa(process.execPath, ['dist/extension/main.js', ...args, '--help'], {
     reject: false,
+    env: { NODE_OPTIONS: nodeOptions },
   });
   expect({ exitCode, stderr }).toEqual({ exitCode: 0, stderr: '' });
 }
