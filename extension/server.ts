@@ -152,7 +152,8 @@ export function createHookApp(
       outcome: answer.status,
       durationMs: Math.round(seconds * 1000),
       // Why a Cluster waits (retryAfterSeconds) or failed: the same text CAPI puts on the Cluster.
-      ...(answer.message ? { message: answer.message } : {}),
+      // (`message` itself would be folded into `msg` by winston.)
+      ...(answer.message ? { responseMessage: answer.message } : {}),
       ...call.keys,
     });
   });
