@@ -1,4 +1,4 @@
-import type { Cluster, IPAddress, IPAddressClaim } from '../kube/types.js';
+import type { Cluster, IPAddress, IPAddressClaim, PoolRef } from '../kube/types.js';
 import { ANNOTATION_PAUSED, LABEL_CLUSTER_CLASS, LABEL_ROLE, type Role } from '../vip.js';
 import { claimName, clusterOwnerReference, newClaim, ownership } from './claims.js';
 import { twinOf } from './duplicates.js';
@@ -148,7 +148,7 @@ export class Allocator {
       if (address?.spec.address) {
         const twin = await this.#twin(address);
         if (!twin) return { state: 'allocated', address: address.spec.address, claim };
-        // Neither Cluster has this address yet (one that had it would not be asking): give ours back.
+        // Our Cluster does not carry this address yet (one that does is never asked again): give it back.
         await this.#store.deleteClaim(claim);
         return {
           state: 'pending',
@@ -167,16 +167,18 @@ export class Allocator {
 
   /** Another IPAddress of the same pool holding this one's address, read live (see twinOf). */
   async #twin(address: IPAddress): Promise<IPAddress | undefined> {
-    const pool = address.spec.poolRef;
-    const kind = this.#kinds.find(
-      (k) => k.kind === pool.kind && k.apiVersion.startsWith(`${pool.apiGroup}/`),
-    );
+    const kind = this.#kindOf(address.spec.poolRef);
     // A pool kind we were not told about is taken as namespaced: no false twins from other namespaces.
     const namespaced = kind ? ((await this.#store.namespaced(kind)) ?? true) : true;
     return twinOf(
       address,
       await this.#store.listAddresses(namespaced ? address.metadata.namespace : undefined),
     );
+  }
+
+  /** The configured pool kind a claim's or address's poolRef names. */
+  #kindOf(pool: PoolRef): PoolKind | undefined {
+    return this.#kinds.find((k) => k.kind === pool.kind && k.apiVersion.startsWith(`${pool.apiGroup}/`));
   }
 
   #releasing(obj: IPAddressClaim | IPAddress): Allocation {
@@ -196,7 +198,7 @@ export class Allocator {
         message: `Cluster ${ref(cluster)} is paused: the IPAM provider binds IPAddressClaim ${ref(claim)} once it is unpaused`,
       };
     }
-    const kind = this.#kinds.find((k) => k.kind === pool.kind);
+    const kind = this.#kindOf(pool);
     const found = kind
       ? (await this.#store.listPools(kind, cluster.metadata.namespace))?.pools.find(
           (p) => p.metadata.name === pool.name,
