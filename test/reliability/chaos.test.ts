@@ -129,7 +129,7 @@ test('two replicas answering BeforeClusterCreate for the same Clusters: one clai
   }
 });
 
-test('kube-apiserver restarted in the middle of a burst: everything completes after it returns', async () => {
+test('kube-apiserver restarted between two bursts: everything completes with unique VIPs after it returns', async () => {
   const { ns, firsts } = await scenario('chaos-apiserver', ['10.142.0.0/26']);
   try {
     const before = await burst(ns, 5, 'a');
