@@ -1,6 +1,6 @@
 /**
- * capi-vip-allocator: the runtime-extension server (BeforeClusterCreate, GeneratePatches) with
- * its probes and metrics. `npm start` and the container image run this file.
+ * capi-vip-allocator: the runtime-extension server (BeforeClusterCreate, GeneratePatches,
+ * DiscoverVariables) with its probes and metrics. `npm start` and the container image run this file.
  */
 import { KubeConfig } from '@kubernetes/client-node';
 import express from 'express';
@@ -20,6 +20,7 @@ import { diagnose, renderTable } from '../shared/doctor.js';
 import { reason } from '../shared/kube/errors.js';
 import { createLogger, type Logger } from '../shared/log.js';
 import { beforeClusterCreate } from './hooks/before-cluster-create.js';
+import { discoverVariables } from './hooks/discover-variables.js';
 import { generatePatchesHandler } from './hooks/generate-patches.js';
 import { Metrics } from './metrics.js';
 import { createHookApp, register } from './server.js';
@@ -87,6 +88,7 @@ export async function run(config: Config, log: Logger): Promise<() => Promise<vo
         }),
       ),
       register(generatePatchesHandler(config.defaultPort)),
+      register(discoverVariables),
     ];
     const pair = readKeyPair(config.certDir);
     const server = https.createServer(

@@ -5,7 +5,7 @@ import { reason, statusCode } from '../shared/kube/errors.js';
 import type { Logger } from '../shared/log.js';
 import { discoveryRequest, RequestError } from './validate.js';
 
-export type HookName = 'BeforeClusterCreate' | 'GeneratePatches';
+export type HookName = 'BeforeClusterCreate' | 'GeneratePatches' | 'DiscoverVariables';
 
 /** What a handler answers; apiVersion and kind are added by the server. */
 export interface HookResponse {

@@ -2,6 +2,7 @@ import {
   HOOKS_API_VERSION,
   type BeforeClusterCreateRequest,
   type Cluster,
+  type DiscoverVariablesRequest,
   type GeneratePatchesRequest,
 } from '../shared/kube/types.js';
 
@@ -144,4 +145,11 @@ export function generatePatchesRequest(body: unknown): GeneratePatchesRequest {
     optional(item.variables, (v) => variables(v, `${field}.variables`));
   });
   return req as unknown as GeneratePatchesRequest;
+}
+
+export function discoverVariablesRequest(body: unknown): DiscoverVariablesRequest {
+  const req = object(body, 'request');
+  typeMeta(req, 'DiscoverVariablesRequest');
+  optional(req.settings, (v) => stringMap(v, 'settings'));
+  return req as unknown as DiscoverVariablesRequest;
 }

@@ -116,7 +116,7 @@ export async function diagnose(kc: KubeConfig, options: DoctorOptions): Promise<
         : `not discovered: ${discovered?.message ?? 'no Discovered condition (is the CAPI manager running with RuntimeSDK=true?)'}`,
     );
     const names = (ec.status?.handlers ?? []).map((h) => h.name);
-    for (const suffix of ['before-cluster-create', 'generate-patches']) {
+    for (const suffix of ['before-cluster-create', 'generate-patches', 'discover-variables']) {
       const want = `${options.handlerPrefix}-${suffix}.${options.extensionConfig}`;
       add(
         'handlers',

@@ -13,3 +13,10 @@ export type Role = 'control-plane' | 'ingress';
 export const CLAIM_PREFIX: Record<Role, string> = { 'control-plane': 'vip-cp-', ingress: 'vip-ingress-' };
 
 export const REPORTING_CONTROLLER = 'capi-vip-allocator';
+
+/** Prefix length of the pool the VIP came from (k0s' keepalived wants the interface's prefix). */
+export const ANNOTATION_CONTROL_PLANE_PREFIX = 'vip.capi.gorizond.io/control-plane-prefix';
+/** The other family's address of a dual-stack pair: a SAN, and a second kube-vip address. */
+export const ANNOTATION_CONTROL_PLANE_VIP_SECONDARY = 'vip.capi.gorizond.io/control-plane-vip-secondary';
+/** The ClusterClass variable the original implementation's "legacy mode" filled with the VIP. */
+export const LEGACY_VIP_VARIABLE = 'clusterVip';

@@ -4,6 +4,7 @@
  * the hook asks to be called again; it answers Success only once the Cluster it is shown already
  * carries the VIP, so the rest of that reconcile (patches, builtins) sees it.
  */
+import { isIP } from 'node:net';
 import { ClaimConflictError, isPaused, ref, type Allocator } from '../../shared/allocator/allocator.js';
 import { poolContains } from '../../shared/allocator/pools.js';
 import type { ClusterPatch } from '../../shared/allocator/store.js';
@@ -13,8 +14,10 @@ import type { BeforeClusterCreateRequest, Cluster, ClusterClass } from '../../sh
 import { clusterKeys } from '../../shared/log.js';
 import {
   ANNOTATION_CONTROL_PLANE_PORT,
+  ANNOTATION_CONTROL_PLANE_PREFIX,
   ANNOTATION_CONTROL_PLANE_VIP,
   ANNOTATION_ENABLED,
+  LEGACY_VIP_VARIABLE,
 } from '../../shared/vip.js';
 import type { Handler, HookResponse } from '../server.js';
 import { beforeClusterCreateRequest } from '../validate.js';
@@ -77,6 +80,31 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
   const warn = (cluster: Cluster, reason: string, note: string): Promise<void> =>
     recorder.event(cluster, 'Warning', reason, note);
 
+  /**
+   * Writes the endpoint and the annotations GeneratePatches reads (the Cluster itself is never a
+   * patch item) in one patch; a class declaring the original's `clusterVip` variable gets it set too,
+   * so its inline patches render the VIP on the first reconcile.
+   */
+  function publish(
+    cluster: Cluster,
+    cc: ClusterClass | undefined,
+    host: string,
+    port: number,
+    prefix?: number,
+  ) {
+    const legacy = cc?.spec?.variables?.some((v) => v.name === LEGACY_VIP_VARIABLE);
+    return deps.patchCluster(cluster, {
+      host,
+      port,
+      annotations: {
+        [ANNOTATION_CONTROL_PLANE_VIP]: host,
+        [ANNOTATION_CONTROL_PLANE_PORT]: String(port),
+        ...(prefix ? { [ANNOTATION_CONTROL_PLANE_PREFIX]: String(prefix) } : {}),
+      },
+      ...(legacy ? { variable: { name: LEGACY_VIP_VARIABLE, value: host } } : {}),
+    });
+  }
+
   async function handle({ cluster }: BeforeClusterCreateRequest): Promise<HookResponse> {
     const cls = topologyClass(cluster);
     if (!cls || cluster.metadata.annotations?.[ANNOTATION_ENABLED] === 'false') return success();
@@ -98,7 +126,18 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
             `${inside.pool.metadata.name}, which may hand the same address to another Cluster`,
         );
       }
-      return success();
+      // A class that uses our patch gets a hand-set address published like a VIP of ours, so the
+      // InfrastructureCluster and the announcer are born with it; nothing is claimed. A DNS name
+      // cannot be announced: the Cluster controller copies it to the InfrastructureCluster later.
+      if (!isIP(host)) return success();
+      const cc = await deps.getClusterClass(cls.namespace, cls.name);
+      if (!referencesHandler(cc, deps.generatePatchesHandler)) return success();
+      const port = cluster.spec?.controlPlaneEndpoint?.port || deps.defaultPort;
+      await publish(cluster, cc, host, port);
+      return retry(
+        RETRY.patched,
+        `Hand-set endpoint ${host}:${port} published for the class's patches; waiting for CAPI to read it back`,
+      );
     }
 
     let allocation;
@@ -115,14 +154,8 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
     switch (allocation.state) {
       case 'allocated': {
         const port = cluster.spec?.controlPlaneEndpoint?.port || deps.defaultPort;
-        await deps.patchCluster(cluster, {
-          host: allocation.address,
-          port,
-          annotations: {
-            [ANNOTATION_CONTROL_PLANE_VIP]: allocation.address,
-            [ANNOTATION_CONTROL_PLANE_PORT]: String(port),
-          },
-        });
+        const cc = await deps.getClusterClass(cls.namespace, cls.name);
+        await publish(cluster, cc, allocation.address, port, allocation.prefix);
         const created = cluster.metadata.creationTimestamp;
         if (created) deps.observeTimeToVip?.((Date.now() - new Date(created).getTime()) / 1000);
         await recorder.event(

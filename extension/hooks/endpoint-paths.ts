@@ -37,5 +37,5 @@ export const TARGETS_BY_KIND: Readonly<Record<string, readonly Target[]>> = {
 };
 
 export function targetsFor(kind: string): readonly Target[] {
-  return TARGETS_BY_KIND[kind] ?? DEFAULT_TARGETS;
+  return (Object.hasOwn(TARGETS_BY_KIND, kind) ? TARGETS_BY_KIND[kind] : undefined) ?? DEFAULT_TARGETS;
 }

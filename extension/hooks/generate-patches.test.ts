@@ -98,3 +98,50 @@ describe('generatePatches', () => {
     ).toThrow('Cluster ns/c1');
   });
 });
+
+describe('generatePatches with vipAllocator.announce', () => {
+  const withVariable = (value: unknown, items: GeneratePatchesRequest['items']): GeneratePatchesRequest => {
+    const r = request(vip, items);
+    return { ...r, variables: [...(r.variables ?? []), { name: 'vipAllocator', value }] };
+  };
+  const kcpItem = (kind = 'KubeadmControlPlaneTemplate') => ({
+    ...cpItem,
+    object: {
+      ...cpItem.object,
+      kind,
+      metadata: { name: 'cc', namespace: 'ns' },
+      spec: { template: { spec: {} } },
+    },
+  });
+
+  test('patches the control-plane template with the profile of its kind', () => {
+    const [item] = generatePatches(withVariable({ announce: true }, [kcpItem()]), 6443);
+    expect(item?.uid).toBe('cp');
+    const patch = decode(item?.patch ?? '') as {
+      spec: { template: { spec: { kubeadmConfigSpec: { files: { path: string }[] } } } };
+    };
+    expect(patch.spec.template.spec.kubeadmConfigSpec.files[0]?.path).toBe(
+      '/etc/kubernetes/manifests/kube-vip.yaml',
+    );
+  });
+  test('announce false or unset: the control-plane template is left alone', () => {
+    expect(generatePatches(withVariable({ announce: false }, [kcpItem()]), 6443)).toEqual([]);
+    expect(generatePatches(request(vip, [kcpItem()]), 6443)).toEqual([]);
+  });
+  test('an unsupported kind with announce is an error naming the kind and the supported ones', () => {
+    expect(() =>
+      generatePatches(withVariable({ announce: true }, [kcpItem('TalosControlPlane')]), 6443),
+    ).toThrow(
+      /Cluster ns\/c1: TalosControlPlane ns\/cc has no VIP announcer profile.*KubeadmControlPlaneTemplate, RKE2ControlPlaneTemplate/,
+    );
+  });
+  test('a bad value is an error naming the Cluster and the field', () => {
+    expect(() =>
+      generatePatches(withVariable({ announce: true, interface: 'eth 0' }, [kcpItem()]), 6443),
+    ).toThrow('Cluster ns/c1: variable vipAllocator.interface "eth 0" is not a Linux interface name');
+  });
+  test('a per-template value overrides the global one', () => {
+    const item = { ...kcpItem(), variables: [{ name: 'vipAllocator', value: { announce: false } }] };
+    expect(generatePatches(withVariable({ announce: true }, [item]), 6443)).toEqual([]);
+  });
+});

@@ -1,78 +1,155 @@
 /**
- * GeneratePatches: the InfrastructureClusterTemplate is patched with the Cluster's VIP, so the
- * InfrastructureCluster is born with it. Runs on every topology reconcile of every Cluster whose
- * class lists this patch: pure computation on the request, no API calls.
+ * GeneratePatches: the InfrastructureClusterTemplate gets the Cluster's VIP, so the
+ * InfrastructureCluster is born with it; with `vipAllocator.announce`, the control-plane template
+ * gets the announcer of its profile (../profiles). Runs on every topology reconcile of every
+ * Cluster whose class lists this patch: pure computation on the request, no API calls.
  */
 import { JSONPath } from 'jsonpath-plus';
 import { isIP } from 'node:net';
-import { isDeepStrictEqual } from 'node:util';
 import { HOOK_TIMEOUT_SECONDS } from '../../shared/config.js';
 import type {
   GeneratePatchesRequest,
   GeneratePatchesResponseItem,
   TemplateObject,
+  Variable,
 } from '../../shared/kube/types.js';
-import { ANNOTATION_CONTROL_PLANE_PORT, ANNOTATION_CONTROL_PLANE_VIP } from '../../shared/vip.js';
+import {
+  ANNOTATION_CONTROL_PLANE_PORT,
+  ANNOTATION_CONTROL_PLANE_PREFIX,
+  ANNOTATION_CONTROL_PLANE_VIP,
+  ANNOTATION_CONTROL_PLANE_VIP_SECONDARY,
+} from '../../shared/vip.js';
+import { ProfileError, type AnnounceInput } from '../profiles/profile.js';
+import { profileFor, SUPPORTED_KINDS } from '../profiles/profiles.js';
+import { readSettings, VARIABLE } from '../profiles/variable.js';
 import type { Handler } from '../server.js';
 import { generatePatchesRequest } from '../validate.js';
 import { targetsFor, type Endpoint } from './endpoint-paths.js';
+import { mutationPatch } from './merge-patch.js';
 
 interface Builtins {
-  cluster?: { name?: string; namespace?: string; metadata?: { annotations?: Record<string, string> } };
+  cluster?: {
+    name?: string;
+    namespace?: string;
+    metadata?: { annotations?: Record<string, string> };
+    topology?: { version?: string };
+  };
+  controlPlane?: { version?: string };
+}
+
+/** What GeneratePatches knows of the Cluster: from `builtin`, where BeforeClusterCreate put it. */
+export interface ClusterVip {
+  /** `namespace/name`, for messages. */
+  readonly cluster: string;
+  readonly endpoint: Endpoint;
+  readonly secondary?: string;
+  readonly prefix?: number;
+  readonly kubernetesVersion?: string;
+}
+
+const builtinOf = (request: GeneratePatchesRequest): Builtins | undefined =>
+  request.variables?.find((v) => v.name === 'builtin')?.value as Builtins | undefined;
+
+function annotationError(cluster: string, key: string, value: string, what: string): Error {
+  return new Error(`Annotation ${key} on Cluster ${cluster} is not ${what}: "${value}"`);
 }
 
 /** The Cluster's VIP from `builtin.cluster.metadata.annotations`, or undefined when it has none yet. */
-export function clusterEndpoint(request: GeneratePatchesRequest, defaultPort: number): Endpoint | undefined {
-  const builtin = request.variables?.find((v) => v.name === 'builtin')?.value as Builtins | undefined;
+export function clusterVip(request: GeneratePatchesRequest, defaultPort: number): ClusterVip | undefined {
+  const builtin = builtinOf(request);
   const annotations = builtin?.cluster?.metadata?.annotations ?? {};
   const host = annotations[ANNOTATION_CONTROL_PLANE_VIP];
   if (!host) return undefined;
   const cluster = `${builtin?.cluster?.namespace}/${builtin?.cluster?.name}`;
-  if (!isIP(host))
-    throw new Error(
-      `Annotation ${ANNOTATION_CONTROL_PLANE_VIP} on Cluster ${cluster} is not an IP address: "${host}"`,
-    );
-  const port = Number(annotations[ANNOTATION_CONTROL_PLANE_PORT] ?? defaultPort);
+  if (!isIP(host)) throw annotationError(cluster, ANNOTATION_CONTROL_PLANE_VIP, host, 'an IP address');
+  const rawPort = annotations[ANNOTATION_CONTROL_PLANE_PORT];
+  const port = Number(rawPort ?? defaultPort);
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new Error(
-      `Annotation ${ANNOTATION_CONTROL_PLANE_PORT} on Cluster ${cluster} is not a port: "${annotations[ANNOTATION_CONTROL_PLANE_PORT]}"`,
+    throw annotationError(cluster, ANNOTATION_CONTROL_PLANE_PORT, rawPort ?? '', 'a port');
+  }
+  const secondary = annotations[ANNOTATION_CONTROL_PLANE_VIP_SECONDARY];
+  if (secondary !== undefined && !isIP(secondary)) {
+    throw annotationError(cluster, ANNOTATION_CONTROL_PLANE_VIP_SECONDARY, secondary, 'an IP address');
+  }
+  const rawPrefix = annotations[ANNOTATION_CONTROL_PLANE_PREFIX];
+  const prefix = rawPrefix === undefined ? undefined : Number(rawPrefix);
+  if (
+    prefix !== undefined &&
+    !(Number.isInteger(prefix) && prefix >= 1 && prefix <= (isIP(host) === 6 ? 128 : 32))
+  ) {
+    throw annotationError(
+      cluster,
+      ANNOTATION_CONTROL_PLANE_PREFIX,
+      rawPrefix ?? '',
+      `a prefix length for ${host}`,
     );
   }
-  return { host, port };
+  return {
+    cluster,
+    endpoint: { host, port },
+    ...(secondary ? { secondary } : {}),
+    ...(prefix !== undefined ? { prefix } : {}),
+    kubernetesVersion: builtin?.controlPlane?.version ?? builtin?.cluster?.topology?.version,
+  };
 }
 
 const read = (object: TemplateObject, path: string): unknown =>
   JSONPath({ path, json: object, eval: false, wrap: false });
 
-/** A JSON merge patch setting each target that differs; undefined when the template is already right. */
+/** A JSON merge patch setting each endpoint target of an InfrastructureClusterTemplate. */
 export function endpointPatch(
   object: TemplateObject,
   endpoint: Endpoint,
 ): Record<string, unknown> | undefined {
-  let patch: Record<string, unknown> | undefined;
-  for (const target of targetsFor(object.kind)) {
-    if (target.when && read(object, target.when) !== true) continue;
-    const desired = target.value(endpoint);
-    if (isDeepStrictEqual(read(object, target.path), desired)) continue;
-    patch ??= {};
-    const keys = JSONPath.toPathArray(target.path).slice(1);
-    let node = patch;
-    keys.slice(0, -1).forEach((key) => (node = (node[key] ??= {}) as Record<string, unknown>));
-    node[keys.at(-1) ?? ''] = desired;
+  return mutationPatch(object, (draft) => {
+    for (const target of targetsFor(object.kind)) {
+      if (target.when && read(object, target.when) !== true) continue;
+      const keys = JSONPath.toPathArray(target.path).slice(1);
+      let node = draft as unknown as Record<string, unknown>;
+      keys.slice(0, -1).forEach((key) => (node = (node[key] ??= {}) as Record<string, unknown>));
+      node[keys.at(-1) ?? ''] = target.value(endpoint);
+    }
+  });
+}
+
+/** The control-plane template's announcer, when the Cluster asks for one. */
+export function announcePatch(
+  object: TemplateObject,
+  vip: ClusterVip,
+  variables: readonly Variable[],
+): Record<string, unknown> | undefined {
+  const settings = readSettings(variables.findLast((v) => v.name === VARIABLE)?.value, vip.cluster);
+  if (!settings.announce) return undefined;
+  const template = `${object.kind} ${object.metadata?.namespace ?? ''}/${object.metadata?.name ?? ''}`;
+  const input: AnnounceInput = { ...vip, template, settings };
+  const profile = profileFor(object.kind);
+  if (!profile) {
+    throw new ProfileError(
+      input,
+      `has no VIP announcer profile, and ${VARIABLE}.announce is true: supported control-plane kinds are ` +
+        `${SUPPORTED_KINDS.join(', ')} (set ${VARIABLE}.announce to false and announce the VIP yourself)`,
+    );
   }
-  return patch;
+  return mutationPatch(object as unknown as Record<string, unknown>, (draft) =>
+    profile.announce(draft, input),
+  );
 }
 
 export function generatePatches(
   request: GeneratePatchesRequest,
   defaultPort: number,
 ): GeneratePatchesResponseItem[] {
-  const endpoint = clusterEndpoint(request, defaultPort);
-  if (!endpoint) return [];
+  const vip = clusterVip(request, defaultPort);
+  if (!vip) return [];
   return request.items.flatMap((item) => {
     const holder = item.holderReference;
-    if (holder.kind !== 'Cluster' || holder.fieldPath !== 'spec.infrastructureRef') return [];
-    const patch = endpointPatch(item.object, endpoint);
+    if (holder.kind !== 'Cluster') return [];
+    const patch =
+      holder.fieldPath === 'spec.infrastructureRef'
+        ? endpointPatch(item.object, vip.endpoint)
+        : holder.fieldPath === 'spec.controlPlaneRef'
+          ? announcePatch(item.object, vip, [...(request.variables ?? []), ...(item.variables ?? [])])
+          : undefined;
     if (!patch) return [];
     return [
       {

@@ -6,7 +6,13 @@ import { freeAddresses, poolRef, rankPools, type Candidate, type PoolKind } from
 import type { Store } from './store.js';
 
 export type Allocation =
-  | { readonly state: 'allocated'; readonly address: string; readonly claim: IPAddressClaim }
+  | {
+      readonly state: 'allocated';
+      readonly address: string;
+      /** The pool's prefix length, when the IPAM provider gave one. */
+      readonly prefix?: number;
+      readonly claim: IPAddressClaim;
+    }
   | {
       readonly state: 'pending';
       readonly reason: 'binding' | 'exhausted' | 'paused' | 'duplicate' | 'releasing';
@@ -147,7 +153,10 @@ export class Allocator {
       const address = addressName ? await this.#store.getAddress(namespace, addressName) : undefined;
       if (address?.spec.address) {
         const twin = await this.#twin(address);
-        if (!twin) return { state: 'allocated', address: address.spec.address, claim };
+        if (!twin) {
+          const { prefix } = address.spec;
+          return { state: 'allocated', address: address.spec.address, ...(prefix ? { prefix } : {}), claim };
+        }
         // Our Cluster does not carry this address yet (one that does is never asked again): give it back.
         await this.#store.deleteClaim(claim);
         return {

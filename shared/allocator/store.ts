@@ -6,7 +6,14 @@ import {
   type V1OwnerReference,
 } from '@kubernetes/client-node';
 import { isConflict, isNotFound } from '../kube/errors.js';
-import type { Cluster, ClusterClass, IPAddress, IPAddressClaim, IPPool } from '../kube/types.js';
+import type {
+  Cluster,
+  ClusterClass,
+  ClusterVariable,
+  IPAddress,
+  IPAddressClaim,
+  IPPool,
+} from '../kube/types.js';
 import { LABEL_ROLE } from '../vip.js';
 import type { PoolKind } from './pools.js';
 
@@ -54,7 +61,23 @@ export interface ClusterPatch {
   host: string;
   port: number;
   annotations: Record<string, string>;
+  /** A topology variable to set (or replace) in the same write, e.g. the legacy `clusterVip`. */
+  variable?: ClusterVariable;
 }
+
+/** `variables` with `variable` set: replaced where it is, appended where it is not. */
+export function withVariable(
+  variables: readonly ClusterVariable[],
+  variable: ClusterVariable,
+): ClusterVariable[] {
+  const at = variables.findIndex((v) => v.name === variable.name);
+  return at < 0
+    ? [...variables, variable]
+    : variables.map((v, i) => (i === at ? { ...v, value: variable.value } : v));
+}
+
+/** Read-modify-write attempts when another writer changes the Cluster in between. */
+const CONFLICT_ATTEMPTS = 5;
 
 const FIELD_MANAGER = 'capi-vip-allocator';
 
@@ -165,16 +188,40 @@ export class KubeStore implements Store {
   }
 
   async patchCluster(cluster: Cluster, patch: ClusterPatch): Promise<void> {
-    const body = {
+    const body = (live?: Cluster) => ({
       apiVersion: 'cluster.x-k8s.io/v1beta2',
       kind: 'Cluster',
       metadata: {
         name: cluster.metadata.name,
         namespace: cluster.metadata.namespace,
         annotations: patch.annotations,
+        // A merge patch replaces the whole variables list: guard it with the version it was read at.
+        ...(live ? { resourceVersion: live.metadata.resourceVersion } : {}),
       },
-      spec: { controlPlaneEndpoint: { host: patch.host, port: patch.port } },
-    };
-    await this.#api.patch(body, undefined, undefined, FIELD_MANAGER, undefined, PatchStrategy.MergePatch);
+      spec: {
+        controlPlaneEndpoint: { host: patch.host, port: patch.port },
+        ...(live && patch.variable
+          ? { topology: { variables: withVariable(live.spec?.topology?.variables ?? [], patch.variable) } }
+          : {}),
+      },
+    });
+    const write = (b: object) =>
+      this.#api.patch(b, undefined, undefined, FIELD_MANAGER, undefined, PatchStrategy.MergePatch);
+    if (!patch.variable) return void (await write(body()));
+    for (let attempt = 1; ; attempt++) {
+      const live = await readOrUndefined<Cluster & KubernetesObject>(
+        this.#api,
+        'cluster.x-k8s.io/v1beta2',
+        'Cluster',
+        cluster.metadata.namespace,
+        cluster.metadata.name,
+      );
+      if (!live) throw new Error(`Cluster ${cluster.metadata.namespace}/${cluster.metadata.name} is gone`);
+      try {
+        return void (await write(body(live)));
+      } catch (err) {
+        if (!isConflict(err) || attempt >= CONFLICT_ATTEMPTS) throw err;
+      }
+    }
   }
 }

@@ -41,6 +41,7 @@ export interface Cluster {
       class?: string;
       classNamespace?: string;
       version?: string;
+      variables?: ClusterVariable[];
     };
   };
   status?: { conditions?: Condition[] };
@@ -51,8 +52,21 @@ export interface ClusterClass {
   kind: 'ClusterClass';
   metadata: NamespacedMeta;
   spec?: {
-    patches?: { name: string; external?: { generatePatchesExtension?: string } }[];
+    /** v1beta2 `templateRef`; v1beta1 `ref`. */
+    controlPlane?: { templateRef?: { kind?: string; name?: string }; ref?: { kind?: string; name?: string } };
+    /** Inline definitions only; definitions from DiscoverVariables land in `status.variables`. */
+    variables?: { name: string }[];
+    patches?: {
+      name: string;
+      external?: { generatePatchesExtension?: string; discoverVariablesExtension?: string };
+    }[];
   };
+}
+
+/** `spec.topology.variables[]` of a Cluster: the value is any JSON the class's schema allows. */
+export interface ClusterVariable {
+  name: string;
+  value: unknown;
 }
 
 export interface PoolRef {
@@ -128,6 +142,36 @@ export interface GeneratePatchesRequest {
   settings?: Record<string, string>;
   variables?: Variable[];
   items: { uid: string; holderReference: HolderReference; object: TemplateObject; variables?: Variable[] }[];
+}
+
+export interface DiscoverVariablesRequest {
+  apiVersion: typeof HOOKS_API_VERSION;
+  kind: 'DiscoverVariablesRequest';
+  settings?: Record<string, string>;
+}
+
+/** OpenAPI v3 subset CAPI's `JSONSchemaProps` accepts (api/core/v1beta2/clusterclass_types.go). */
+export interface JSONSchemaProps {
+  type: 'object' | 'string' | 'boolean' | 'integer' | 'array';
+  description?: string;
+  properties?: Record<string, JSONSchemaProps>;
+  default?: unknown;
+  minimum?: number;
+  maximum?: number;
+  minLength?: number;
+  maxLength?: number;
+  format?: string;
+  enum?: unknown[];
+}
+
+/**
+ * One variable definition in a DiscoverVariablesResponse. `required` is always sent: v1beta1
+ * managers (CAPI < 1.13) require the field, v1beta2 ones take it as optional.
+ */
+export interface VariableDefinition {
+  name: string;
+  required: boolean;
+  schema: { openAPIV3Schema: JSONSchemaProps };
 }
 
 export interface GeneratePatchesResponseItem {

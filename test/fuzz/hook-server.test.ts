@@ -19,6 +19,7 @@ const ENDPOINTS = [
   'discovery',
   'beforeclustercreate/vip-allocator-before-cluster-create',
   'generatepatches/vip-allocator-generate-patches',
+  'discovervariables/vip-allocator-discover-variables',
 ];
 let replica: AllocatorProcess;
 let certDir: string;
@@ -106,7 +107,13 @@ const cluster = fc.record(
 const nearlyValid = fc.record(
   {
     apiVersion: fc.constantFrom(API, 'hooks.runtime.cluster.x-k8s.io/v1alpha2', '', 7),
-    kind: fc.constantFrom('DiscoveryRequest', 'BeforeClusterCreateRequest', 'GeneratePatchesRequest', 'Nope'),
+    kind: fc.constantFrom(
+      'DiscoveryRequest',
+      'BeforeClusterCreateRequest',
+      'GeneratePatchesRequest',
+      'DiscoverVariablesRequest',
+      'Nope',
+    ),
     cluster,
     items: fc.oneof(fc.array(fc.anything(), { maxLength: 4 }), fc.anything()),
     variables: fc.oneof(

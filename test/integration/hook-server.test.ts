@@ -14,7 +14,7 @@ const BASE = `https://127.0.0.1:19460${HOOKS}`;
 const post = (hook: string, body: unknown, options?: https.RequestOptions) =>
   callHook(`${BASE}/${hook}`, JSON.stringify(body), options);
 
-test('discovery advertises both handlers within CAPI limits', async () => {
+test('discovery advertises the three handlers within CAPI limits', async () => {
   const { code, body } = await post('discovery', {
     apiVersion: 'hooks.runtime.cluster.x-k8s.io/v1alpha1',
     kind: 'DiscoveryRequest',
@@ -34,7 +34,27 @@ test('discovery advertises both handlers within CAPI limits', async () => {
       timeoutSeconds: 10,
       failurePolicy: 'Fail',
     },
+    {
+      name: 'vip-allocator-discover-variables',
+      requestHook: { apiVersion: 'hooks.runtime.cluster.x-k8s.io/v1alpha1', hook: 'DiscoverVariables' },
+      timeoutSeconds: 10,
+      failurePolicy: 'Fail',
+    },
   ]);
+});
+
+test('DiscoverVariables publishes vipAllocator', async () => {
+  const { code, body } = await post('discovervariables/vip-allocator-discover-variables', {
+    apiVersion: 'hooks.runtime.cluster.x-k8s.io/v1alpha1',
+    kind: 'DiscoverVariablesRequest',
+    settings: {},
+  });
+  expect(code).toBe(200);
+  expect(body).toMatchObject({
+    kind: 'DiscoverVariablesResponse',
+    status: 'Success',
+    variables: [{ name: 'vipAllocator', required: false, schema: { openAPIV3Schema: { type: 'object' } } }],
+  });
 });
 
 describe('bad requests get a JSON error naming the problem', () => {

@@ -1,0 +1,55 @@
+import { DEFAULT_KUBE_VIP_IMAGE, readSettings, VARIABLE_DEFINITION } from './variable.js';
+
+describe('readSettings', () => {
+  test('an unset variable announces nothing', () => {
+    expect(readSettings(undefined, 'ns/c1')).toEqual({
+      announce: false,
+      kubeVipImage: DEFAULT_KUBE_VIP_IMAGE,
+      keepalived: {},
+    });
+  });
+  test('takes what the Cluster set', () => {
+    expect(
+      readSettings(
+        {
+          announce: true,
+          interface: 'ens192',
+          kubeVipImage: 'registry.local:5000/kube-vip/kube-vip:v1.0.0',
+          keepalived: { virtualRouterID: 7, authPass: 'secret' },
+        },
+        'ns/c1',
+      ),
+    ).toEqual({
+      announce: true,
+      interface: 'ens192',
+      kubeVipImage: 'registry.local:5000/kube-vip/kube-vip:v1.0.0',
+      keepalived: { virtualRouterID: 7, authPass: 'secret' },
+    });
+  });
+  test.each([
+    [{ interface: 'eth 0' }, 'vipAllocator.interface "eth 0" is not a Linux interface name'],
+    [{ interface: 'a-very-long-interface' }, 'vipAllocator.interface'],
+    [{ interface: 'eth0/1' }, 'vipAllocator.interface'],
+    [
+      { kubeVipImage: 'kube vip:latest' },
+      'vipAllocator.kubeVipImage "kube vip:latest" is not an image reference',
+    ],
+    [{ keepalived: { virtualRouterID: 300 } }, 'vipAllocator.keepalived.virtualRouterID 300 is not 1-255'],
+    [{ keepalived: { authPass: 'longer-than-8' } }, 'vipAllocator.keepalived.authPass'],
+    ['yes', 'vipAllocator must be an object'],
+  ])('%j is refused naming the Cluster and the field', (value, message) => {
+    expect(() => readSettings(value, 'ns/c1')).toThrow(`Cluster ns/c1: variable ${message}`);
+  });
+});
+
+test('the definition has the shape both v1beta1 and v1beta2 managers accept', () => {
+  expect(VARIABLE_DEFINITION).toMatchObject({
+    name: 'vipAllocator',
+    required: false,
+    schema: { openAPIV3Schema: { type: 'object' } },
+  });
+  expect(Object.keys(VARIABLE_DEFINITION).sort()).toEqual(['name', 'required', 'schema']);
+  const props = VARIABLE_DEFINITION.schema.openAPIV3Schema.properties ?? {};
+  expect(props.announce).toMatchObject({ type: 'boolean', default: false });
+  expect(props.kubeVipImage).toMatchObject({ type: 'string', default: DEFAULT_KUBE_VIP_IMAGE });
+});

@@ -1,0 +1,119 @@
+/**
+ * The `vipAllocator` variable: published by DiscoverVariables, set by Clusters in
+ * `spec.topology.variables`, read by GeneratePatches. CAPI validates values against the schema;
+ * what a schema cannot say (a Linux interface name, an image reference) is checked here, and a
+ * bad value stops the topology with a message naming the Cluster and the field.
+ */
+import type { JSONSchemaProps, VariableDefinition } from '../../shared/kube/types.js';
+
+export const VARIABLE = 'vipAllocator';
+
+/** kube-vip release the profiles run unless the Cluster names another image. */
+export const DEFAULT_KUBE_VIP_IMAGE = 'ghcr.io/kube-vip/kube-vip:v1.1.1';
+
+export interface VipAllocatorSettings {
+  readonly announce: boolean;
+  /** Empty: the announcer picks the interface of the default route. */
+  readonly interface?: string;
+  readonly kubeVipImage: string;
+  readonly keepalived: { readonly virtualRouterID?: number; readonly authPass?: string };
+}
+
+const schema: JSONSchemaProps = {
+  type: 'object',
+  description: 'capi-vip-allocator: how the control-plane VIP is announced on the control-plane nodes.',
+  properties: {
+    announce: {
+      type: 'boolean',
+      default: false,
+      description:
+        'Run a VIP announcer on the control-plane nodes (kube-vip for kubeadm, RKE2 and CK8s; keepalived for k0s).',
+    },
+    interface: {
+      type: 'string',
+      description: 'Network interface that carries the VIP; empty lets the announcer use the default route.',
+    },
+    kubeVipImage: {
+      type: 'string',
+      default: DEFAULT_KUBE_VIP_IMAGE,
+      description: 'kube-vip image for the kubeadm, RKE2 and CK8s profiles.',
+    },
+    keepalived: {
+      type: 'object',
+      description: 'k0s control-plane load balancing (keepalived VRRP).',
+      properties: {
+        virtualRouterID: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 255,
+          description: 'VRRP router id; unique per layer-2 segment (k0s picks one when empty).',
+        },
+        authPass: {
+          type: 'string',
+          maxLength: 8,
+          description: 'VRRP password, at most 8 characters (k0s picks one when empty).',
+        },
+      },
+    },
+  },
+};
+
+export const VARIABLE_DEFINITION: VariableDefinition = {
+  name: VARIABLE,
+  required: false,
+  schema: { openAPIV3Schema: schema },
+};
+
+/** A value the schema let through but a profile cannot use; GeneratePatches answers Failure. */
+export class SettingsError extends Error {
+  constructor(cluster: string, field: string, problem: string) {
+    super(`Cluster ${cluster}: variable ${[VARIABLE, field].filter(Boolean).join('.')} ${problem}`);
+    this.name = 'SettingsError';
+  }
+}
+
+// IFNAMSIZ is 16 with the NUL; the kernel refuses "/", ":" (aliases) and whitespace (dev_valid_name).
+const INTERFACE = /^[^/:\s]{1,15}$/;
+// [registry[:port]/]path[:tag][@digest], lower-case path: the distribution reference grammar, loosely.
+const IMAGE =
+  /^(?:[a-zA-Z0-9.-]+(?::\d+)?\/)?[a-z0-9]+(?:[._-]+[a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-]+[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@[a-z0-9]+:[a-f0-9]{32,})?$/;
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The Cluster's `vipAllocator` value, with defaults; `cluster` (`ns/name`) names it in errors. */
+export function readSettings(value: unknown, cluster: string): VipAllocatorSettings {
+  if (value === undefined || value === null)
+    return { announce: false, kubeVipImage: DEFAULT_KUBE_VIP_IMAGE, keepalived: {} };
+  if (!isObject(value)) throw new SettingsError(cluster, '', 'must be an object');
+  const iface = value.interface;
+  if (iface !== undefined && iface !== '' && (typeof iface !== 'string' || !INTERFACE.test(iface))) {
+    throw new SettingsError(
+      cluster,
+      'interface',
+      `${JSON.stringify(iface)} is not a Linux interface name (1-15 characters, no "/", ":" or whitespace)`,
+    );
+  }
+  const image = value.kubeVipImage ?? DEFAULT_KUBE_VIP_IMAGE;
+  if (typeof image !== 'string' || !IMAGE.test(image)) {
+    throw new SettingsError(cluster, 'kubeVipImage', `${JSON.stringify(image)} is not an image reference`);
+  }
+  const keepalived = isObject(value.keepalived) ? value.keepalived : {};
+  const id = keepalived.virtualRouterID;
+  if (id !== undefined && !(Number.isInteger(id) && (id as number) >= 1 && (id as number) <= 255)) {
+    throw new SettingsError(cluster, 'keepalived.virtualRouterID', `${JSON.stringify(id)} is not 1-255`);
+  }
+  const pass = keepalived.authPass;
+  if (pass !== undefined && (typeof pass !== 'string' || pass.length > 8)) {
+    throw new SettingsError(cluster, 'keepalived.authPass', 'must be a string of at most 8 characters');
+  }
+  return {
+    announce: value.announce === true,
+    ...(iface ? { interface: iface as string } : {}),
+    kubeVipImage: image,
+    keepalived: {
+      ...(id !== undefined ? { virtualRouterID: id as number } : {}),
+      ...(pass ? { authPass: pass as string } : {}),
+    },
+  };
+}
