@@ -52,7 +52,11 @@ export const PINS = {
     name: 'capi',
     module: 'sigs.k8s.io/cluster-api',
     version: CAPI_VERSION,
-    binaries: { 'capi-manager': 'sigs.k8s.io/cluster-api/core' },
+    binaries: {
+      'capi-manager': 'sigs.k8s.io/cluster-api/core',
+      // Only for its webhooks: they are what accepts or rejects a patched KubeadmControlPlane.
+      'kcp-manager': 'sigs.k8s.io/cluster-api/controlplane/kubeadm',
+    },
     replace: { 'sigs.k8s.io/cluster-api/api': CAPI_VERSION },
   },
   ipam: {
@@ -91,7 +95,8 @@ export const PINS = {
 
 /** Where each module keeps its CRDs, and the CAPI contract labels its releases add. */
 export interface CrdSource {
-  readonly pin: GoModulePin;
+  /** The module whose cache holds the CRDs; without it, `dirs` are folders of this repository. */
+  readonly pin?: GoModulePin;
   readonly dirs: readonly string[];
   /** `cluster.x-k8s.io/<contract>: <versions>` labels; omitted for CAPI's own CRDs and cert-manager. */
   readonly contractLabels?: Readonly<Record<string, string>>;
@@ -132,4 +137,6 @@ export const CRD_SOURCES: readonly CrdSource[] = [
     // v0.21 predates the v1beta2 contract; its release labels only v1beta1.
     contractLabels: { 'cluster.x-k8s.io/v1beta1': 'v1alpha1_v1beta1' },
   },
+  // The proxy refuses k0smotron's module: fixtures written from its v2.1.0 release (see the files).
+  { dirs: ['hack/control-plane/crds/k0smotron'] },
 ];

@@ -114,6 +114,29 @@ export function capiManager(pki: Pki): Component {
   };
 }
 
+/**
+ * CAPI's KubeadmControlPlane provider, for the webhooks that validate KubeadmControlPlanes (file
+ * paths, commands, immutable fields). Its controller finds no infrastructure ready and waits.
+ */
+export function kcpManager(pki: Pki): Component {
+  return {
+    name: 'kcp-manager',
+    binary: binaryPath(PINS.capi, 'kcp-manager'),
+    args: [
+      `--kubeconfig=${KUBECONFIG}`,
+      `--webhook-port=${PORTS.kcpWebhook}`,
+      // The serving certificate is for 127.0.0.1, whichever webhook server presents it.
+      `--webhook-cert-dir=${pki.capiWebhook.dir}`,
+      `--health-addr=${hostPort(PORTS.kcpHealth)}`,
+      `--diagnostics-address=${hostPort(PORTS.kcpDiagnostics)}`,
+      '--insecure-diagnostics',
+      '--leader-elect=false',
+    ],
+    probe: { url: `http://${hostPort(PORTS.kcpHealth)}/readyz` },
+    readySeconds: 120,
+  };
+}
+
 export function ipamManager(): Component {
   return {
     name: 'ipam-manager',

@@ -11,11 +11,21 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CRD_SOURCES, PINS } from '../versions.js';
 import { moduleDir } from './build.js';
-import { HOST, PORTS, type Log } from './paths.js';
+import { HOST, PORTS, ROOT, type Log } from './paths.js';
 import { base64, type Pki } from './pki.js';
 
 const FIELD_MANAGER = 'capi-vip-allocator-control-plane';
 const CAPI_WEBHOOK_URL = `https://${HOST}:${PORTS.capiWebhook}`;
+
+/** The webhook configurations of each manager the plane runs, as their releases name them. */
+const WEBHOOKS = [
+  { file: 'core/config/webhook/manifests.yaml', prefix: 'capi-', url: CAPI_WEBHOOK_URL },
+  {
+    file: 'controlplane/kubeadm/config/webhook/manifests.yaml',
+    prefix: 'capi-kubeadm-control-plane-',
+    url: `https://${HOST}:${PORTS.kcpWebhook}`,
+  },
+];
 
 async function readYamlDir(dir: string, only?: readonly string[]): Promise<KubernetesObject[]> {
   const files = (await readdir(dir)).filter((f) => f.endsWith('.yaml') && (!only || only.includes(f))).sort();
@@ -26,8 +36,12 @@ async function readYamlDir(dir: string, only?: readonly string[]): Promise<Kuber
 }
 
 /** The same rewrite envtest does: CAPI's webhook Service becomes a loopback URL with our CA. */
-function loopbackClientConfig(servicePath: string, caBundle: string): { url: string; caBundle: string } {
-  return { url: `${CAPI_WEBHOOK_URL}${servicePath}`, caBundle };
+function loopbackClientConfig(
+  servicePath: string,
+  caBundle: string,
+  base = CAPI_WEBHOOK_URL,
+): { url: string; caBundle: string } {
+  return { url: `${base}${servicePath}`, caBundle };
 }
 
 async function serverSideApply(client: KubernetesObjectApi, obj: KubernetesObject): Promise<void> {
@@ -56,7 +70,7 @@ export async function installCrdsAndWebhooks(kc: KubeConfig, pki: Pki, log: Log)
   const caBundle = await base64(pki.ca.cert);
   const names: string[] = [];
   for (const source of CRD_SOURCES) {
-    const root = await moduleDir(source.pin);
+    const root = source.pin ? await moduleDir(source.pin) : ROOT;
     for (const dir of source.dirs) {
       for (const doc of await readYamlDir(path.join(root, dir), source.only)) {
         if (doc.kind !== 'CustomResourceDefinition') continue;
@@ -79,19 +93,19 @@ export async function installCrdsAndWebhooks(kc: KubeConfig, pki: Pki, log: Log)
   await waitEstablished(kc.makeApiClient(ApiextensionsV1Api), names);
   log(`  Installed ${names.length} CRDs`);
 
-  const webhooks = await loadAllYaml(
-    await readFile(path.join(await moduleDir(PINS.capi), 'core/config/webhook/manifests.yaml'), 'utf8'),
-  );
-  for (const config of webhooks as WebhookConfiguration[]) {
-    if (!config?.kind) continue;
-    // The release prefixes the names with `capi-`; keep that so the objects look like a real install.
-    config.metadata = { ...config.metadata, name: `capi-${config.metadata?.name ?? ''}` };
-    for (const hook of config.webhooks ?? []) {
-      hook.clientConfig = loopbackClientConfig(hook.clientConfig.service?.path ?? '/', caBundle);
+  for (const { file, prefix, url } of WEBHOOKS) {
+    const webhooks = await loadAllYaml(await readFile(path.join(await moduleDir(PINS.capi), file), 'utf8'));
+    for (const config of webhooks as WebhookConfiguration[]) {
+      if (!config?.kind) continue;
+      // The releases prefix the names; keep that so the objects look like a real install.
+      config.metadata = { ...config.metadata, name: `${prefix}${config.metadata?.name ?? ''}` };
+      for (const hook of config.webhooks ?? []) {
+        hook.clientConfig = loopbackClientConfig(hook.clientConfig.service?.path ?? '/', caBundle, url);
+      }
+      await serverSideApply(client, config);
     }
-    await serverSideApply(client, config);
+    log(`  Registered ${file.split('/config/')[0]} webhooks at ${url}`);
   }
-  log(`  Registered CAPI's webhooks at ${CAPI_WEBHOOK_URL}`);
 }
 
 interface WebhookConfiguration extends KubernetesObject {

@@ -9,6 +9,7 @@ import {
   EXTENSION_NAME,
   ETCD_DATA_DIR,
   ipamManager,
+  kcpManager,
   kubeApiserver,
   kubeControllerManager,
   type Component,
@@ -119,6 +120,7 @@ export async function up(log: Log): Promise<PlaneState> {
     await installCrdsAndWebhooks(loadKubeConfig(), pki, log);
     await launch(kubeControllerManager(pki), pki, state, log);
     await launch(capiManager(pki), pki, state, log);
+    await launch(kcpManager(pki), pki, state, log);
     await launch(ipamManager(), pki, state, log);
   } catch (err) {
     log('Control plane failed to start; stopping what was started (logs are kept)');
@@ -151,6 +153,7 @@ export async function restart(
     'kube-apiserver': () => kubeApiserver(pki),
     'kube-controller-manager': () => kubeControllerManager(pki),
     'capi-manager': () => capiManager(pki),
+    'kcp-manager': () => kcpManager(pki),
     'ipam-manager': ipamManager,
     [EXTENSION_NAME]: () => extension(pki),
   };

@@ -155,11 +155,17 @@ describe.each<Stack>(['capd', 'proxmox'])('on the %s stack', (stack) => {
     );
   });
 
-  test('a host set by hand is kept and no address is claimed', async () => {
+  test('a host set by hand is kept, reaches the InfrastructureCluster, and no address is claimed', async () => {
     await createCluster(ns, 'manual', 'onprem', { host: '192.0.2.10', port: 7443 });
     const cluster = await waitForTopology(ns, 'manual');
     expect(cluster.spec?.controlPlaneEndpoint).toEqual({ host: '192.0.2.10', port: 7443 });
-    expect(cluster.metadata.annotations?.[VIP_ANNOTATION]).toBeUndefined();
+    // Published where GeneratePatches reads it, so the InfrastructureCluster is born with it.
+    expect(cluster.metadata.annotations?.[VIP_ANNOTATION]).toBe('192.0.2.10');
+    const infraName = cluster.spec?.infrastructureRef?.name ?? '';
+    await eventually('the first version of the InfrastructureCluster', async () =>
+      firsts.first.get(infraName),
+    );
+    expect(firsts.endpointOf(infraName)).toEqual({ host: '192.0.2.10', port: 7443 });
     expect(await claimOf(ns, 'manual')).toBeUndefined();
   });
 

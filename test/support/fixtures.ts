@@ -8,7 +8,8 @@ export interface Obj extends KubernetesObject {
 
 const ref = (apiVersion: string, kind: string, name: string) => ({ apiVersion, kind, name });
 
-export type Stack = 'capd' | 'proxmox';
+/** capd: CAPD + kubeadm; proxmox: Proxmox + RKE2 (the original users' stack); k0s: CAPD + k0smotron. */
+export type Stack = 'capd' | 'proxmox' | 'k0s';
 
 /**
  * An inline patch reading the VIP from the Cluster annotation, as the README shows: kubeadm's
@@ -43,6 +44,27 @@ export const VIP_PATCH = {
   external: { generatePatchesExtension: 'vip-allocator-generate-patches.vip-allocator' },
 };
 
+/** The same entry with our DiscoverVariables handler, which publishes `vipAllocator`. */
+export const VIP_PATCH_WITH_VARIABLES = {
+  name: 'vip',
+  external: {
+    ...VIP_PATCH.external,
+    discoverVariablesExtension: 'vip-allocator-discover-variables.vip-allocator',
+  },
+};
+
+export interface ClassOptions {
+  /** false: a class that does not use us. */
+  readonly vipPatch?: boolean;
+  /** List our DiscoverVariables handler beside the patch. */
+  readonly discover?: boolean;
+  /** Merged into the control-plane template's `spec.template.spec`. */
+  readonly controlPlane?: Record<string, unknown>;
+  /** Inline variables (`spec.variables`) and patches after ours (`spec.patches`). */
+  readonly variables?: Record<string, unknown>[];
+  readonly patches?: Record<string, unknown>[];
+}
+
 const INFRA = 'infrastructure.cluster.x-k8s.io';
 
 /**
@@ -54,10 +76,15 @@ export function clusterClass(
   stack: Stack,
   namespace: string,
   name: string,
-  options: { vipPatch?: boolean } = {},
+  options: ClassOptions = {},
 ): Obj[] {
-  // CAPI's schema wants at least one entry when the list is present.
-  const patches = options.vipPatch === false ? undefined : [VIP_PATCH];
+  const ours = options.vipPatch === false ? [] : [options.discover ? VIP_PATCH_WITH_VARIABLES : VIP_PATCH];
+  const withCertSan = stack === 'capd' && options.vipPatch !== false ? [CERT_SAN_PATCH] : [];
+  const all = [...ours, ...withCertSan, ...(options.patches ?? [])];
+  // CAPI's schema wants at least one entry when a list is present.
+  const patches = all.length ? all : undefined;
+  const variables = options.variables?.length ? options.variables : undefined;
+  const cp = options.controlPlane ?? {};
   if (stack === 'proxmox') {
     return [
       {
@@ -84,6 +111,7 @@ export function clusterClass(
               // RKE2 then registers against Cluster.spec.controlPlaneEndpoint: no patch needed for it.
               registrationMethod: 'control-plane-endpoint',
               rolloutStrategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1 } },
+              ...cp,
             },
           },
         },
@@ -97,6 +125,36 @@ export function clusterClass(
           controlPlane: {
             templateRef: ref('controlplane.cluster.x-k8s.io/v1beta1', 'RKE2ControlPlaneTemplate', name),
           },
+          variables,
+          patches,
+        },
+      },
+    ];
+  }
+  if (stack === 'k0s') {
+    return [
+      {
+        apiVersion: `${INFRA}/v1beta2`,
+        kind: 'DockerClusterTemplate',
+        metadata: { name, namespace },
+        spec: { template: { spec: {} } },
+      },
+      {
+        apiVersion: 'controlplane.cluster.x-k8s.io/v1beta2',
+        kind: 'K0sControlPlaneTemplate',
+        metadata: { name, namespace },
+        spec: { template: { spec: { k0sConfigSpec: { args: ['--enable-worker'] }, ...cp } } },
+      },
+      {
+        apiVersion: 'cluster.x-k8s.io/v1beta2',
+        kind: 'ClusterClass',
+        metadata: { name, namespace },
+        spec: {
+          infrastructure: { templateRef: ref(`${INFRA}/v1beta2`, 'DockerClusterTemplate', name) },
+          controlPlane: {
+            templateRef: ref('controlplane.cluster.x-k8s.io/v1beta2', 'K0sControlPlaneTemplate', name),
+          },
+          variables,
           patches,
         },
       },
@@ -119,7 +177,7 @@ export function clusterClass(
       apiVersion: 'controlplane.cluster.x-k8s.io/v1beta2',
       kind: 'KubeadmControlPlaneTemplate',
       metadata: { name, namespace },
-      spec: { template: { spec: { kubeadmConfigSpec: { format: 'cloud-config' } } } },
+      spec: { template: { spec: { kubeadmConfigSpec: { format: 'cloud-config' }, ...cp } } },
     },
     {
       apiVersion: 'cluster.x-k8s.io/v1beta2',
@@ -133,7 +191,8 @@ export function clusterClass(
             templateRef: ref(`${INFRA}/v1beta2`, 'DockerMachineTemplate', `${name}-control-plane`),
           },
         },
-        patches: patches && [...patches, CERT_SAN_PATCH],
+        variables,
+        patches,
       },
     },
   ];
@@ -143,6 +202,26 @@ export function clusterClass(
 export const INFRA_CLUSTER: Record<Stack, { apiVersion: string; kind: string; plural: string }> = {
   capd: { apiVersion: `${INFRA}/v1beta2`, kind: 'DockerCluster', plural: 'dockerclusters' },
   proxmox: { apiVersion: `${INFRA}/v1alpha2`, kind: 'ProxmoxCluster', plural: 'proxmoxclusters' },
+  k0s: { apiVersion: `${INFRA}/v1beta2`, kind: 'DockerCluster', plural: 'dockerclusters' },
+};
+
+/** The control-plane object CAPI creates from each stack's template. */
+export const CONTROL_PLANE: Record<Stack, { apiVersion: string; kind: string; plural: string }> = {
+  capd: {
+    apiVersion: 'controlplane.cluster.x-k8s.io/v1beta2',
+    kind: 'KubeadmControlPlane',
+    plural: 'kubeadmcontrolplanes',
+  },
+  proxmox: {
+    apiVersion: 'controlplane.cluster.x-k8s.io/v1beta1',
+    kind: 'RKE2ControlPlane',
+    plural: 'rke2controlplanes',
+  },
+  k0s: {
+    apiVersion: 'controlplane.cluster.x-k8s.io/v1beta2',
+    kind: 'K0sControlPlane',
+    plural: 'k0scontrolplanes',
+  },
 };
 
 export function topologyCluster(

@@ -26,9 +26,14 @@ export async function createCluster(
   name: string,
   className: string,
   endpoint?: { host: string; port: number },
+  variables?: { name: string; value: unknown }[],
 ): Promise<void> {
   const cluster = topologyCluster(namespace, name, className);
   if (endpoint) cluster.spec = { ...cluster.spec, controlPlaneEndpoint: endpoint };
+  if (variables) {
+    const topology = cluster.spec?.topology as Record<string, unknown>;
+    topology.variables = variables;
+  }
   await eventually(`Cluster ${namespace}/${name} to be admitted`, () => kube().objects.create(cluster));
 }
 
@@ -60,9 +65,13 @@ export class FirstVersions {
   #stopped = false;
   #resourceVersion = '';
 
-  static async start(stack: Stack, namespace: string): Promise<FirstVersions> {
+  /** InfrastructureClusters of the stack (default), or any resource given by apiVersion and plural. */
+  static async start(
+    stack: Stack,
+    namespace: string,
+    { apiVersion, plural } = INFRA_CLUSTER[stack],
+  ): Promise<FirstVersions> {
     const recorder = new FirstVersions();
-    const { apiVersion, plural } = INFRA_CLUSTER[stack];
     await recorder.#watch(`/apis/${apiVersion}/namespaces/${namespace}/${plural}`);
     return recorder;
   }
