@@ -23,6 +23,7 @@ import { beforeClusterCreate } from './hooks/before-cluster-create.js';
 import { discoverVariables } from './hooks/discover-variables.js';
 import { generatePatchesHandler } from './hooks/generate-patches.js';
 import { Metrics } from './metrics.js';
+import { SUPPORTED_KINDS } from './profiles/profiles.js';
 import { createHookApp, register } from './server.js';
 import { readKeyPair, watchKeyPair } from './tls.js';
 
@@ -271,6 +272,7 @@ async function doctor(argv: string[]): Promise<number> {
     namespace: values.namespace,
     poolKinds: server.poolKinds,
     certWarnDays: Number(values['cert-warn-days']),
+    announcerKinds: SUPPORTED_KINDS,
   });
   process.stdout.write(
     values.output === 'json' ? `${JSON.stringify({ findings }, null, 2)}\n` : renderTable(findings),

@@ -15,6 +15,7 @@ import { isIP } from 'node:net';
 import tls from 'node:tls';
 import { Allocator } from './allocator/allocator.js';
 import { clusterNameOf, isOurs } from './allocator/claims.js';
+import { SETTINGS_VARIABLE as VARIABLE } from './vip.js';
 import { freeAddresses, type PoolKind } from './allocator/pools.js';
 import { KubeStore } from './allocator/store.js';
 import { isNotFound, reason } from './kube/errors.js';
@@ -34,6 +35,8 @@ export interface DoctorOptions {
   readonly poolKinds: readonly PoolKind[];
   /** A certificate expiring sooner than this is a finding. */
   readonly certWarnDays: number;
+  /** Control-plane template kinds with an announcer profile (`vipAllocator.announce`). */
+  readonly announcerKinds: readonly string[];
 }
 
 interface ExtensionConfig extends KubernetesObject {
@@ -190,9 +193,34 @@ export async function diagnose(kc: KubeConfig, options: DoctorOptions): Promise<
     );
   }
 
-  // 4. Clusters our hook blocks.
   const clusters = (await objects.list<Cluster>('cluster.x-k8s.io/v1beta2', 'Cluster', options.namespace))
     .items;
+
+  // 4. Classes whose Clusters ask for an announcer their control-plane kind has no profile for.
+  for (const cc of ours) {
+    const kind = cc.spec?.controlPlane?.templateRef?.kind ?? cc.spec?.controlPlane?.ref?.kind ?? '';
+    if (options.announcerKinds.includes(kind)) continue;
+    const asking = clusters.filter(
+      (c) =>
+        c.metadata.namespace === cc.metadata.namespace &&
+        c.spec?.topology?.classRef?.name === cc.metadata.name &&
+        (
+          c.spec.topology.variables?.find((v) => v.name === VARIABLE)?.value as
+            { announce?: unknown } | undefined
+        )?.announce === true,
+    );
+    if (asking.length === 0) continue;
+    add(
+      'announcer',
+      false,
+      `ClusterClass ${cc.metadata.namespace}/${cc.metadata.name}`,
+      `${kind} has no VIP announcer profile (supported: ${options.announcerKinds.join(', ')}), but ` +
+        `${asking.map((c) => `Cluster ${c.metadata.name}`).join(', ')} set ${VARIABLE}.announce: true; ` +
+        `their topology stops at GeneratePatches until it is false`,
+    );
+  }
+
+  // 5. Clusters our hook blocks.
   for (const c of clusters) {
     const cond = c.status?.conditions?.find((x) => x.type === 'TopologyReconciled');
     if (cond?.status === 'False' && cond.message?.includes('BeforeClusterCreate')) {
@@ -200,7 +228,7 @@ export async function diagnose(kc: KubeConfig, options: DoctorOptions): Promise<
     }
   }
 
-  // 5. Orphan claims: ours, without a Cluster owner, whose Cluster does not exist.
+  // 6. Orphan claims: ours, without a Cluster owner, whose Cluster does not exist.
   const claims = (
     await objects.list<IPAddressClaim>('ipam.cluster.x-k8s.io/v1beta2', 'IPAddressClaim', options.namespace)
   ).items;

@@ -18,5 +18,7 @@ export const REPORTING_CONTROLLER = 'capi-vip-allocator';
 export const ANNOTATION_CONTROL_PLANE_PREFIX = 'vip.capi.gorizond.io/control-plane-prefix';
 /** The other family's address of a dual-stack pair: a SAN, and a second kube-vip address. */
 export const ANNOTATION_CONTROL_PLANE_VIP_SECONDARY = 'vip.capi.gorizond.io/control-plane-vip-secondary';
+/** The variable our DiscoverVariables handler publishes (extension/profiles/variable.ts). */
+export const SETTINGS_VARIABLE = 'vipAllocator';
 /** The ClusterClass variable the original implementation's "legacy mode" filled with the VIP. */
 export const LEGACY_VIP_VARIABLE = 'clusterVip';

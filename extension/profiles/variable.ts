@@ -5,8 +5,9 @@
  * bad value stops the topology with a message naming the Cluster and the field.
  */
 import type { JSONSchemaProps, VariableDefinition } from '../../shared/kube/types.js';
+import { SETTINGS_VARIABLE } from '../../shared/vip.js';
 
-export const VARIABLE = 'vipAllocator';
+export const VARIABLE = SETTINGS_VARIABLE;
 
 /** kube-vip release the profiles run unless the Cluster names another image. */
 export const DEFAULT_KUBE_VIP_IMAGE = 'ghcr.io/kube-vip/kube-vip:v1.1.1';

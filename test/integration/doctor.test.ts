@@ -34,6 +34,16 @@ beforeAll(async () => {
     await objects.create(o);
   }
   for (const o of clusterClass('capd', broken, 'poolless')) await objects.create(o);
+  // A hosted control plane (k0smotron) has no announcer profile: asking for one is a problem.
+  for (const o of clusterClass('k0s', broken, 'hosted', { discover: true })) {
+    const hosted = JSON.parse(
+      JSON.stringify(o).replaceAll('K0sControlPlaneTemplate', 'K0smotronControlPlaneTemplate'),
+    );
+    await objects.create(hosted);
+  }
+  await createCluster(broken, 'loud', 'hosted', undefined, [
+    { name: 'vipAllocator', value: { announce: true } },
+  ]);
   await createCluster(healthy, 'good', 'fine');
   await waitForTopology(healthy, 'good');
   await createCluster(broken, 'stuck', 'poolless');
@@ -60,7 +70,7 @@ test('a healthy namespace: everything OK, exit 0', async () => {
   expect(all.find((f) => f.check === 'pools')?.detail).toMatch(/InClusterIPPool pool: 3 free of 4/);
 });
 
-test('a broken namespace: the missing pool, the blocked Cluster and the orphan claim, exit 1', async () => {
+test('a broken namespace: the missing pool, the blocked Cluster, the orphan claim and an announcer with no profile, exit 1', async () => {
   await eventually(
     'the Cluster to be blocked',
     async () =>
@@ -84,6 +94,13 @@ test('a broken namespace: the missing pool, the blocked Cluster and the orphan c
         detail: expect.stringContaining('BeforeClusterCreate'),
       }),
       expect.objectContaining({ check: 'claims', subject: `IPAddressClaim ${broken}/vip-cp-gone` }),
+      expect.objectContaining({
+        check: 'announcer',
+        subject: `ClusterClass ${broken}/hosted`,
+        detail: expect.stringMatching(
+          /^K0smotronControlPlaneTemplate has no VIP announcer profile .*Cluster loud/,
+        ),
+      }),
     ]),
   );
 });
