@@ -124,6 +124,8 @@ export function kcpManager(pki: Pki): Component {
     binary: binaryPath(PINS.capi, 'kcp-manager'),
     args: [
       `--kubeconfig=${KUBECONFIG}`,
+      // Its template webhook refuses KubeadmControlPlaneTemplates without it.
+      '--feature-gates=ClusterTopology=true',
       `--webhook-port=${PORTS.kcpWebhook}`,
       // The serving certificate is for 127.0.0.1, whichever webhook server presents it.
       `--webhook-cert-dir=${pki.capiWebhook.dir}`,

@@ -19,9 +19,11 @@ const { objects } = kube();
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const KUBE_VIP = '/etc/kubernetes/manifests/kube-vip.yaml';
-const announce = (extra: Record<string, unknown> = {}) => [
-  { name: 'vipAllocator', value: { announce: true, ...extra } },
-];
+const announce = (extra: Record<string, unknown> = {}) => ({
+  variables: [{ name: 'vipAllocator', value: { announce: true, ...extra } }],
+});
+/** RKE2's CRD takes only its own version scheme. */
+const RKE2_VERSION = { version: 'v1.34.0+rke2r1' };
 
 /** The kube-vip container's env, as a map, from a manifest file's content. */
 function kubeVipEnv(content: string): Record<string, string> {
@@ -153,7 +155,7 @@ test('IPv6: the endpoint, the InfrastructureCluster (bare address) and kube-vip 
 });
 
 test('RKE2: the first RKE2ControlPlane carries the kube-vip DaemonSet in its manifests folder', async () => {
-  await createCluster(ns, 'rk', 'rke2', undefined, announce({ interface: 'ens18' }));
+  await createCluster(ns, 'rk', 'rke2', undefined, { ...announce({ interface: 'ens18' }), ...RKE2_VERSION });
   const { cp, cluster } = await firstControlPlane('proxmox', 'rk');
   const vip = cluster.metadata.annotations[VIP_ANNOTATION];
   const file = cp.spec.files.find(
@@ -183,7 +185,7 @@ test('k0s: the first K0sControlPlane enables keepalived with the VIP and the poo
 });
 
 test('clusterVip: a class of the original implementation renders the VIP on the first control plane', async () => {
-  await createCluster(ns, 'old', 'legacy');
+  await createCluster(ns, 'old', 'legacy', undefined, RKE2_VERSION);
   const { cp, cluster } = await firstControlPlane('proxmox', 'old');
   const vip = cluster.metadata.annotations[VIP_ANNOTATION];
   expect(cluster.spec.topology.variables).toContainEqual({ name: 'clusterVip', value: vip });

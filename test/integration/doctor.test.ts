@@ -41,9 +41,9 @@ beforeAll(async () => {
     );
     await objects.create(hosted);
   }
-  await createCluster(broken, 'loud', 'hosted', undefined, [
-    { name: 'vipAllocator', value: { announce: true } },
-  ]);
+  await createCluster(broken, 'loud', 'hosted', undefined, {
+    variables: [{ name: 'vipAllocator', value: { announce: true } }],
+  });
   await createCluster(healthy, 'good', 'fine');
   await waitForTopology(healthy, 'good');
   await createCluster(broken, 'stuck', 'poolless');

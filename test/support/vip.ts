@@ -26,9 +26,9 @@ export async function createCluster(
   name: string,
   className: string,
   endpoint?: { host: string; port: number },
-  variables?: { name: string; value: unknown }[],
+  { variables, version }: { variables?: { name: string; value: unknown }[]; version?: string } = {},
 ): Promise<void> {
-  const cluster = topologyCluster(namespace, name, className);
+  const cluster = topologyCluster(namespace, name, className, version);
   if (endpoint) cluster.spec = { ...cluster.spec, controlPlaneEndpoint: endpoint };
   if (variables) {
     const topology = cluster.spec?.topology as Record<string, unknown>;
