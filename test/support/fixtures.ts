@@ -85,117 +85,67 @@ export function clusterClass(
   const patches = all.length ? all : undefined;
   const variables = options.variables?.length ? options.variables : undefined;
   const cp = options.controlPlane ?? {};
-  if (stack === 'proxmox') {
-    return [
-      {
-        apiVersion: `${INFRA}/v1alpha2`,
-        kind: 'ProxmoxClusterTemplate',
-        metadata: { name, namespace },
-        spec: {
-          template: {
-            spec: {
-              dnsServers: ['10.0.0.53'],
-              // Node addresses; the control-plane VIP comes from our pool, not from here.
-              ipv4Config: { addresses: ['10.90.0.10-10.90.0.50'], prefix: 24, gateway: '10.90.0.1' },
-            },
-          },
-        },
-      },
-      {
-        apiVersion: 'controlplane.cluster.x-k8s.io/v1beta1',
-        kind: 'RKE2ControlPlaneTemplate',
-        metadata: { name, namespace },
-        spec: {
-          template: {
-            spec: {
-              // RKE2 then registers against Cluster.spec.controlPlaneEndpoint: no patch needed for it.
-              registrationMethod: 'control-plane-endpoint',
-              rolloutStrategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1 } },
-              ...cp,
-            },
-          },
-        },
-      },
-      {
-        apiVersion: 'cluster.x-k8s.io/v1beta2',
-        kind: 'ClusterClass',
-        metadata: { name, namespace },
-        spec: {
-          infrastructure: { templateRef: ref(`${INFRA}/v1alpha2`, 'ProxmoxClusterTemplate', name) },
-          controlPlane: {
-            templateRef: ref('controlplane.cluster.x-k8s.io/v1beta1', 'RKE2ControlPlaneTemplate', name),
-          },
-          variables,
-          patches,
-        },
-      },
-    ];
-  }
-  if (stack === 'k0s') {
-    return [
-      {
-        apiVersion: `${INFRA}/v1beta2`,
-        kind: 'DockerClusterTemplate',
-        metadata: { name, namespace },
-        spec: { template: { spec: {} } },
-      },
-      {
-        apiVersion: 'controlplane.cluster.x-k8s.io/v1beta2',
-        kind: 'K0sControlPlaneTemplate',
-        metadata: { name, namespace },
-        spec: { template: { spec: { k0sConfigSpec: { args: ['--enable-worker'] }, ...cp } } },
-      },
-      {
-        apiVersion: 'cluster.x-k8s.io/v1beta2',
-        kind: 'ClusterClass',
-        metadata: { name, namespace },
-        spec: {
-          infrastructure: { templateRef: ref(`${INFRA}/v1beta2`, 'DockerClusterTemplate', name) },
-          controlPlane: {
-            templateRef: ref('controlplane.cluster.x-k8s.io/v1beta2', 'K0sControlPlaneTemplate', name),
-          },
-          variables,
-          patches,
-        },
-      },
-    ];
-  }
-  return [
-    {
-      apiVersion: `${INFRA}/v1beta2`,
-      kind: 'DockerClusterTemplate',
-      metadata: { name, namespace },
-      spec: { template: { spec: {} } },
-    },
-    {
-      apiVersion: `${INFRA}/v1beta2`,
-      kind: 'DockerMachineTemplate',
-      metadata: { name: `${name}-control-plane`, namespace },
-      spec: { template: { spec: {} } },
-    },
-    {
-      apiVersion: 'controlplane.cluster.x-k8s.io/v1beta2',
-      kind: 'KubeadmControlPlaneTemplate',
-      metadata: { name, namespace },
-      spec: { template: { spec: { kubeadmConfigSpec: { format: 'cloud-config' }, ...cp } } },
-    },
+  const template = (apiVersion: string, kind: string, templateName: string, spec: object): Obj => ({
+    apiVersion,
+    kind,
+    metadata: { name: templateName, namespace },
+    spec: { template: { spec } },
+  });
+  const refTo = (t: Obj) => ({ templateRef: ref(t.apiVersion ?? '', t.kind ?? '', t.metadata.name) });
+  const withClass = (infra: Obj, controlPlane: Obj, machine?: Obj): Obj[] => [
+    infra,
+    ...(machine ? [machine] : []),
+    controlPlane,
     {
       apiVersion: 'cluster.x-k8s.io/v1beta2',
       kind: 'ClusterClass',
       metadata: { name, namespace },
       spec: {
-        infrastructure: { templateRef: ref(`${INFRA}/v1beta2`, 'DockerClusterTemplate', name) },
+        infrastructure: refTo(infra),
         controlPlane: {
-          templateRef: ref('controlplane.cluster.x-k8s.io/v1beta2', 'KubeadmControlPlaneTemplate', name),
-          machineInfrastructure: {
-            templateRef: ref(`${INFRA}/v1beta2`, 'DockerMachineTemplate', `${name}-control-plane`),
-          },
+          ...refTo(controlPlane),
+          ...(machine ? { machineInfrastructure: refTo(machine) } : {}),
         },
         variables,
         patches,
       },
     },
   ];
+  const dockerCluster = template(`${INFRA}/v1beta2`, 'DockerClusterTemplate', name, {});
+  const CP = 'controlplane.cluster.x-k8s.io';
+  switch (stack) {
+    case 'proxmox':
+      return withClass(
+        template(`${INFRA}/v1alpha2`, 'ProxmoxClusterTemplate', name, {
+          dnsServers: ['10.0.0.53'],
+          // Node addresses; the control-plane VIP comes from our pool, not from here.
+          ipv4Config: { addresses: ['10.90.0.10-10.90.0.50'], prefix: 24, gateway: '10.90.0.1' },
+        }),
+        template(`${CP}/v1beta1`, 'RKE2ControlPlaneTemplate', name, {
+          // RKE2 then registers against Cluster.spec.controlPlaneEndpoint: no patch needed for it.
+          registrationMethod: 'control-plane-endpoint',
+          rolloutStrategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1 } },
+          ...cp,
+        }),
+      );
+    case 'k0s':
+      return withClass(
+        dockerCluster,
+        template(`${CP}/v1beta2`, 'K0sControlPlaneTemplate', name, {
+          k0sConfigSpec: { args: ['--enable-worker'] },
+          ...cp,
+        }),
+      );
+    case 'capd':
+      return withClass(
+        dockerCluster,
+        template(`${CP}/v1beta2`, 'KubeadmControlPlaneTemplate', name, {
+          kubeadmConfigSpec: { format: 'cloud-config' },
+          ...cp,
+        }),
+        template(`${INFRA}/v1beta2`, 'DockerMachineTemplate', `${name}-control-plane`, {}),
+      );
+  }
 }
 
 /** The InfrastructureCluster kind and its apiVersion for a stack. */
