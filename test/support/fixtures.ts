@@ -13,7 +13,7 @@ export type Stack = 'capd' | 'proxmox' | 'k0s';
 
 /**
  * An inline patch reading the VIP from the Cluster annotation, as the README shows: kubeadm's
- * certificate SANs. Enabled only when the annotation is there (a manual endpoint has none).
+ * certificate SANs. Enabled only when the annotation is there (a DNS-name endpoint set by hand has none).
  */
 const VIP_ANNOTATION_EXPR =
   '(index .builtin.cluster.metadata.annotations "vip.capi.gorizond.io/control-plane-vip")';
