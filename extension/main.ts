@@ -13,7 +13,9 @@ import { parseArgs } from 'node:util';
 import { Operator, OperatorEvent } from '../operator/operator.js';
 import { registerClaimOwners } from '../operator/reconcilers/claim-owners.js';
 import { Allocator } from '../shared/allocator/allocator.js';
+import { poolFamily } from '../shared/allocator/pools.js';
 import { KubeStore } from '../shared/allocator/store.js';
+import { LABEL_ROLE } from '../shared/vip.js';
 import { FlagError, parseFlags, usage, type Config, type ListenAddress } from '../shared/config.js';
 import { EventRecorder } from '../shared/events.js';
 import { diagnose, renderTable } from '../shared/doctor.js';
@@ -59,6 +61,8 @@ export async function run(config: Config, log: Logger): Promise<() => Promise<vo
           kind: kind.kind,
           namespace: p.metadata.namespace ?? '',
           name: p.metadata.name,
+          role: p.metadata.labels?.[LABEL_ROLE] ?? '',
+          family: poolFamily(p) ?? '',
           ...p.status?.ipAddresses,
         })),
       ),
@@ -84,7 +88,8 @@ export async function run(config: Config, log: Logger): Promise<() => Promise<vo
           generatePatchesHandler: `${name}-generate-patches`,
           defaultPort: config.defaultPort,
           allocationWaitMs: config.allocationWaitMs,
-          observe: (result) => metrics.allocations.inc({ role: 'control-plane', result }),
+          observe: (slot, result) =>
+            metrics.allocations.inc({ role: slot.role, family: slot.family ?? 'any', result }),
           observeTimeToVip: (seconds) => metrics.timeToVip.observe(seconds),
         }),
       ),
@@ -122,7 +127,7 @@ export async function run(config: Config, log: Logger): Promise<() => Promise<vo
   }
 
   const operator = config.enableReconciler
-    ? await startReconciler(config, kc, allocator, recorder, metrics, log)
+    ? await startReconciler(config, kc, store, allocator, recorder, metrics, log)
     : undefined;
 
   if (config.healthProbeBindAddress.port !== 0) {
@@ -164,6 +169,7 @@ export async function run(config: Config, log: Logger): Promise<() => Promise<vo
 async function startReconciler(
   config: Config,
   kc: KubeConfig,
+  store: KubeStore,
   allocator: Allocator,
   recorder: EventRecorder,
   metrics: Metrics,
@@ -182,6 +188,7 @@ async function startReconciler(
   });
   registerClaimOwners(operator, kc, {
     allocator,
+    store,
     recorder,
     orphanGraceMs: config.orphanClaimGraceMs,
     deleteOrphans: config.deleteOrphanClaims,

@@ -3,7 +3,17 @@ import type { ServerObserver } from './server.js';
 
 /** What the pool and claim gauges show, read when Prometheus scrapes (not on the hook path). */
 export interface Snapshot {
-  pools: { kind: string; namespace: string; name: string; free?: number; used?: number; total?: number }[];
+  pools: {
+    kind: string;
+    namespace: string;
+    name: string;
+    /** The pool's role label, and the family of its addresses. */
+    role: string;
+    family: string;
+    free?: number;
+    used?: number;
+    total?: number;
+  }[];
   claims: { bound: number; pending: number };
 }
 
@@ -19,8 +29,8 @@ export class Metrics implements ServerObserver {
   });
   readonly allocations = new Counter({
     name: 'capi_vip_allocator_allocations_total',
-    help: 'VIPs written to Clusters, and allocation attempts that had to wait, by role and result',
-    labelNames: ['role', 'result'] as const,
+    help: 'VIPs written to Clusters, and allocation attempts that had to wait, by role, family and result',
+    labelNames: ['role', 'family', 'result'] as const,
     registers: [this.registry],
   });
 
@@ -59,7 +69,7 @@ export class Metrics implements ServerObserver {
     new Gauge({
       name: 'capi_vip_allocator_pool_addresses',
       help: 'Addresses of each pool by state, from the pool status',
-      labelNames: ['kind', 'namespace', 'pool', 'state'] as const,
+      labelNames: ['kind', 'namespace', 'pool', 'role', 'family', 'state'] as const,
       registers: [this.registry],
       async collect() {
         this.reset();
@@ -67,7 +77,10 @@ export class Metrics implements ServerObserver {
           for (const state of ['free', 'used', 'total'] as const) {
             const value = p[state];
             if (value !== undefined)
-              this.set({ kind: p.kind, namespace: p.namespace, pool: p.name, state }, value);
+              this.set(
+                { kind: p.kind, namespace: p.namespace, pool: p.name, role: p.role, family: p.family, state },
+                value,
+              );
           }
         }
       },

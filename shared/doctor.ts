@@ -16,7 +16,7 @@ import tls from 'node:tls';
 import { Allocator } from './allocator/allocator.js';
 import { clusterNameOf, isOurs } from './allocator/claims.js';
 import { SETTINGS_VARIABLE as VARIABLE } from './vip.js';
-import { freeAddresses, type PoolKind } from './allocator/pools.js';
+import { freeAddresses, poolFamily, type Candidate, type PoolKind } from './allocator/pools.js';
 import { KubeStore } from './allocator/store.js';
 import { isNotFound, reason } from './kube/errors.js';
 import type { Cluster, ClusterClass, IPAddressClaim } from './kube/types.js';
@@ -171,25 +171,36 @@ export async function diagnose(kc: KubeConfig, options: DoctorOptions): Promise<
       p.external?.generatePatchesExtension?.startsWith(`${options.handlerPrefix}-generate-patches.`),
     ),
   );
+  const describe = (ranked: Candidate[]): string =>
+    ranked
+      .map(
+        (c) =>
+          `${c.kind.kind} ${c.pool.metadata.name} (${poolFamily(c.pool) ?? '?'}): ` +
+          `${freeAddresses(c.pool) ?? '?'} free of ${c.pool.status?.ipAddresses?.total ?? '?'}`,
+      )
+      .join('; ');
   for (const cc of ours) {
-    const { ranked, searched } = await allocator.search(
-      cc.metadata.namespace,
-      cc.metadata.name,
-      'control-plane',
+    const subject = `ClusterClass ${cc.metadata.namespace}/${cc.metadata.name}`;
+    const [cp, ingress] = await Promise.all(
+      (['control-plane', 'ingress'] as const).map((role) =>
+        allocator.search(cc.metadata.namespace, cc.metadata.name, role),
+      ),
     );
-    const free = ranked.reduce((n, c) => n + (freeAddresses(c.pool) ?? 0), 0);
+    const free = (cp?.ranked ?? []).reduce((n, c) => n + (freeAddresses(c.pool) ?? 0), 0);
     add(
       'pools',
-      ranked.length > 0 && free > 0,
-      `ClusterClass ${cc.metadata.namespace}/${cc.metadata.name}`,
-      ranked.length === 0
-        ? allocator.noPoolMessage(searched, cc.metadata.name, 'control-plane')
-        : ranked
-            .map(
-              (c) =>
-                `${c.kind.kind} ${c.pool.metadata.name}: ${freeAddresses(c.pool) ?? '?'} free of ${c.pool.status?.ipAddresses?.total ?? '?'}`,
-            )
-            .join('; '),
+      (cp?.ranked.length ?? 0) > 0 && free > 0,
+      subject,
+      cp?.ranked.length
+        ? describe(cp.ranked)
+        : allocator.noPoolMessage(cp?.searched ?? '', cc.metadata.name, 'control-plane'),
+    );
+    // The ingress VIP is optional: no pool is not a problem, only worth knowing.
+    add(
+      'ingress-pools',
+      true,
+      subject,
+      ingress?.ranked.length ? describe(ingress.ranked) : 'none: Clusters of this class get no ingress VIP',
     );
   }
 

@@ -8,6 +8,17 @@ export const LABEL_CLUSTER_NAME = 'cluster.x-k8s.io/cluster-name';
 export const ANNOTATION_PAUSED = 'cluster.x-k8s.io/paused';
 
 export type Role = 'control-plane' | 'ingress';
+export type Family = 'IPv4' | 'IPv6';
+export const FAMILIES: readonly Family[] = ['IPv4', 'IPv6'];
+
+/** `"false"` opts a Cluster out of the ingress VIP (the original's annotation). */
+export const ANNOTATION_INGRESS_ENABLED = 'vip.capi.gorizond.io/ingress-enabled';
+/** The ingress VIP: an annotation always, a label of the same key where the value is valid (IPv4). */
+export const ANNOTATION_INGRESS_VIP = 'vip.capi.gorizond.io/ingress-vip';
+/** `IPv4,IPv6`-style family list for a Cluster whose class has no discovered variables. */
+export const ANNOTATION_IP_FAMILIES = 'vip.capi.gorizond.io/ip-families';
+/** The ClusterClass variable the original filled with the ingress VIP. */
+export const INGRESS_VIP_VARIABLE = 'ingressVip';
 
 /** Claim name prefixes by role, as the original named them (so its claims are adopted). */
 export const CLAIM_PREFIX: Record<Role, string> = { 'control-plane': 'vip-cp-', ingress: 'vip-ingress-' };

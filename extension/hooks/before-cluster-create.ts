@@ -1,28 +1,45 @@
 /**
- * BeforeClusterCreate: give the Cluster its control-plane VIP before CAPI creates any topology
- * object. The request carries a copy of the Cluster, so the VIP is written through the API and
- * the hook asks to be called again; it answers Success only once the Cluster it is shown already
- * carries the VIP, so the rest of that reconcile (patches, builtins) sees it.
+ * BeforeClusterCreate: give the Cluster its control-plane VIP (or dual-stack pair), and its ingress
+ * VIP where a pool serves one, before CAPI creates any topology object. The request carries a copy
+ * of the Cluster, so addresses are written through the API and the hook asks to be called again;
+ * it answers Success only once the Cluster it is shown already carries the VIP, so the rest of that
+ * reconcile (patches, builtins) sees it. The ingress VIP never holds the control-plane VIP back.
  */
 import { isIP } from 'node:net';
-import { ClaimConflictError, isPaused, ref, type Allocator } from '../../shared/allocator/allocator.js';
+import {
+  ClaimConflictError,
+  isPaused,
+  ref,
+  type Allocation,
+  type Allocator,
+} from '../../shared/allocator/allocator.js';
+import type { Slot } from '../../shared/allocator/claims.js';
 import { poolContains } from '../../shared/allocator/pools.js';
 import type { ClusterPatch } from '../../shared/allocator/store.js';
 import { HOOK_TIMEOUT_SECONDS } from '../../shared/config.js';
 import type { Recorder } from '../../shared/events.js';
-import type { BeforeClusterCreateRequest, Cluster, ClusterClass } from '../../shared/kube/types.js';
+import type {
+  BeforeClusterCreateRequest,
+  Cluster,
+  ClusterClass,
+  IPAddressClaim,
+} from '../../shared/kube/types.js';
 import { clusterKeys } from '../../shared/log.js';
+import { clusterPatch, wantsIngress, type Publication } from '../../shared/publish.js';
 import {
-  ANNOTATION_CONTROL_PLANE_PORT,
-  ANNOTATION_CONTROL_PLANE_PREFIX,
   ANNOTATION_CONTROL_PLANE_VIP,
   ANNOTATION_ENABLED,
-  LEGACY_VIP_VARIABLE,
+  ANNOTATION_INGRESS_VIP,
+  ANNOTATION_IP_FAMILIES,
+  FAMILIES,
+  SETTINGS_VARIABLE,
+  type Family,
+  type Role,
 } from '../../shared/vip.js';
 import type { Handler, HookResponse } from '../server.js';
 import { beforeClusterCreateRequest } from '../validate.js';
 
-const ROLE = 'control-plane';
+const INGRESS: Slot = { role: 'ingress' };
 
 /** Seconds CAPI waits before calling again. Small: since v1.12 CAPI caches the answer that long. */
 export const RETRY = {
@@ -35,6 +52,9 @@ export const RETRY = {
   noPool: 10,
 } as const;
 
+/** How long after its creation a Cluster's topology waits for an ingress claim that is merely binding. */
+export const INGRESS_BINDING_GRACE_MS = 10_000;
+
 export interface BeforeClusterCreateDeps {
   readonly allocator: Allocator;
   readonly recorder: Recorder;
@@ -44,8 +64,8 @@ export interface BeforeClusterCreateDeps {
   readonly generatePatchesHandler: string;
   readonly defaultPort: number;
   readonly allocationWaitMs: number;
-  /** Counts each allocation outcome (metrics). */
-  readonly observe?: (result: string) => void;
+  /** Counts each allocation outcome by role and family (metrics). */
+  readonly observe?: (slot: Slot, result: string) => void;
   /** Seconds from the Cluster's creation to its VIP being written (metrics). */
   readonly observeTimeToVip?: (seconds: number) => void;
 }
@@ -75,34 +95,142 @@ function referencesHandler(cc: ClusterClass | undefined, handler: string): boole
   );
 }
 
+/** A Cluster asking for something the hook cannot give: a Failure naming the field. */
+class BadRequestError extends Error {}
+
+/**
+ * The families a Cluster asks for: `vipAllocator.ipFamilies`, else the annotation; empty means
+ * one address of whatever family the class's pool holds.
+ */
+export function requestedFamilies(cluster: Cluster): Family[] {
+  const variable = cluster.spec?.topology?.variables?.find((v) => v.name === SETTINGS_VARIABLE)?.value as
+    { ipFamilies?: unknown } | undefined;
+  const fromVariable = variable?.ipFamilies;
+  const annotation = cluster.metadata.annotations?.[ANNOTATION_IP_FAMILIES];
+  const [raw, field] =
+    fromVariable !== undefined
+      ? [fromVariable, `variable ${SETTINGS_VARIABLE}.ipFamilies`]
+      : [annotation?.split(',').map((f) => f.trim()), `annotation ${ANNOTATION_IP_FAMILIES}`];
+  if (raw === undefined) return [];
+  const list = Array.isArray(raw) ? (raw as unknown[]) : [raw];
+  const bad = list.find((f) => !FAMILIES.includes(f as Family));
+  if (bad !== undefined || list.length > 2 || new Set(list).size !== list.length) {
+    throw new BadRequestError(
+      `Cluster ${ref(cluster)}: ${field} ${JSON.stringify(raw)} is not one or two distinct families of ${FAMILIES.join(', ')}`,
+    );
+  }
+  return list as Family[];
+}
+
+/** The control-plane claims: one, or one per family of a dual-stack pair (the first keeps the original name). */
+function controlPlaneSlots(families: readonly Family[]): Slot[] {
+  const role: Role = 'control-plane';
+  if (families.length === 0) return [{ role }];
+  return families.map((family, i) => ({ role, family, ...(i > 0 ? { secondary: true } : {}) }));
+}
+
 export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<BeforeClusterCreateRequest> {
   const { allocator, recorder } = deps;
   const warn = (cluster: Cluster, reason: string, note: string): Promise<void> =>
     recorder.event(cluster, 'Warning', reason, note);
+  const outcome = (a: Allocation): string => (a.state === 'pending' ? a.reason : a.state);
+  const portOf = (cluster: Cluster): number => cluster.spec?.controlPlaneEndpoint?.port || deps.defaultPort;
 
-  /**
-   * Writes the endpoint and the annotations GeneratePatches reads (the Cluster itself is never a
-   * patch item) in one patch; a class declaring the original's `clusterVip` variable gets it set too,
-   * so its inline patches render the VIP on the first reconcile.
-   */
-  function publish(
+  /** The ingress VIP, best effort: it never waits, and a claim of another Cluster is only a Warning. */
+  async function ingress(
     cluster: Cluster,
-    cc: ClusterClass | undefined,
-    host: string,
-    port: number,
-    prefix?: number,
-  ) {
-    const legacy = cc?.spec?.variables?.some((v) => v.name === LEGACY_VIP_VARIABLE);
-    return deps.patchCluster(cluster, {
-      host,
-      port,
-      annotations: {
-        [ANNOTATION_CONTROL_PLANE_VIP]: host,
-        [ANNOTATION_CONTROL_PLANE_PORT]: String(port),
-        ...(prefix ? { [ANNOTATION_CONTROL_PLANE_PREFIX]: String(prefix) } : {}),
-      },
-      ...(legacy ? { variable: { name: LEGACY_VIP_VARIABLE, value: host } } : {}),
-    });
+    className: string,
+    existing?: IPAddressClaim,
+  ): Promise<Allocation | undefined> {
+    if (!wantsIngress(cluster)) return undefined;
+    try {
+      const allocation = await allocator.allocate(cluster, className, INGRESS, 0, existing);
+      deps.observe?.(INGRESS, outcome(allocation));
+      return allocation;
+    } catch (err) {
+      if (!(err instanceof ClaimConflictError)) throw err;
+      await warn(cluster, 'VIPClaimConflict', err.message);
+      return undefined;
+    }
+  }
+
+  /** Says, once (when the control-plane VIP is written), why the ingress VIP does not come with it. */
+  async function reportIngress(cluster: Cluster, allocation: Allocation | undefined): Promise<void> {
+    if (allocation?.state === 'allocated') {
+      await recorder.event(
+        cluster,
+        'Normal',
+        'IngressVIPAllocated',
+        `Ingress VIP ${allocation.address} from IPAddressClaim ${ref(allocation.claim)}`,
+      );
+    } else if (allocation?.state === 'no-pool') {
+      await recorder.event(
+        cluster,
+        'Normal',
+        'IngressVIPPoolNotFound',
+        `No ingress VIP. ${allocation.message}`,
+      );
+    } else if (allocation?.state === 'pending' && allocation.reason === 'exhausted') {
+      await warn(
+        cluster,
+        'IngressVIPPoolExhausted',
+        `${allocation.message}; the Cluster is created without an ingress VIP for now`,
+      );
+    }
+  }
+
+  const ingressAddress = (a: Allocation | undefined): string | undefined =>
+    a?.state === 'allocated' ? a.address : undefined;
+
+  /** A dual-stack pair needs a pool of each family before either family is claimed. */
+  async function missingFamily(
+    cluster: Cluster,
+    className: string,
+    slots: readonly Slot[],
+  ): Promise<string | undefined> {
+    const searches = await Promise.all(
+      slots.map((s) => allocator.search(cluster.metadata.namespace, className, s.role, s.family)),
+    );
+    const i = searches.findIndex((s) => s.ranked.length === 0);
+    const missing = slots[i];
+    if (!missing) return undefined;
+    return (
+      `Cluster ${ref(cluster)} asks for a dual-stack pair (${slots.map((s) => s.family).join(', ')}) and no pool serves ` +
+      `${missing.family}: nothing is claimed until both families have one. ` +
+      allocator.noPoolMessage(searches[i]?.searched ?? '', className, missing.role, missing.family)
+    );
+  }
+
+  /** After the control-plane VIP: the ingress VIP once its claim binds; waits only briefly, and only while binding. */
+  async function ingressAfter(
+    cluster: Cluster,
+    cls: { name: string; namespace: string },
+  ): Promise<HookResponse> {
+    if (!wantsIngress(cluster) || cluster.metadata.annotations?.[ANNOTATION_INGRESS_VIP]) return success();
+    const claim = await allocator.existingClaim(cluster, INGRESS);
+    // No claim: no ingress pool served the class when the VIP was claimed.
+    if (!claim) return success();
+    const allocation = await ingress(cluster, cls.name, claim);
+    const address = ingressAddress(allocation);
+    if (address) {
+      const cc = await deps.getClusterClass(cls.namespace, cls.name);
+      await deps.patchCluster(cluster, clusterPatch({ ingress: address }, cc));
+      await reportIngress(cluster, allocation);
+      return retry(
+        RETRY.patched,
+        `Ingress VIP ${address} written to the Cluster; waiting for CAPI to read it back`,
+      );
+    }
+    const age = Date.now() - new Date(cluster.metadata.creationTimestamp ?? 0).getTime();
+    if (
+      allocation?.state === 'pending' &&
+      allocation.reason === 'binding' &&
+      age < INGRESS_BINDING_GRACE_MS
+    ) {
+      return retry(RETRY.binding, allocation.message);
+    }
+    // Later binds are written by --enable-reconciler.
+    return success();
   }
 
   async function handle({ cluster }: BeforeClusterCreateRequest): Promise<HookResponse> {
@@ -111,12 +239,21 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
 
     const host = cluster.spec?.controlPlaneEndpoint?.host || undefined;
     const vip = cluster.metadata.annotations?.[ANNOTATION_CONTROL_PLANE_VIP];
-    if (host && host === vip) return success();
+    if (host && host === vip) return ingressAfter(cluster, cls);
 
-    const claim = await allocator.existingClaim(cluster, ROLE);
+    let slots: Slot[];
+    try {
+      slots = controlPlaneSlots(requestedFamilies(cluster));
+    } catch (err) {
+      if (!(err instanceof BadRequestError)) throw err;
+      await warn(cluster, 'VIPInvalidRequest', err.message);
+      return { status: 'Failure', message: err.message };
+    }
+    const primary = slots[0] ?? { role: 'control-plane' };
+    const claim = await allocator.existingClaim(cluster, primary);
     if (host && !claim) {
       // The user chose the endpoint: theirs to keep, but say so when it sits inside a pool we hand out.
-      const { ranked } = await allocator.search(cluster.metadata.namespace, cls.name, ROLE);
+      const { ranked } = await allocator.search(cluster.metadata.namespace, cls.name, primary.role);
       const inside = ranked.find((c) => poolContains(c.pool, host));
       if (inside) {
         await warn(
@@ -132,43 +269,80 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
       if (!isIP(host)) return success();
       const cc = await deps.getClusterClass(cls.namespace, cls.name);
       if (!referencesHandler(cc, deps.generatePatchesHandler)) return success();
-      const port = cluster.spec?.controlPlaneEndpoint?.port || deps.defaultPort;
-      await publish(cluster, cc, host, port);
+      const port = portOf(cluster);
+      const ing = await ingress(cluster, cls.name);
+      await deps.patchCluster(
+        cluster,
+        clusterPatch({ endpoint: { host, port }, ingress: ingressAddress(ing) }, cc),
+      );
+      await reportIngress(cluster, ing);
       return retry(
         RETRY.patched,
         `Hand-set endpoint ${host}:${port} published for the class's patches; waiting for CAPI to read it back`,
       );
     }
 
-    let allocation;
+    if (slots.length > 1 && !claim) {
+      const missing = await missingFamily(cluster, cls.name, slots);
+      if (missing) {
+        if (
+          !referencesHandler(await deps.getClusterClass(cls.namespace, cls.name), deps.generatePatchesHandler)
+        ) {
+          return success();
+        }
+        await warn(cluster, 'VIPPoolNotFound', missing);
+        return retry(RETRY.noPool, missing);
+      }
+    }
+
+    let results: Allocation[];
+    let ing: Allocation | undefined;
     try {
-      allocation = await allocator.allocate(cluster, cls.name, ROLE, deps.allocationWaitMs, claim);
+      // The ingress claim is made beside the control-plane ones and never waited for.
+      [results, ing] = await Promise.all([
+        Promise.all(
+          slots.map((slot, i) =>
+            allocator.allocate(cluster, cls.name, slot, deps.allocationWaitMs, i === 0 ? claim : undefined),
+          ),
+        ),
+        ingress(cluster, cls.name),
+      ]);
     } catch (err) {
       if (!(err instanceof ClaimConflictError)) throw err;
-      deps.observe?.('conflict');
+      deps.observe?.(primary, 'conflict');
       await warn(cluster, 'VIPClaimConflict', err.message);
       return { status: 'Failure', message: err.message };
     }
+    slots.forEach((slot, i) => {
+      const result = results[i];
+      if (result) deps.observe?.(slot, outcome(result));
+    });
 
-    deps.observe?.(allocation.state === 'pending' ? allocation.reason : allocation.state);
-    switch (allocation.state) {
-      case 'allocated': {
-        const port = cluster.spec?.controlPlaneEndpoint?.port || deps.defaultPort;
-        const cc = await deps.getClusterClass(cls.namespace, cls.name);
-        await publish(cluster, cc, allocation.address, port, allocation.prefix);
-        const created = cluster.metadata.creationTimestamp;
-        if (created) deps.observeTimeToVip?.((Date.now() - new Date(created).getTime()) / 1000);
-        await recorder.event(
-          cluster,
-          'Normal',
-          'VIPAllocated',
-          `Control-plane VIP ${allocation.address}:${port} from IPAddressClaim ${ref(allocation.claim)}`,
-        );
-        return retry(
-          RETRY.patched,
-          `Control-plane VIP ${allocation.address} written to the Cluster; waiting for CAPI to read it back`,
-        );
-      }
+    const waiting = results.find((a) => a.state !== 'allocated');
+    if (!waiting) {
+      const [first, second] = results as Extract<Allocation, { state: 'allocated' }>[];
+      if (!first) throw new Error(`Cluster ${ref(cluster)}: no control-plane allocation`);
+      const port = portOf(cluster);
+      const cc = await deps.getClusterClass(cls.namespace, cls.name);
+      const endpoint = { host: first.address, port, prefix: first.prefix, secondary: second?.address };
+      const publication: Publication = { endpoint, ingress: ingressAddress(ing) };
+      await deps.patchCluster(cluster, clusterPatch(publication, cc));
+      const created = cluster.metadata.creationTimestamp;
+      if (created) deps.observeTimeToVip?.((Date.now() - new Date(created).getTime()) / 1000);
+      await recorder.event(
+        cluster,
+        'Normal',
+        'VIPAllocated',
+        `Control-plane VIP ${first.address}:${port} from IPAddressClaim ${ref(first.claim)}` +
+          (second ? `, and ${second.address} from IPAddressClaim ${ref(second.claim)}` : ''),
+      );
+      await reportIngress(cluster, ing);
+      return retry(
+        RETRY.patched,
+        `Control-plane VIP ${first.address} written to the Cluster; waiting for CAPI to read it back`,
+      );
+    }
+    switch (waiting.state) {
       case 'no-pool': {
         // Without a matching pool and without our patch in its class, this Cluster is simply not ours.
         if (
@@ -176,17 +350,17 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
         ) {
           return success();
         }
-        await warn(cluster, 'VIPPoolNotFound', allocation.message);
-        return retry(RETRY.noPool, allocation.message);
+        await warn(cluster, 'VIPPoolNotFound', waiting.message);
+        return retry(RETRY.noPool, waiting.message);
       }
       case 'pending': {
-        if (allocation.reason === 'exhausted') await warn(cluster, 'VIPPoolExhausted', allocation.message);
-        else if (allocation.reason === 'duplicate')
-          await warn(cluster, 'VIPDuplicateAddress', allocation.message);
-        else await recorder.event(cluster, 'Normal', 'VIPPending', allocation.message);
-        return retry(isPaused(cluster) ? RETRY.paused : RETRY[allocation.reason], allocation.message);
+        if (waiting.reason === 'exhausted') await warn(cluster, 'VIPPoolExhausted', waiting.message);
+        else if (waiting.reason === 'duplicate') await warn(cluster, 'VIPDuplicateAddress', waiting.message);
+        else await recorder.event(cluster, 'Normal', 'VIPPending', waiting.message);
+        return retry(isPaused(cluster) ? RETRY.paused : RETRY[waiting.reason], waiting.message);
       }
     }
+    throw new Error(`Cluster ${ref(cluster)}: unexpected allocation state`);
   }
 
   return {

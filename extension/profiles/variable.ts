@@ -5,7 +5,7 @@
  * bad value stops the topology with a message naming the Cluster and the field.
  */
 import type { JSONSchemaProps, VariableDefinition } from '../../shared/kube/types.js';
-import { SETTINGS_VARIABLE } from '../../shared/vip.js';
+import { FAMILIES, SETTINGS_VARIABLE } from '../../shared/vip.js';
 
 export const VARIABLE = SETTINGS_VARIABLE;
 
@@ -38,6 +38,14 @@ const schema: JSONSchemaProps = {
       type: 'string',
       default: DEFAULT_KUBE_VIP_IMAGE,
       description: 'kube-vip image for the kubeadm, RKE2 and CK8s profiles.',
+    },
+    ipFamilies: {
+      type: 'array',
+      maxItems: 2,
+      uniqueItems: true,
+      items: { type: 'string', enum: [...FAMILIES] },
+      description:
+        'One control-plane VIP per family, e.g. [IPv4, IPv6] for a dual-stack pair: the first is the endpoint, the second a SAN and a second announced address.',
     },
     keepalived: {
       type: 'object',

@@ -6,11 +6,13 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { KubernetesObjectApi } from '@kubernetes/client-node';
 import { ref, type Allocator } from '../../shared/allocator/allocator.js';
-import { claimName, clusterNameOf, isOurs } from '../../shared/allocator/claims.js';
+import { claimName, clusterNameOf, isOurs, type Slot } from '../../shared/allocator/claims.js';
 import type { Recorder } from '../../shared/events.js';
 import { isNotFound } from '../../shared/kube/errors.js';
 import type { Cluster, IPAddressClaim } from '../../shared/kube/types.js';
-import { CLAIM_PREFIX, type Role } from '../../shared/vip.js';
+import type { Store } from '../../shared/allocator/store.js';
+import { clusterPatch, wantsIngress } from '../../shared/publish.js';
+import { ANNOTATION_INGRESS_VIP, CLAIM_PREFIX, FAMILIES, LABEL_ROLE, type Role } from '../../shared/vip.js';
 import { keyOf, splitKey, type Operator, type ReconcileResult } from '../operator.js';
 
 export const CLUSTERS = { group: 'cluster.x-k8s.io', version: 'v1beta2', plural: 'clusters' };
@@ -20,13 +22,18 @@ export const IPADDRESSCLAIMS = {
   plural: 'ipaddressclaims',
 };
 
-const ROLES = Object.keys(CLAIM_PREFIX) as Role[];
+/** Every claim name a Cluster may have: each role, single-stack and either family second. */
+const SLOTS: Slot[] = (Object.keys(CLAIM_PREFIX) as Role[]).flatMap((role) => [
+  { role },
+  ...FAMILIES.map((family) => ({ role, family, secondary: true })),
+]);
 
 const hasOwner = (claim: IPAddressClaim): boolean =>
   claim.metadata.ownerReferences?.some((o) => o.kind === 'Cluster') ?? false;
 
 export interface ClaimOwnerOptions {
   readonly allocator: Allocator;
+  readonly store: Store;
   readonly recorder: Recorder;
   readonly orphanGraceMs: number;
   readonly deleteOrphans: boolean;
@@ -46,27 +53,60 @@ export function registerClaimOwners(op: Operator, kc: KubeConfig, options: Claim
     if (orphans.size !== before) options.onOrphans?.(orphans.size);
   };
 
+  /**
+   * An ingress claim that bound after its Cluster's topology was created (BeforeClusterCreate no
+   * longer runs): write the address, through the allocator so the duplicate check still applies.
+   * No topology variable is set now: a changed variable would roll the control plane.
+   */
+  async function lateIngress(cluster: Cluster, claim: IPAddressClaim): Promise<void> {
+    const className = cluster.spec?.topology?.classRef?.name ?? cluster.spec?.topology?.class;
+    if (
+      claim.metadata.labels?.[LABEL_ROLE] !== 'ingress' ||
+      !claim.status?.addressRef?.name ||
+      !className ||
+      !wantsIngress(cluster) ||
+      cluster.metadata.annotations?.[ANNOTATION_INGRESS_VIP]
+    ) {
+      return;
+    }
+    const allocation = await options.allocator.allocate(cluster, className, { role: 'ingress' }, 0, claim);
+    if (allocation.state !== 'allocated') return;
+    await options.store.patchCluster(cluster, clusterPatch({ ingress: allocation.address }));
+    await options.recorder.event(
+      cluster,
+      'Normal',
+      'IngressVIPAllocated',
+      `Ingress VIP ${allocation.address} from IPAddressClaim ${ref(claim)}, bound after the Cluster was created`,
+    );
+  }
+
   async function reconcile(key: string): Promise<ReconcileResult> {
     const { namespace, name } = splitKey(key);
     const claim = claims.get(namespace, name);
-    if (!claim || !isOurs(claim) || claim.metadata.deletionTimestamp || hasOwner(claim)) {
+    if (!claim || !isOurs(claim) || claim.metadata.deletionTimestamp) {
       setOrphan(key, false);
       return undefined;
     }
-
     const clusterName = clusterNameOf(claim);
     const cluster = clusterName ? clusters.get(namespace, clusterName) : undefined;
     if (cluster) {
       setOrphan(key, false);
-      await options.allocator.adopt(claim, cluster);
-      options.onAdopted?.();
-      await options.recorder.event(
-        cluster,
-        'Normal',
-        'VIPClaimAdopted',
-        `IPAddressClaim ${ref(claim)} now has Cluster ${ref(cluster)} as its owner`,
-      );
+      if (!hasOwner(claim)) {
+        await options.allocator.adopt(claim, cluster);
+        options.onAdopted?.();
+        await options.recorder.event(
+          cluster,
+          'Normal',
+          'VIPClaimAdopted',
+          `IPAddressClaim ${ref(claim)} now has Cluster ${ref(cluster)} as its owner`,
+        );
+      }
+      await lateIngress(cluster, claim);
       return;
+    }
+    if (hasOwner(claim)) {
+      setOrphan(key, false);
+      return undefined;
     }
 
     const age = Date.now() - new Date(claim.metadata.creationTimestamp ?? Date.now()).getTime();
@@ -92,6 +132,6 @@ export function registerClaimOwners(op: Operator, kc: KubeConfig, options: Claim
   op.reconciler('claim-owners', reconcile)
     .on(claims, (claim) => (isOurs(claim) ? [keyOf(claim)] : []))
     .on(clusters, (cluster) =>
-      ROLES.map((role) => `${cluster.metadata.namespace}/${claimName(role, cluster.metadata.name)}`),
+      SLOTS.map((slot) => `${cluster.metadata.namespace}/${claimName(slot, cluster.metadata.name)}`),
     );
 }

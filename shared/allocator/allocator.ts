@@ -1,6 +1,6 @@
 import type { Cluster, IPAddress, IPAddressClaim, PoolRef } from '../kube/types.js';
-import { ANNOTATION_PAUSED, LABEL_CLUSTER_CLASS, LABEL_ROLE, type Role } from '../vip.js';
-import { claimName, clusterOwnerReference, newClaim, ownership } from './claims.js';
+import { ANNOTATION_PAUSED, LABEL_CLUSTER_CLASS, LABEL_ROLE, type Family, type Role } from '../vip.js';
+import { claimName, clusterOwnerReference, newClaim, ownership, type Slot } from './claims.js';
 import { twinOf } from './duplicates.js';
 import { freeAddresses, poolRef, rankPools, type Candidate, type PoolKind } from './pools.js';
 import type { Store } from './store.js';
@@ -72,6 +72,7 @@ export class Allocator {
     namespace: string,
     className: string,
     role: Role,
+    family?: Family,
   ): Promise<{ ranked: Candidate[]; searched: string }> {
     const lists = await Promise.all(
       this.#kinds.map(async (kind) => ({ kind, list: await this.#store.listPools(kind, namespace) })),
@@ -88,20 +89,20 @@ export class Allocator {
             : `${kind.kind} (cluster-wide)`,
       )
       .join(', ');
-    return { ranked: rankPools(candidates, className, role, this.#kinds), searched };
+    return { ranked: rankPools(candidates, className, role, this.#kinds, family), searched };
   }
 
-  /** Names the class, role, labels and places searched, for the Cluster's condition and Events. */
-  noPoolMessage(searched: string, className: string, role: Role): string {
+  /** Names the class, role, family, labels and places searched, for the Cluster's condition and Events. */
+  noPoolMessage(searched: string, className: string, role: Role, family?: Family): string {
     return (
-      `No IP pool for ClusterClass ${className} and role ${role}: searched ${searched} for labels ` +
+      `No ${family ? `${family} ` : ''}IP pool for ClusterClass ${className} and role ${role}: searched ${searched} for labels ` +
       `${LABEL_CLUSTER_CLASS}=${className} and ${LABEL_ROLE}=${role} (or a label value "true" with ` +
       `the name in the comma-separated annotation of the same key)`
     );
   }
 
-  existingClaim(cluster: Cluster, role: Role): Promise<IPAddressClaim | undefined> {
-    return this.#store.getClaim(cluster.metadata.namespace, claimName(role, cluster.metadata.name));
+  existingClaim(cluster: Cluster, slot: Slot): Promise<IPAddressClaim | undefined> {
+    return this.#store.getClaim(cluster.metadata.namespace, claimName(slot, cluster.metadata.name));
   }
 
   /** Makes the Cluster the claim's owner if it has none; a claim of another Cluster is an error. */
@@ -123,25 +124,27 @@ export class Allocator {
   async allocate(
     cluster: Cluster,
     className: string,
-    role: Role,
+    slot: Slot,
     waitMs: number,
     existing?: IPAddressClaim,
   ): Promise<Allocation> {
     const namespace = cluster.metadata.namespace;
-    const name = claimName(role, cluster.metadata.name);
-    let claim = existing ?? (await this.existingClaim(cluster, role));
+    const name = claimName(slot, cluster.metadata.name);
+    let claim = existing ?? (await this.existingClaim(cluster, slot));
     if (!claim) {
       // The provider names the IPAddress after the claim: one left by a released claim would be
       // bound again to the new claim, address and all.
       const leftover = await this.#store.getAddress(namespace, name);
       if (leftover) return this.#releasing(leftover);
-      const { ranked, searched } = await this.search(namespace, className, role);
+      const { ranked, searched } = await this.search(namespace, className, slot.role, slot.family);
       const [best] = ranked;
-      if (!best) return { state: 'no-pool', message: this.noPoolMessage(searched, className, role) };
+      if (!best) {
+        return { state: 'no-pool', message: this.noPoolMessage(searched, className, slot.role, slot.family) };
+      }
       // Another replica or an earlier call may win the create; then its claim is the one.
       claim =
-        (await this.#store.createClaim(newClaim(cluster, role, poolRef(best)))) ??
-        (await this.existingClaim(cluster, role));
+        (await this.#store.createClaim(newClaim(cluster, slot, poolRef(best)))) ??
+        (await this.existingClaim(cluster, slot));
       if (!claim) throw new Error(`IPAddressClaim ${namespace}/${name} vanished`);
     }
     if (claim.metadata.deletionTimestamp) return this.#releasing(claim);
@@ -169,9 +172,9 @@ export class Allocator {
       }
       if (Date.now() >= deadline) break;
       await sleep(Math.min(this.#pollMs, Math.max(0, deadline - Date.now())));
-      claim = (await this.existingClaim(cluster, role)) ?? claim;
+      claim = (await this.existingClaim(cluster, slot)) ?? claim;
     }
-    return this.#pending(cluster, claim);
+    return this.#pending(cluster, className, slot, claim);
   }
 
   /** Another IPAddress of the same pool holding this one's address, read live (see twinOf). */
@@ -198,7 +201,12 @@ export class Allocator {
     };
   }
 
-  async #pending(cluster: Cluster, claim: IPAddressClaim): Promise<Allocation> {
+  async #pending(
+    cluster: Cluster,
+    className: string,
+    slot: Slot,
+    claim: IPAddressClaim,
+  ): Promise<Allocation> {
     const pool = claim.spec.poolRef;
     if (isPaused(cluster)) {
       return {
@@ -215,6 +223,22 @@ export class Allocator {
       : undefined;
     if (found && freeAddresses(found) === 0) {
       const total = found.status?.ipAddresses?.total ?? 0;
+      // Waiting on a full pool while another matching one has room: give the unbound claim back, and
+      // the next call claims from the pool with room (the uid guard never deletes a newer claim).
+      const { ranked } = await this.search(cluster.metadata.namespace, className, slot.role, slot.family);
+      const roomy = ranked.find(
+        (c) => c.pool.metadata.name !== pool.name && (freeAddresses(c.pool) ?? 0) > 0,
+      );
+      if (roomy && !claim.status?.addressRef?.name) {
+        await this.#store.deleteClaim(claim);
+        return {
+          state: 'pending',
+          reason: 'releasing',
+          message:
+            `IPAddressClaim ${ref(claim)} was waiting on full pool ${pool.name}: given back to claim again ` +
+            `from ${roomy.kind.kind} ${roomy.pool.metadata.name} (${freeAddresses(roomy.pool)} free)`,
+        };
+      }
       return {
         state: 'pending',
         reason: 'exhausted',

@@ -1,14 +1,28 @@
 import { createHash } from 'node:crypto';
 import type { V1OwnerReference } from '@kubernetes/client-node';
 import type { Cluster, IPAddressClaim, PoolRef } from '../kube/types.js';
-import { CLAIM_PREFIX, LABEL_CLUSTER_NAME, LABEL_ROLE, type Role } from '../vip.js';
+import { CLAIM_PREFIX, LABEL_CLUSTER_NAME, LABEL_ROLE, type Family, type Role } from '../vip.js';
+
+/**
+ * One address a Cluster wants: its role, the family when one was asked for, and whether it is the
+ * second claim of a dual-stack pair (the first keeps the original single-stack name).
+ */
+export interface Slot {
+  readonly role: Role;
+  readonly family?: Family;
+  readonly secondary?: boolean;
+}
 
 /** Names stay DNS-1123 labels: the provider names the IPAddress after the claim. */
 const MAX_NAME = 63;
 
-/** `vip-cp-<cluster>` as the original named it; too long, it keeps a prefix and adds a hash. */
-export function claimName(role: Role, clusterName: string): string {
-  const name = `${CLAIM_PREFIX[role]}${clusterName}`;
+/**
+ * `vip-cp-<cluster>` as the original named it (`vip-cp-<cluster>-ipv6` for a pair's second claim);
+ * too long, it keeps a prefix and adds a hash.
+ */
+export function claimName(slot: Slot, clusterName: string): string {
+  const suffix = slot.secondary && slot.family ? `-${slot.family.toLowerCase()}` : '';
+  const name = `${CLAIM_PREFIX[slot.role]}${clusterName}${suffix}`;
   if (name.length <= MAX_NAME) return name;
   const hash = createHash('sha256').update(name).digest('hex').slice(0, 8);
   return `${name.slice(0, MAX_NAME - hash.length - 1).replace(/-+$/, '')}-${hash}`;
@@ -24,14 +38,14 @@ export function clusterOwnerReference(cluster: Cluster): V1OwnerReference {
   };
 }
 
-export function newClaim(cluster: Cluster, role: Role, pool: PoolRef): IPAddressClaim {
+export function newClaim(cluster: Cluster, slot: Slot, pool: PoolRef): IPAddressClaim {
   return {
     apiVersion: 'ipam.cluster.x-k8s.io/v1beta2',
     kind: 'IPAddressClaim',
     metadata: {
-      name: claimName(role, cluster.metadata.name),
+      name: claimName(slot, cluster.metadata.name),
       namespace: cluster.metadata.namespace,
-      labels: { [LABEL_CLUSTER_NAME]: cluster.metadata.name, [LABEL_ROLE]: role },
+      labels: { [LABEL_CLUSTER_NAME]: cluster.metadata.name, [LABEL_ROLE]: slot.role },
       // The Cluster exists when BeforeClusterCreate runs, so the claim is owned from its first write.
       ownerReferences: [clusterOwnerReference(cluster)],
     },

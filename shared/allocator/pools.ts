@@ -1,6 +1,6 @@
 import { BlockList, isIPv6 } from 'node:net';
 import type { IPPool, PoolRef } from '../kube/types.js';
-import { LABEL_CLUSTER_CLASS, LABEL_ROLE, type Role } from '../vip.js';
+import { LABEL_CLUSTER_CLASS, LABEL_ROLE, type Family, type Role } from '../vip.js';
 
 /**
  * A pool kind to search (`--pool-kinds`); its `apiVersion` gives claims' `poolRef.apiGroup`.
@@ -44,15 +44,23 @@ export function freeAddresses(pool: IPPool): number | undefined {
   return pool.status?.ipAddresses?.free;
 }
 
+/** The family of a pool's addresses (its first entry's): pools of one class and role are told apart by it. */
+export function poolFamily(pool: IPPool): Family | undefined {
+  const first = pool.spec?.addresses?.[0];
+  if (!first) return undefined;
+  return first.includes(':') ? 'IPv6' : 'IPv4';
+}
+
 /**
- * The matching pools in a deterministic order: namespaced before cluster-wide, then by kind order,
- * then by name; a pool with no free address goes behind the others.
+ * The matching pools (of `family`, when one is asked for) in a deterministic order: namespaced
+ * before cluster-wide, then by kind order, then by name; a pool with no free address goes behind.
  */
 export function rankPools(
   candidates: readonly Candidate[],
   className: string,
   role: Role,
   kinds: readonly PoolKind[],
+  family?: Family,
 ): Candidate[] {
   const rank = (c: Candidate): [number, number, number] => [
     freeAddresses(c.pool) === 0 ? 1 : 0,
@@ -60,7 +68,7 @@ export function rankPools(
     kinds.indexOf(c.kind),
   ];
   return candidates
-    .filter((c) => poolMatches(c.pool, className, role))
+    .filter((c) => poolMatches(c.pool, className, role) && (!family || poolFamily(c.pool) === family))
     .sort((a, b) => {
       const [ra, rb] = [rank(a), rank(b)];
       for (let i = 0; i < ra.length; i++) if (ra[i] !== rb[i]) return (ra[i] ?? 0) - (rb[i] ?? 0);

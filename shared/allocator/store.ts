@@ -36,7 +36,7 @@ export interface Store {
   /** Whether a pool kind is namespaced; undefined when it is not served. */
   namespaced(kind: PoolKind): Promise<boolean | undefined>;
   getClusterClass(namespace: string, name: string): Promise<ClusterClass | undefined>;
-  /** Writes the VIP to `spec.controlPlaneEndpoint` and the annotations given. */
+  /** Writes the endpoint, annotations, labels and topology variables given, in one patch. */
   patchCluster(cluster: Cluster, patch: ClusterPatch): Promise<void>;
 }
 
@@ -57,23 +57,23 @@ class Objects extends KubernetesObjectApi {
   }
 }
 
+/** One write to a Cluster (see shared/publish.ts). */
 export interface ClusterPatch {
-  host: string;
-  port: number;
+  endpoint?: { host: string; port: number };
   annotations: Record<string, string>;
-  /** A topology variable to set (or replace) in the same write, e.g. the legacy `clusterVip`. */
-  variable?: ClusterVariable;
+  labels?: Record<string, string>;
+  /** Topology variables to set (or replace) in the same write, e.g. the legacy `clusterVip`. */
+  variables?: ClusterVariable[];
 }
 
-/** `variables` with `variable` set: replaced where it is, appended where it is not. */
-export function withVariable(
+/** `variables` with each of `set` replaced where it is and appended where it is not. */
+export function withVariables(
   variables: readonly ClusterVariable[],
-  variable: ClusterVariable,
+  set: readonly ClusterVariable[],
 ): ClusterVariable[] {
-  const at = variables.findIndex((v) => v.name === variable.name);
-  return at < 0
-    ? [...variables, variable]
-    : variables.map((v, i) => (i === at ? { ...v, value: variable.value } : v));
+  const value = new Map(set.map((v) => [v.name, v.value]));
+  const kept = variables.map((v) => (value.has(v.name) ? { ...v, value: value.get(v.name) } : v));
+  return [...kept, ...set.filter((s) => !variables.some((v) => v.name === s.name))];
 }
 
 /** Read-modify-write attempts when another writer changes the Cluster in between. */
@@ -195,19 +195,20 @@ export class KubeStore implements Store {
         name: cluster.metadata.name,
         namespace: cluster.metadata.namespace,
         annotations: patch.annotations,
+        ...(patch.labels ? { labels: patch.labels } : {}),
         // A merge patch replaces the whole variables list: guard it with the version it was read at.
         ...(live ? { resourceVersion: live.metadata.resourceVersion } : {}),
       },
       spec: {
-        controlPlaneEndpoint: { host: patch.host, port: patch.port },
-        ...(live && patch.variable
-          ? { topology: { variables: withVariable(live.spec?.topology?.variables ?? [], patch.variable) } }
+        ...(patch.endpoint ? { controlPlaneEndpoint: patch.endpoint } : {}),
+        ...(live && patch.variables
+          ? { topology: { variables: withVariables(live.spec?.topology?.variables ?? [], patch.variables) } }
           : {}),
       },
     });
     const write = (b: object) =>
       this.#api.patch(b, undefined, undefined, FIELD_MANAGER, undefined, PatchStrategy.MergePatch);
-    if (!patch.variable) return void (await write(body()));
+    if (!patch.variables) return void (await write(body()));
     for (let attempt = 1; ; attempt++) {
       const live = await readOrUndefined<Cluster & KubernetesObject>(
         this.#api,

@@ -155,6 +155,9 @@ export interface JSONSchemaProps {
   type: 'object' | 'string' | 'boolean' | 'integer' | 'array';
   description?: string;
   properties?: Record<string, JSONSchemaProps>;
+  items?: JSONSchemaProps;
+  maxItems?: number;
+  uniqueItems?: boolean;
   default?: unknown;
   minimum?: number;
   maximum?: number;

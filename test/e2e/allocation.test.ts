@@ -126,7 +126,13 @@ describe.each<Stack>(['capd', 'proxmox'])('on the %s stack', (stack) => {
     ).toBeGreaterThan(0);
     expect(sample(text, 'capi_vip_allocator_time_to_vip_seconds_count')).toBeGreaterThan(0);
     expect(
-      sample(text, 'capi_vip_allocator_pool_addresses', { namespace: ns, pool: 'vips', state: 'total' }),
+      sample(text, 'capi_vip_allocator_pool_addresses', {
+        namespace: ns,
+        pool: 'vips',
+        role: 'control-plane',
+        family: 'IPv4',
+        state: 'total',
+      }),
     ).toBe(3);
     expect(sample(text, 'capi_vip_allocator_claims', { state: 'bound' })).toBeGreaterThan(0);
   });

@@ -67,7 +67,8 @@ test('a healthy namespace: everything OK, exit 0', async () => {
   expect(all.map((f) => f.check)).toEqual(
     expect.arrayContaining(['extensionconfig', 'handlers', 'certificate', 'pools']),
   );
-  expect(all.find((f) => f.check === 'pools')?.detail).toMatch(/InClusterIPPool pool: 3 free of 4/);
+  expect(all.find((f) => f.check === 'pools')?.detail).toMatch(/InClusterIPPool pool \(IPv4\): 3 free of 4/);
+  expect(all.find((f) => f.check === 'ingress-pools')?.detail).toContain('get no ingress VIP');
 });
 
 test('a broken namespace: the missing pool, the blocked Cluster, the orphan claim and an announcer with no profile, exit 1', async () => {

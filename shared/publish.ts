@@ -1,0 +1,70 @@
+/**
+ * How a Cluster is told its addresses: one patch with the endpoint, the annotations that
+ * GeneratePatches and inline patches read (the Cluster is never a patch item), a label where the
+ * value is a valid label value, and the original implementation's topology variables where the
+ * class declares them. BeforeClusterCreate and the reconciler both build it here.
+ */
+import { isIPv4 } from 'node:net';
+import type { ClusterPatch } from './allocator/store.js';
+import type { Cluster, ClusterClass, ClusterVariable } from './kube/types.js';
+import {
+  ANNOTATION_CONTROL_PLANE_PORT,
+  ANNOTATION_CONTROL_PLANE_PREFIX,
+  ANNOTATION_CONTROL_PLANE_VIP,
+  ANNOTATION_CONTROL_PLANE_VIP_SECONDARY,
+  ANNOTATION_INGRESS_ENABLED,
+  ANNOTATION_INGRESS_VIP,
+  INGRESS_VIP_VARIABLE,
+  LEGACY_VIP_VARIABLE,
+} from './vip.js';
+
+export interface Publication {
+  readonly endpoint?: {
+    readonly host: string;
+    readonly port: number;
+    /** The pool's prefix length, when the VIP came from one. */
+    readonly prefix?: number;
+    /** The other family's address of a dual-stack pair. */
+    readonly secondary?: string;
+  };
+  readonly ingress?: string;
+}
+
+/** The ingress VIP is on unless the Cluster opts out (the original's annotation). */
+export const wantsIngress = (cluster: Cluster): boolean =>
+  cluster.metadata.annotations?.[ANNOTATION_INGRESS_ENABLED] !== 'false';
+
+const declares = (cc: ClusterClass | undefined, name: string): boolean =>
+  cc?.spec?.variables?.some((v) => v.name === name) ?? false;
+
+/**
+ * The patch for a publication. Topology variables are only set where the class declares them (the
+ * API server refuses undeclared ones); the caller passes no class once the topology exists, since
+ * a changed variable would roll the control plane.
+ */
+export function clusterPatch(publication: Publication, cc?: ClusterClass): ClusterPatch {
+  const { endpoint, ingress } = publication;
+  const annotations: Record<string, string> = {};
+  const labels: Record<string, string> = {};
+  const variables: ClusterVariable[] = [];
+  if (endpoint) {
+    annotations[ANNOTATION_CONTROL_PLANE_VIP] = endpoint.host;
+    annotations[ANNOTATION_CONTROL_PLANE_PORT] = String(endpoint.port);
+    if (endpoint.prefix) annotations[ANNOTATION_CONTROL_PLANE_PREFIX] = String(endpoint.prefix);
+    if (endpoint.secondary) annotations[ANNOTATION_CONTROL_PLANE_VIP_SECONDARY] = endpoint.secondary;
+    if (declares(cc, LEGACY_VIP_VARIABLE))
+      variables.push({ name: LEGACY_VIP_VARIABLE, value: endpoint.host });
+  }
+  if (ingress) {
+    annotations[ANNOTATION_INGRESS_VIP] = ingress;
+    // A label value cannot hold ":" — IPv6 addresses are in the annotation only.
+    if (isIPv4(ingress)) labels[ANNOTATION_INGRESS_VIP] = ingress;
+    if (declares(cc, INGRESS_VIP_VARIABLE)) variables.push({ name: INGRESS_VIP_VARIABLE, value: ingress });
+  }
+  return {
+    ...(endpoint ? { endpoint: { host: endpoint.host, port: endpoint.port } } : {}),
+    annotations,
+    ...(Object.keys(labels).length ? { labels } : {}),
+    ...(variables.length ? { variables } : {}),
+  };
+}
