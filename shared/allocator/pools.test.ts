@@ -3,6 +3,7 @@ import {
   DEFAULT_POOL_KINDS,
   labelSelects,
   poolContains,
+  poolFamily,
   poolRef,
   rankPools,
   type Candidate,
@@ -99,4 +100,32 @@ describe('poolContains', () => {
     ['fd00::10', true],
     ['not-an-ip', false],
   ])('%s → %s', (address, inside) => expect(poolContains(p, address)).toBe(inside));
+});
+
+describe('families', () => {
+  const pool = (name: string, addresses: string[]) => ({
+    apiVersion: 'ipam.cluster.x-k8s.io/v1alpha2',
+    kind: 'InClusterIPPool',
+    metadata: {
+      name,
+      labels: { 'vip.capi.gorizond.io/cluster-class': 'cc', 'vip.capi.gorizond.io/role': 'control-plane' },
+    },
+    spec: { addresses },
+  });
+  const kind = { apiVersion: 'ipam.cluster.x-k8s.io/v1alpha2', kind: 'InClusterIPPool' };
+  const candidates = [pool('a-v6', ['fd00::10-fd00::20']), pool('b-v4', ['10.0.0.0/24'])].map((p) => ({
+    pool: p,
+    kind,
+    namespaced: true,
+  }));
+  test('a pool’s family is its addresses’', () => {
+    expect(candidates.map((c) => poolFamily(c.pool))).toEqual(['IPv6', 'IPv4']);
+  });
+  test('a family, when asked for, filters the pools', () => {
+    const names = (family?: 'IPv4' | 'IPv6') =>
+      rankPools(candidates, 'cc', 'control-plane', [kind], family).map((c) => c.pool.metadata.name);
+    expect(names()).toEqual(['a-v6', 'b-v4']);
+    expect(names('IPv4')).toEqual(['b-v4']);
+    expect(names('IPv6')).toEqual(['a-v6']);
+  });
 });

@@ -58,6 +58,8 @@ export interface ClassOptions {
   readonly vipPatch?: boolean;
   /** List our DiscoverVariables handler beside the patch. */
   readonly discover?: boolean;
+  /** capd: the README's inline certSAN patch after ours (default true); it replaces clusterConfiguration. */
+  readonly certSan?: boolean;
   /** Merged into the control-plane template's `spec.template.spec`. */
   readonly controlPlane?: Record<string, unknown>;
   /** Inline variables (`spec.variables`) and patches after ours (`spec.patches`). */
@@ -79,7 +81,8 @@ export function clusterClass(
   options: ClassOptions = {},
 ): Obj[] {
   const ours = options.vipPatch === false ? [] : [options.discover ? VIP_PATCH_WITH_VARIABLES : VIP_PATCH];
-  const withCertSan = stack === 'capd' && options.vipPatch !== false ? [CERT_SAN_PATCH] : [];
+  const withCertSan =
+    stack === 'capd' && options.vipPatch !== false && options.certSan !== false ? [CERT_SAN_PATCH] : [];
   const all = [...ours, ...withCertSan, ...(options.patches ?? [])];
   // CAPI's schema wants at least one entry when a list is present.
   const patches = all.length ? all : undefined;
