@@ -140,6 +140,47 @@ test('a claim reserved before its Cluster ends owned by it, and its address is t
   expect(await ownedBy(cluster)('vip-cp-booked')).toBeDefined();
 });
 
+test('an ingress claim that binds after the topology exists gets its address written by the reconciler', async () => {
+  for (const o of clusterClass('capd', ns, 'late')) await objects.create(o);
+  const ingressLabels = { ...vipLabels('late'), 'vip.capi.gorizond.io/role': 'ingress' };
+  await objects.create(
+    inClusterIPPool(ns, 'late-cp', ['10.111.0.1-10.111.0.3'], { labels: vipLabels('late') }),
+  );
+  await objects.create(inClusterIPPool(ns, 'late-ingress', ['10.112.0.1'], { labels: ingressLabels }));
+  // The only ingress address is taken, so the Cluster is created without one.
+  await objects.create({
+    apiVersion: 'ipam.cluster.x-k8s.io/v1beta2',
+    kind: 'IPAddressClaim',
+    metadata: { name: 'squatter', namespace: ns },
+    spec: { poolRef: { apiGroup: 'ipam.cluster.x-k8s.io', kind: 'InClusterIPPool', name: 'late-ingress' } },
+  });
+  await eventually(
+    'the squatter to hold the address',
+    async () =>
+      ((await readClaim('squatter')) as (Obj & { status?: { addressRef?: { name?: string } } }) | undefined)
+        ?.status?.addressRef?.name,
+  );
+  await allocator();
+  await createCluster(ns, 'tardy', 'late');
+  const created = await waitForTopology(ns, 'tardy');
+  expect(created.metadata.annotations?.['vip.capi.gorizond.io/ingress-vip']).toBeUndefined();
+
+  await objects.delete({
+    apiVersion: 'ipam.cluster.x-k8s.io/v1beta2',
+    kind: 'IPAddressClaim',
+    metadata: { name: 'squatter', namespace: ns },
+  });
+  const cluster = await eventually('the reconciler to write the ingress VIP', async () => {
+    const c = await readCluster(ns, 'tardy');
+    return c?.metadata.annotations?.['vip.capi.gorizond.io/ingress-vip'] ? c : undefined;
+  });
+  expect(cluster.metadata.annotations?.['vip.capi.gorizond.io/ingress-vip']).toBe('10.112.0.1');
+  expect(cluster.metadata.labels?.['vip.capi.gorizond.io/ingress-vip']).toBe('10.112.0.1');
+  expect(await eventsWith('IngressVIPAllocated')).toContainEqual(
+    expect.objectContaining({ regarding: expect.objectContaining({ name: 'tardy' }) }),
+  );
+});
+
 test('an orphan is reported after the grace period and deleted only with --delete-orphan-claims', async () => {
   const kept = await plainCluster('kept');
   await objects.create(newOwnedClaim('vip-cp-kept', kept));
