@@ -23,6 +23,7 @@ import { reason } from '../shared/kube/errors.js';
 import { createLogger, type Logger } from '../shared/log.js';
 import { beforeClusterCreate } from './hooks/before-cluster-create.js';
 import { discoverVariables } from './hooks/discover-variables.js';
+import { nudgeWaitingClusters } from './nudge.js';
 import { generatePatchesHandler } from './hooks/generate-patches.js';
 import { Metrics } from './metrics.js';
 import { SUPPORTED_KINDS } from './profiles/profiles.js';
@@ -93,7 +94,15 @@ export async function run(config: Config, log: Logger): Promise<() => Promise<vo
           observeTimeToVip: (seconds) => metrics.timeToVip.observe(seconds),
         }),
       ),
-      register(generatePatchesHandler(config.defaultPort)),
+      register(
+        generatePatchesHandler({
+          defaultPort: config.defaultPort,
+          topologyExists: async (namespace, n) => {
+            const spec = (await store.getCluster(namespace, n))?.spec;
+            return Boolean(spec?.infrastructureRef?.name || spec?.controlPlaneRef?.name);
+          },
+        }),
+      ),
       register(discoverVariables),
     ];
     const pair = readKeyPair(config.certDir);
@@ -124,6 +133,11 @@ export async function run(config: Config, log: Logger): Promise<() => Promise<vo
       handlers: handlers.map((h) => `${name}-${h.suffix}`),
     });
     servers.push(server);
+    // Clusters that waited out an outage of every replica come back now, not after CAPI's backoff.
+    void nudgeWaitingClusters(store).then(
+      (count) => count > 0 && log.info('Nudged Clusters waiting for their topology', { count }),
+      (err: unknown) => log.warn('Could not nudge waiting Clusters', { error: reason(err) }),
+    );
   }
 
   const operator = config.enableReconciler

@@ -20,6 +20,8 @@ export interface Handler<Req = unknown> {
   /** Discovery name: `<--runtime-extension-name>-<suffix>`. */
   readonly suffix: string;
   readonly timeoutSeconds: number;
+  /** What CAPI does when a call fails (not when we answer Failure): default Fail. */
+  readonly failurePolicy?: 'Fail' | 'Ignore';
   readonly parse: (body: unknown) => Req;
   readonly handle: (request: Req) => Promise<HookResponse>;
   /** Log keys describing the request (e.g. the Cluster). */
@@ -33,6 +35,7 @@ export interface RegisteredHandler {
   readonly hook: HookName;
   readonly suffix: string;
   readonly timeoutSeconds: number;
+  readonly failurePolicy: 'Fail' | 'Ignore';
   readonly logLevel: 'info' | 'debug';
   /** Validates the body (throwing RequestError) and returns the call to make. */
   readonly accept: (body: unknown) => { keys: Record<string, unknown>; handle: () => Promise<HookResponse> };
@@ -43,6 +46,7 @@ export function register<Req>(handler: Handler<Req>): RegisteredHandler {
     hook: handler.hook,
     suffix: handler.suffix,
     timeoutSeconds: handler.timeoutSeconds,
+    failurePolicy: handler.failurePolicy ?? 'Fail',
     logLevel: handler.logLevel ?? 'info',
     accept: (body) => {
       const request = handler.parse(body);
@@ -92,7 +96,7 @@ export function createHookApp(
       name: `${extensionName}-${h.suffix}`,
       requestHook: { apiVersion: HOOKS_API_VERSION, hook: h.hook },
       timeoutSeconds: h.timeoutSeconds,
-      failurePolicy: 'Fail',
+      failurePolicy: h.failurePolicy,
     })),
   };
 

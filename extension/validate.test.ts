@@ -17,6 +17,11 @@ describe('beforeClusterCreateRequest', () => {
       ),
     ).not.toThrow();
   });
+  test('accepts the v1beta1 Cluster CAPI 1.11 and 1.12 send: no apiVersion or kind on the wire', () => {
+    const request = cluster({ topology: { class: 'a', version: 'v1.34.0' } });
+    const { apiVersion: _a, kind: _k, ...bare } = request.cluster; // eslint-disable-line @typescript-eslint/no-unused-vars
+    expect(() => beforeClusterCreateRequest({ ...request, cluster: bare })).not.toThrow();
+  });
   test.each([
     [null, 'request: must be an object, got null'],
     [{ ...cluster({}), apiVersion: 'v1' }, 'apiVersion: must be hooks.runtime.cluster.x-k8s.io/v1alpha1'],

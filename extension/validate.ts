@@ -75,16 +75,25 @@ export function discoveryRequest(body: unknown): void {
 
 const CLUSTER_VERSIONS = ['cluster.x-k8s.io/v1beta2', 'cluster.x-k8s.io/v1beta1'];
 
+/**
+ * The Cluster in a hook request, as each CAPI release sends it (the one place request shapes differ):
+ * - v1.13 and later: `cluster.x-k8s.io/v1beta2`, `spec.topology.classRef`;
+ * - v1.11 and v1.12: converted to v1beta1 (`spec.topology.class`) by the generated conversion, which
+ *   leaves TypeMeta out, so `apiVersion` and `kind` are absent on the wire (test/compat proves both).
+ */
 function cluster(value: unknown, field: string): Cluster {
   const c = object(value, field);
-  if (!CLUSTER_VERSIONS.includes(c.apiVersion as string)) {
+  if (c.apiVersion !== undefined && !CLUSTER_VERSIONS.includes(c.apiVersion as string)) {
     throw new RequestError(
       `${field}.apiVersion`,
-      `must be one of ${CLUSTER_VERSIONS.join(', ')}, got ${JSON.stringify(c.apiVersion)}`,
+      `must be one of ${CLUSTER_VERSIONS.join(', ')} (or absent, as CAPI < 1.13 sends it), got ${JSON.stringify(c.apiVersion)}`,
     );
   }
-  if (c.kind !== 'Cluster')
+  if (c.kind !== undefined && c.kind !== 'Cluster')
     throw new RequestError(`${field}.kind`, `must be Cluster, got ${JSON.stringify(c.kind)}`);
+  // What the older managers converted to; Events and owner references need both fields.
+  c.apiVersion ??= 'cluster.x-k8s.io/v1beta1';
+  c.kind ??= 'Cluster';
   const meta = object(c.metadata, `${field}.metadata`);
   string(meta.name, `${field}.metadata.name`);
   string(meta.namespace, `${field}.metadata.namespace`);

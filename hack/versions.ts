@@ -48,17 +48,6 @@ export const PINS = {
     version: 'v3.6.16',
     binaries: { etcd: 'go.etcd.io/etcd/server/v3' },
   },
-  capi: {
-    name: 'capi',
-    module: 'sigs.k8s.io/cluster-api',
-    version: CAPI_VERSION,
-    binaries: {
-      'capi-manager': 'sigs.k8s.io/cluster-api/core',
-      // Only for its webhooks: they are what accepts or rejects a patched KubeadmControlPlane.
-      'kcp-manager': 'sigs.k8s.io/cluster-api/controlplane/kubeadm',
-    },
-    replace: { 'sigs.k8s.io/cluster-api/api': CAPI_VERSION },
-  },
   ipam: {
     name: 'ipam',
     module: 'sigs.k8s.io/cluster-api-ipam-provider-in-cluster',
@@ -93,6 +82,44 @@ export const PINS = {
   },
 } as const satisfies Record<string, GoModulePin>;
 
+/**
+ * The CAPI releases the product is proven on (`npm run test:matrix`): the newest patch of each
+ * minor the Go module proxy serves. The last is the default plane.
+ */
+export const CAPI_MATRIX = ['v1.11.8', 'v1.12.10', 'v1.13.6', CAPI_VERSION] as const;
+
+/** A CAPI release as the plane runs it. v1.14 moved the core manager and its config under core/. */
+export interface CapiRelease {
+  readonly version: string;
+  readonly pin: GoModulePin;
+  readonly coreCrds: string;
+  readonly coreWebhooks: string;
+}
+
+export function capiRelease(version: string = CAPI_VERSION): CapiRelease {
+  if (!(CAPI_MATRIX as readonly string[]).includes(version)) {
+    throw new Error(`CAPI ${version} is not in the matrix: ${CAPI_MATRIX.join(', ')}`);
+  }
+  const core = Number(/^v1\.(\d+)\./.exec(version)?.[1]) >= 14 ? 'core/' : '';
+  return {
+    version,
+    pin: {
+      name: 'capi',
+      module: 'sigs.k8s.io/cluster-api',
+      version,
+      binaries: {
+        'capi-manager': core ? 'sigs.k8s.io/cluster-api/core' : 'sigs.k8s.io/cluster-api',
+        // Only for its webhooks: they are what accepts or rejects a patched KubeadmControlPlane.
+        'kcp-manager': 'sigs.k8s.io/cluster-api/controlplane/kubeadm',
+      },
+      // From v1.14 the API types are a module of their own.
+      ...(core ? { replace: { 'sigs.k8s.io/cluster-api/api': version } } : {}),
+    },
+    coreCrds: `${core}config/crd/bases`,
+    coreWebhooks: `${core}config/webhook/manifests.yaml`,
+  };
+}
+
 /** Where each module keeps its CRDs, and the CAPI contract labels its releases add. */
 export interface CrdSource {
   /** The module whose cache holds the CRDs; without it, `dirs` are folders of this repository. */
@@ -106,10 +133,10 @@ export interface CrdSource {
   readonly only?: readonly string[];
 }
 
-export const CRD_SOURCES: readonly CrdSource[] = [
-  { pin: PINS.capi, dirs: ['core/config/crd/bases'], capiConversion: true },
+export const crdSources = (capi: CapiRelease): readonly CrdSource[] => [
+  { pin: capi.pin, dirs: [capi.coreCrds], capiConversion: true },
   {
-    pin: PINS.capi,
+    pin: capi.pin,
     dirs: ['bootstrap/kubeadm/config/crd/bases', 'controlplane/kubeadm/config/crd/bases'],
     contractLabels: { 'cluster.x-k8s.io/v1beta1': 'v1beta1', 'cluster.x-k8s.io/v1beta2': 'v1beta2' },
   },

@@ -17,6 +17,8 @@ export const ANNOTATION_INGRESS_ENABLED = 'vip.capi.gorizond.io/ingress-enabled'
 export const ANNOTATION_INGRESS_VIP = 'vip.capi.gorizond.io/ingress-vip';
 /** `IPv4,IPv6`-style family list for a Cluster whose class has no discovered variables. */
 export const ANNOTATION_IP_FAMILIES = 'vip.capi.gorizond.io/ip-families';
+/** When a replica last brought a waiting Cluster back from CAPI's backoff (extension/nudge.ts). */
+export const ANNOTATION_NUDGED = 'vip.capi.gorizond.io/nudged-at';
 /** The ClusterClass variable the original filled with the ingress VIP. */
 export const INGRESS_VIP_VARIABLE = 'ingressVip';
 

@@ -32,7 +32,9 @@ export default async function globalSetup() {
   const wasRunning = (await controlPlane(['status'], { reject: false, stderr: 'ignore' })).exitCode === 0;
   process.stderr.write('\n');
   // The extension is always rebuilt and restarted, so the suites test the code in the tree.
-  await controlPlane(['up', '--extension']);
+  // `npm run test:matrix` sets CAPI_VERSION: the plane swaps to that release first.
+  const capi = process.env.CAPI_VERSION ? ['--capi', process.env.CAPI_VERSION] : [];
+  await controlPlane(['up', '--extension', ...capi]);
   // Only a plane this run started is taken down by globalTeardown.
   globalThis.startedPlane = !wasRunning;
   process.env.KUBECONFIG = PLANE_KUBECONFIG;

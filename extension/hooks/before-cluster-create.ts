@@ -5,7 +5,6 @@
  * it answers Success only once the Cluster it is shown already carries the VIP, so the rest of that
  * reconcile (patches, builtins) sees it. The ingress VIP never holds the control-plane VIP back.
  */
-import { isIP } from 'node:net';
 import {
   ClaimConflictError,
   isPaused,
@@ -263,10 +262,9 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
             `${inside.pool.metadata.name}, which may hand the same address to another Cluster`,
         );
       }
-      // A class that uses our patch gets a hand-set address published like a VIP of ours, so the
-      // InfrastructureCluster and the announcer are born with it; nothing is claimed. A DNS name
-      // cannot be announced: the Cluster controller copies it to the InfrastructureCluster later.
-      if (!isIP(host)) return success();
+      // A class that uses our patch gets a hand-set endpoint published like a VIP of ours, so the
+      // InfrastructureCluster and the announcer are born with it, and GeneratePatches knows it is
+      // this Cluster's; nothing is claimed.
       const cc = await deps.getClusterClass(cls.namespace, cls.name);
       if (!referencesHandler(cc, deps.generatePatchesHandler)) return success();
       const port = portOf(cluster);
@@ -298,14 +296,15 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
     let results: Allocation[];
     let ing: Allocation | undefined;
     try {
-      // The ingress claim is made beside the control-plane ones and never waited for.
+      // The ingress claim is made beside the control-plane ones and never waited for; while the
+      // control-plane VIP is pending, later calls leave it be (it is looked at again once that VIP is there).
       [results, ing] = await Promise.all([
         Promise.all(
           slots.map((slot, i) =>
             allocator.allocate(cluster, cls.name, slot, deps.allocationWaitMs, i === 0 ? claim : undefined),
           ),
         ),
-        ingress(cluster, cls.name),
+        claim ? undefined : ingress(cluster, cls.name),
       ]);
     } catch (err) {
       if (!(err instanceof ClaimConflictError)) throw err;
@@ -320,6 +319,7 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
 
     const waiting = results.find((a) => a.state !== 'allocated');
     if (!waiting) {
+      if (claim) ing = await ingress(cluster, cls.name);
       const [first, second] = results as Extract<Allocation, { state: 'allocated' }>[];
       if (!first) throw new Error(`Cluster ${ref(cluster)}: no control-plane allocation`);
       const port = portOf(cluster);
@@ -367,6 +367,10 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
     hook: 'BeforeClusterCreate',
     suffix: 'before-cluster-create',
     timeoutSeconds: HOOK_TIMEOUT_SECONDS,
+    // CAPI calls this hook for every topology Cluster, whatever its class: while every replica is
+    // down, Ignore lets Clusters of other classes be created. Ours cannot slip through: our
+    // GeneratePatches (Fail) refuses a Cluster without its VIP (see generate-patches.ts).
+    failurePolicy: 'Ignore',
     parse: beforeClusterCreateRequest,
     handle,
     describe: ({ cluster }) => clusterKeys(cluster),

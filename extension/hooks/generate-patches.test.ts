@@ -1,5 +1,5 @@
 import type { GeneratePatchesRequest } from '../../shared/kube/types.js';
-import { generatePatches } from './generate-patches.js';
+import { generatePatches, withoutVip } from './generate-patches.js';
 
 function request(
   annotations: Record<string, string> | undefined,
@@ -92,10 +92,29 @@ describe('generatePatches', () => {
     const [withoutLb] = generatePatches(request(vip, [infraItem('OpenStackClusterTemplate')]), 6443);
     expect(decode(withoutLb?.patch ?? '')).not.toHaveProperty('spec.template.spec.apiServerFixedIP');
   });
-  test('a VIP annotation that is not an IP is an error naming the Cluster', () => {
+  test('a VIP annotation that is neither an IP nor a DNS name is an error naming the Cluster', () => {
     expect(() =>
-      generatePatches(request({ 'vip.capi.gorizond.io/control-plane-vip': 'nope' }, []), 6443),
+      generatePatches(request({ 'vip.capi.gorizond.io/control-plane-vip': 'no pe!' }, []), 6443),
     ).toThrow('Cluster ns/c1');
+  });
+  test('a hand-set DNS endpoint reaches the InfrastructureClusterTemplate', () => {
+    const [item] = generatePatches(
+      request({ 'vip.capi.gorizond.io/control-plane-vip': 'api.example.com' }, [
+        infraItem('DockerClusterTemplate'),
+      ]),
+      6443,
+    );
+    expect(decode(item?.patch ?? '')).toMatchObject({
+      spec: { template: { spec: { controlPlaneEndpoint: { host: 'api.example.com', port: 6443 } } } },
+    });
+  });
+});
+
+describe('withoutVip', () => {
+  test('names the Cluster that has no VIP yet, unless it opted out', () => {
+    expect(withoutVip(request(undefined, []))).toEqual({ namespace: 'ns', name: 'c1', uid: '' });
+    expect(withoutVip(request({ 'vip.capi.gorizond.io/enabled': 'false' }, []))).toBeUndefined();
+    expect(withoutVip(request(vip, []))).toBeUndefined();
   });
 });
 
@@ -139,6 +158,14 @@ describe('generatePatches with vipAllocator.announce', () => {
     expect(() =>
       generatePatches(withVariable({ announce: true, interface: 'eth 0' }, [kcpItem()]), 6443),
     ).toThrow('Cluster ns/c1: variable vipAllocator.interface "eth 0" is not a Linux interface name');
+  });
+  test('a hand-set DNS endpoint cannot be announced: an error naming it', () => {
+    const r = withVariable({ announce: true }, [kcpItem()]);
+    const builtin = r.variables?.find((v) => v.name === 'builtin')?.value as {
+      cluster: { metadata: { annotations: Record<string, string> } };
+    };
+    builtin.cluster.metadata.annotations = { 'vip.capi.gorizond.io/control-plane-vip': 'api.example.com' };
+    expect(() => generatePatches(r, 6443)).toThrow('cannot announce api.example.com');
   });
   test('a per-template value overrides the global one', () => {
     const item = { ...kcpItem(), variables: [{ name: 'vipAllocator', value: { announce: false } }] };

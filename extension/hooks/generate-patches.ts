@@ -14,6 +14,7 @@ import type {
   Variable,
 } from '../../shared/kube/types.js';
 import {
+  ANNOTATION_ENABLED,
   ANNOTATION_CONTROL_PLANE_PORT,
   ANNOTATION_CONTROL_PLANE_PREFIX,
   ANNOTATION_CONTROL_PLANE_VIP,
@@ -31,6 +32,7 @@ interface Builtins {
   cluster?: {
     name?: string;
     namespace?: string;
+    uid?: string;
     metadata?: { annotations?: Record<string, string> };
     topology?: { version?: string };
   };
@@ -47,6 +49,8 @@ export interface ClusterVip {
   readonly kubernetesVersion?: string;
 }
 
+const HOSTNAME = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$/i;
+
 const builtinOf = (request: GeneratePatchesRequest): Builtins | undefined =>
   request.variables?.find((v) => v.name === 'builtin')?.value as Builtins | undefined;
 
@@ -61,7 +65,10 @@ export function clusterVip(request: GeneratePatchesRequest, defaultPort: number)
   const host = annotations[ANNOTATION_CONTROL_PLANE_VIP];
   if (!host) return undefined;
   const cluster = `${builtin?.cluster?.namespace}/${builtin?.cluster?.name}`;
-  if (!isIP(host)) throw annotationError(cluster, ANNOTATION_CONTROL_PLANE_VIP, host, 'an IP address');
+  // An IP, or the DNS name of an endpoint set by hand.
+  if (!isIP(host) && !HOSTNAME.test(host)) {
+    throw annotationError(cluster, ANNOTATION_CONTROL_PLANE_VIP, host, 'an IP address or a DNS name');
+  }
   const rawPort = annotations[ANNOTATION_CONTROL_PLANE_PORT];
   const port = Number(rawPort ?? defaultPort);
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
@@ -122,6 +129,12 @@ export function announcePatch(
   if (!settings.announce) return undefined;
   const template = `${object.kind} ${object.metadata?.namespace ?? ''}/${object.metadata?.name ?? ''}`;
   const input: AnnounceInput = { ...vip, template, settings };
+  if (!isIP(vip.endpoint.host)) {
+    throw new ProfileError(
+      input,
+      `cannot announce ${vip.endpoint.host}: an announcer needs an IP address, and this hand-set endpoint is a DNS name (set ${VARIABLE}.announce to false)`,
+    );
+  }
   const profile = profileFor(object.kind);
   if (!profile) {
     throw new ProfileError(
@@ -161,14 +174,50 @@ export function generatePatches(
   });
 }
 
-export function generatePatchesHandler(defaultPort: number): Handler<GeneratePatchesRequest> {
+/**
+ * The Cluster a request is about when it carries no VIP yet and has not opted out: CAPI skipped
+ * our BeforeClusterCreate (its failurePolicy is Ignore) or has not read the VIP back.
+ */
+export function withoutVip(
+  request: GeneratePatchesRequest,
+): { namespace: string; name: string; uid: string } | undefined {
+  const cluster = builtinOf(request)?.cluster;
+  const annotations = cluster?.metadata?.annotations ?? {};
+  if (annotations[ANNOTATION_CONTROL_PLANE_VIP] || annotations[ANNOTATION_ENABLED] === 'false')
+    return undefined;
+  return { namespace: cluster?.namespace ?? '', name: cluster?.name ?? '', uid: cluster?.uid ?? '' };
+}
+
+export interface GeneratePatchesDeps {
+  readonly defaultPort: number;
+  /** Whether the Cluster's topology objects exist already (read live; CAPI's builtins do not say). */
+  readonly topologyExists: (namespace: string, name: string) => Promise<boolean>;
+}
+
+export function generatePatchesHandler(deps: GeneratePatchesDeps): Handler<GeneratePatchesRequest> {
+  // Clusters created before their class used us (or before hand-set endpoints were published) have
+  // no VIP annotation and never will: once seen with a topology, they are passed without a read.
+  const established = new Set<string>();
   return {
     hook: 'GeneratePatches',
     suffix: 'generate-patches',
     timeoutSeconds: HOOK_TIMEOUT_SECONDS,
     parse: generatePatchesRequest,
     logLevel: 'debug',
-    handle: async (request) => ({ status: 'Success', items: generatePatches(request, defaultPort) }),
+    handle: async (request) => {
+      const waiting = withoutVip(request);
+      if (waiting && !established.has(waiting.uid)) {
+        if (!(await deps.topologyExists(waiting.namespace, waiting.name))) {
+          // Never let a Cluster of our class be born without its VIP.
+          throw new Error(
+            `Cluster ${waiting.namespace}/${waiting.name} has no control-plane VIP yet: its topology waits for ` +
+              `BeforeClusterCreate to give it one (if this stays, see the Cluster's Events and the extension's log)`,
+          );
+        }
+        established.add(waiting.uid);
+      }
+      return { status: 'Success', items: generatePatches(request, deps.defaultPort) };
+    },
     describe: (request) => {
       const cluster = request.items[0]?.holderReference;
       return cluster?.kind === 'Cluster'

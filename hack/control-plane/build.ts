@@ -2,7 +2,7 @@ import { execa } from 'execa';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { PINS, type GoModulePin } from '../versions.js';
+import { capiRelease, PINS, type CapiRelease, type GoModulePin } from '../versions.js';
 import { CACHE_DIR, type Log } from './paths.js';
 
 /**
@@ -162,19 +162,11 @@ async function buildPin(pin: GoModulePin, step: string, log: Log): Promise<void>
   log(`  ${step} ${pin.name} ${pin.version}: built in ${Math.round((Date.now() - started) / 1000)}s`);
 }
 
-const BUILT: readonly GoModulePin[] = [
-  PINS.etcd,
-  PINS.kubernetes,
-  PINS.capi,
-  PINS.ipam,
-  PINS.kustomize,
-  PINS.helm,
-];
-
 /** Builds every missing control-plane binary (cached by version) and says how far along it is. */
-export async function ensureBinaries(log: Log): Promise<void> {
+export async function ensureBinaries(log: Log, capi: CapiRelease = capiRelease()): Promise<void> {
   await mkdir(CACHE_DIR, { recursive: true });
-  const missing = BUILT.filter((pin) =>
+  const built = [PINS.etcd, PINS.kubernetes, capi.pin, PINS.ipam, PINS.kustomize, PINS.helm];
+  const missing = built.filter((pin) =>
     Object.keys(pin.binaries ?? {}).some((b) => !existsSync(binaryPath(pin, b))),
   );
   if (missing.length === 0) return;

@@ -1,25 +1,42 @@
 /**
- * `npm run control-plane -- up [--extension] | down | status | env | build`
+ * `npm run control-plane -- up [--extension] [--capi <version>] | down | status | env | build [--capi <version>]`
  * A real management cluster on loopback: etcd, kube-apiserver, kube-controller-manager,
  * the CAPI manager and the in-cluster IPAM provider, built from pinned Go modules.
  */
+import { capiRelease, CAPI_MATRIX, CAPI_VERSION } from '../versions.js';
 import { ensureBinaries } from './build.js';
 import { KUBECONFIG } from './paths.js';
 import { down, status, up } from './plane.js';
 
-const USAGE = 'usage: npm run control-plane -- up [--extension] | down | status | env | build';
+const USAGE =
+  'usage: npm run control-plane -- up [--extension] [--capi <version>] | down | status | env | build [--capi <version>]\n' +
+  `  --capi: one of ${CAPI_MATRIX.join(', ')} (default ${CAPI_VERSION})`;
 const log = (message: string): void => void process.stderr.write(`${message}\n`);
 
 async function main(argv: readonly string[]): Promise<number> {
-  const [command, ...flags] = argv;
-  const unknown = flags.filter((f) => !(command === 'up' && f === '--extension'));
+  const [command, ...rest] = argv;
+  // `--capi v1.13.6` or `--capi=v1.13.6`, for up and build.
+  const flags = rest.flatMap((f, i) => (rest[i - 1] === '--capi' ? [] : [f]));
+  const at = rest.findIndex((f) => f === '--capi' || f.startsWith('--capi='));
+  const capi = at < 0 ? CAPI_VERSION : (rest[at]?.split('=')[1] ?? rest[at + 1] ?? '');
+  const unknown = flags.filter(
+    (f) =>
+      !(command === 'up' && f === '--extension') &&
+      !((command === 'up' || command === 'build') && (f === '--capi' || f.startsWith('--capi='))),
+  );
   if (unknown.length > 0) {
     log(`unknown flag for '${command}': ${unknown.join(' ')}\n${USAGE}`);
     return 2;
   }
+  try {
+    capiRelease(capi);
+  } catch (err) {
+    log(`--capi: ${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
   switch (command) {
     case 'up':
-      await up(log);
+      await up(log, capi);
       if (flags.includes('--extension')) {
         const { upExtension } = await import('./extension.js');
         await upExtension(log);
@@ -31,7 +48,7 @@ async function main(argv: readonly string[]): Promise<number> {
     case 'status':
       return (await status(log)) ? 0 : 1;
     case 'build':
-      await ensureBinaries(log);
+      await ensureBinaries(log, capiRelease(capi));
       return 0;
     case 'env':
       process.stdout.write(`export KUBECONFIG=${KUBECONFIG}\n`);

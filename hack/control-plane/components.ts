@@ -1,7 +1,7 @@
 import { loadAllYaml, type V1Deployment } from '@kubernetes/client-node';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { PINS } from '../versions.js';
+import { PINS, type CapiRelease } from '../versions.js';
 import { binaryPath } from './build.js';
 import { HOST, KUBECONFIG, PLANE_DIR, PORTS, ROOT } from './paths.js';
 import type { Pki } from './pki.js';
@@ -95,10 +95,10 @@ export function kubeControllerManager(pki: Pki): Component {
   };
 }
 
-export function capiManager(pki: Pki): Component {
+export function capiManager(pki: Pki, capi: CapiRelease): Component {
   return {
     name: 'capi-manager',
-    binary: binaryPath(PINS.capi, 'capi-manager'),
+    binary: binaryPath(capi.pin, 'capi-manager'),
     args: [
       `--kubeconfig=${KUBECONFIG}`,
       '--feature-gates=ClusterTopology=true,RuntimeSDK=true',
@@ -118,10 +118,10 @@ export function capiManager(pki: Pki): Component {
  * CAPI's KubeadmControlPlane provider, for the webhooks that validate KubeadmControlPlanes (file
  * paths, commands, immutable fields). Its controller finds no infrastructure ready and waits.
  */
-export function kcpManager(pki: Pki): Component {
+export function kcpManager(pki: Pki, capi: CapiRelease): Component {
   return {
     name: 'kcp-manager',
-    binary: binaryPath(PINS.capi, 'kcp-manager'),
+    binary: binaryPath(capi.pin, 'kcp-manager'),
     args: [
       `--kubeconfig=${KUBECONFIG}`,
       // Its template webhook refuses KubeadmControlPlaneTemplates without it.

@@ -9,7 +9,7 @@ import {
 } from '@kubernetes/client-node';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { CRD_SOURCES, PINS } from '../versions.js';
+import { crdSources, type CapiRelease } from '../versions.js';
 import { moduleDir } from './build.js';
 import { HOST, PORTS, ROOT, type Log } from './paths.js';
 import { base64, type Pki } from './pki.js';
@@ -18,8 +18,8 @@ const FIELD_MANAGER = 'capi-vip-allocator-control-plane';
 const CAPI_WEBHOOK_URL = `https://${HOST}:${PORTS.capiWebhook}`;
 
 /** The webhook configurations of each manager the plane runs, as their releases name them. */
-const WEBHOOKS = [
-  { file: 'core/config/webhook/manifests.yaml', prefix: 'capi-', url: CAPI_WEBHOOK_URL },
+const webhooks = (capi: CapiRelease) => [
+  { file: capi.coreWebhooks, prefix: 'capi-', url: CAPI_WEBHOOK_URL },
   {
     file: 'controlplane/kubeadm/config/webhook/manifests.yaml',
     prefix: 'capi-kubeadm-control-plane-',
@@ -65,11 +65,16 @@ async function waitEstablished(api: ApiextensionsV1Api, names: readonly string[]
  * Installs every CRD from the pinned modules' caches with the contract labels their releases add,
  * and registers CAPI's conversion, defaulting and validating webhooks on loopback.
  */
-export async function installCrdsAndWebhooks(kc: KubeConfig, pki: Pki, log: Log): Promise<void> {
+export async function installCrdsAndWebhooks(
+  kc: KubeConfig,
+  pki: Pki,
+  log: Log,
+  capi: CapiRelease,
+): Promise<void> {
   const client = KubernetesObjectApi.makeApiClient(kc);
   const caBundle = await base64(pki.ca.cert);
   const names: string[] = [];
-  for (const source of CRD_SOURCES) {
+  for (const source of crdSources(capi)) {
     const root = source.pin ? await moduleDir(source.pin) : ROOT;
     for (const dir of source.dirs) {
       for (const doc of await readYamlDir(path.join(root, dir), source.only)) {
@@ -93,9 +98,9 @@ export async function installCrdsAndWebhooks(kc: KubeConfig, pki: Pki, log: Log)
   await waitEstablished(kc.makeApiClient(ApiextensionsV1Api), names);
   log(`  Installed ${names.length} CRDs`);
 
-  for (const { file, prefix, url } of WEBHOOKS) {
-    const webhooks = await loadAllYaml(await readFile(path.join(await moduleDir(PINS.capi), file), 'utf8'));
-    for (const config of webhooks as WebhookConfiguration[]) {
+  for (const { file, prefix, url } of webhooks(capi)) {
+    const configs = await loadAllYaml(await readFile(path.join(await moduleDir(capi.pin), file), 'utf8'));
+    for (const config of configs as WebhookConfiguration[]) {
       if (!config?.kind) continue;
       // The releases prefix the names; keep that so the objects look like a real install.
       config.metadata = { ...config.metadata, name: `${prefix}${config.metadata?.name ?? ''}` };

@@ -14,6 +14,7 @@ import {
   kubeControllerManager,
   type Component,
 } from './components.js';
+import { capiRelease, CAPI_VERSION } from '../versions.js';
 import { installCrdsAndWebhooks } from './crds.js';
 import { HOST, KUBECONFIG, LOG_DIR, PLANE_DIR, PORTS, STATE_FILE, type Log } from './paths.js';
 import { base64, ensurePki, type Pki } from './pki.js';
@@ -21,6 +22,8 @@ import { isRunning, probe, start, stop, waitReady, type Started } from './proces
 
 export interface PlaneState {
   readonly startedAt: string;
+  /** The CAPI release running (`up --capi`); absent in states written before the matrix. */
+  readonly capi?: string;
   readonly components: Started[];
 }
 
@@ -93,34 +96,46 @@ export async function launch(component: Component, pki: Pki, state: PlaneState, 
   );
 }
 
-/** Builds (once), starts and waits for the whole plane; reuses a running, healthy one. */
-export async function up(log: Log): Promise<PlaneState> {
+/**
+ * Builds (once), starts and waits for the whole plane with CAPI `capiVersion`; reuses a running,
+ * healthy one of that version. Another version is swapped out whole: etcd is wiped, so its CRDs,
+ * webhooks and objects go with it.
+ */
+export async function up(log: Log, capiVersion: string = CAPI_VERSION): Promise<PlaneState> {
+  const capi = capiRelease(capiVersion);
   const existing = await readState();
-  if (await healthy(existing)) {
-    log(`Control plane already running and healthy (started ${existing?.startedAt}); reusing it`);
+  const running = existing?.capi ?? CAPI_VERSION;
+  if (running === capi.version && (await healthy(existing))) {
+    log(
+      `Control plane with CAPI ${running} already running and healthy (started ${existing?.startedAt}); reusing it`,
+    );
     return existing as PlaneState;
   }
   if (existing) {
-    log('Control plane state found but not healthy: stopping what is left of it first');
+    log(
+      running !== capi.version
+        ? `Control plane runs CAPI ${running}: stopping it to start CAPI ${capi.version}`
+        : 'Control plane state found but not healthy: stopping what is left of it first',
+    );
     await down(log);
   }
   const t0 = Date.now();
-  await ensureBinaries(log);
+  await ensureBinaries(log, capi);
   const tBuilt = Date.now();
   await mkdir(LOG_DIR, { recursive: true });
   await rm(ETCD_DATA_DIR, { recursive: true, force: true });
   const pki = await ensurePki();
   await writeKubeconfig(pki);
 
-  log('Starting the control plane on 127.0.0.1');
-  const state: PlaneState = { startedAt: new Date().toISOString(), components: [] };
+  log(`Starting the control plane with CAPI ${capi.version} on 127.0.0.1`);
+  const state: PlaneState = { startedAt: new Date().toISOString(), capi: capi.version, components: [] };
   try {
     await launch(etcd(), pki, state, log);
     await launch(kubeApiserver(pki), pki, state, log);
-    await installCrdsAndWebhooks(loadKubeConfig(), pki, log);
+    await installCrdsAndWebhooks(loadKubeConfig(), pki, log, capi);
     await launch(kubeControllerManager(pki), pki, state, log);
-    await launch(capiManager(pki), pki, state, log);
-    await launch(kcpManager(pki), pki, state, log);
+    await launch(capiManager(pki, capi), pki, state, log);
+    await launch(kcpManager(pki, capi), pki, state, log);
     await launch(ipamManager(), pki, state, log);
   } catch (err) {
     log('Control plane failed to start; stopping what was started (logs are kept)');
@@ -148,12 +163,13 @@ export async function restart(
   const old = state?.components.find((c) => c.name === name);
   if (!state || !old) throw new Error(`No running component ${name} in the control plane`);
   const pki = await ensurePki();
+  const capi = capiRelease(state.capi);
   const specs: Record<string, () => Component> = {
     etcd,
     'kube-apiserver': () => kubeApiserver(pki),
     'kube-controller-manager': () => kubeControllerManager(pki),
-    'capi-manager': () => capiManager(pki),
-    'kcp-manager': () => kcpManager(pki),
+    'capi-manager': () => capiManager(pki, capi),
+    'kcp-manager': () => kcpManager(pki, capi),
     'ipam-manager': ipamManager,
     [EXTENSION_NAME]: () => extension(pki),
   };

@@ -36,6 +36,9 @@ export interface Store {
   /** Whether a pool kind is namespaced; undefined when it is not served. */
   namespaced(kind: PoolKind): Promise<boolean | undefined>;
   getClusterClass(namespace: string, name: string): Promise<ClusterClass | undefined>;
+  getCluster(namespace: string, name: string): Promise<Cluster | undefined>;
+  /** Every Cluster, in all namespaces. */
+  listClusters(): Promise<Cluster[]>;
   /** Writes the endpoint, annotations, labels and topology variables given, in one patch. */
   patchCluster(cluster: Cluster, patch: ClusterPatch): Promise<void>;
 }
@@ -185,6 +188,14 @@ export class KubeStore implements Store {
 
   getClusterClass(namespace: string, name: string): Promise<ClusterClass | undefined> {
     return readOrUndefined(this.#api, 'cluster.x-k8s.io/v1beta2', 'ClusterClass', namespace, name);
+  }
+
+  getCluster(namespace: string, name: string): Promise<Cluster | undefined> {
+    return readOrUndefined(this.#api, 'cluster.x-k8s.io/v1beta2', 'Cluster', namespace, name);
+  }
+
+  async listClusters(): Promise<Cluster[]> {
+    return (await this.#api.list<Cluster & KubernetesObject>('cluster.x-k8s.io/v1beta2', 'Cluster')).items;
   }
 
   async patchCluster(cluster: Cluster, patch: ClusterPatch): Promise<void> {

@@ -34,6 +34,7 @@ export interface Cluster {
     paused?: boolean;
     controlPlaneEndpoint?: ControlPlaneEndpoint;
     infrastructureRef?: { apiGroup?: string; apiVersion?: string; kind?: string; name?: string };
+    controlPlaneRef?: { apiGroup?: string; apiVersion?: string; kind?: string; name?: string };
     topology?: {
       /** v1beta2 */
       classRef?: { name: string; namespace?: string };
