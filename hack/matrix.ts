@@ -20,6 +20,10 @@ async function main(): Promise<number> {
     );
     if (run.exitCode !== 0) failed.push(version);
   }
+  // Like npm test's teardown: the plane goes unless asked to stay.
+  if (!process.env.KEEP_CONTROL_PLANE) {
+    await execa('npx', ['tsx', 'hack/control-plane/cli.ts', 'down'], { stdio: 'inherit', reject: false });
+  }
   log(
     failed.length
       ? `\ntest/compat failed against CAPI ${failed.join(', ')}`
