@@ -373,6 +373,7 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
     failurePolicy: 'Ignore',
     parse: beforeClusterCreateRequest,
     handle,
-    describe: ({ cluster }) => clusterKeys(cluster),
+    // Which Cluster version the manager sent (v1beta1 before CAPI 1.13): one key, for support.
+    describe: ({ cluster }) => ({ ...clusterKeys(cluster), clusterVersion: cluster.apiVersion }),
   };
 }

@@ -3,6 +3,7 @@
  * default release; `npm run test:matrix` on each older one (CAPI_VERSION names the one running).
  */
 import { loadAllYaml } from '@kubernetes/client-node';
+import { readFile } from 'node:fs/promises';
 import { startAllocator, type AllocatorProcess } from '../support/allocator-process.js';
 import { clusterClass, CONTROL_PLANE, inClusterIPPool, vipLabels, type Obj } from '../support/fixtures.js';
 import { createNamespace, deleteNamespace, eventually, kube, readOrUndefined } from '../support/kube.js';
@@ -18,6 +19,10 @@ import {
 const { objects } = kube();
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 const CAPI = process.env.CAPI_VERSION ?? 'the default release';
+const MINOR = Number(/^v1\.(\d+)\./.exec(process.env.CAPI_VERSION ?? 'v1.14.0')?.[1]);
+/** What differs by release, as the code handles it in extension/validate.ts. */
+const REQUEST_CLUSTER_VERSION = MINOR >= 13 ? 'cluster.x-k8s.io/v1beta2' : 'cluster.x-k8s.io/v1beta1';
+const EXTENSION_LOG = '.cache/control-plane/logs/capi-vip-allocator.log';
 
 let ns: string;
 let infra: FirstVersions;
@@ -76,11 +81,32 @@ describe(`CAPI ${CAPI}`, () => {
     expect(kcp.spec.kubeadmConfigSpec.clusterConfiguration.apiServer.certSANs).toEqual([vip]);
   });
 
+  test(`BeforeClusterCreate requests carry a ${REQUEST_CLUSTER_VERSION} Cluster`, async () => {
+    const lines = (await readFile(EXTENSION_LOG, 'utf8'))
+      .split('\n')
+      .filter((l) => l.includes(`"namespace":"${ns}"`) && l.includes('"clusterVersion"'));
+    const versions = new Set(
+      lines.map((l) => (JSON.parse(l) as { clusterVersion?: string }).clusterVersion).filter(Boolean),
+    );
+    expect([...versions]).toEqual([REQUEST_CLUSTER_VERSION]);
+  });
+
   test('DiscoverVariables: the class publishes vipAllocator, and the kubeadm profile runs kube-vip', async () => {
     await createCluster(ns, 'loud', 'announced', undefined, {
       variables: [{ name: 'vipAllocator', value: { announce: true } }],
     });
     const cluster = await waitForTopology(ns, 'loud');
+    const cc = (await objects.read({
+      apiVersion: 'cluster.x-k8s.io/v1beta2',
+      kind: 'ClusterClass',
+      metadata: { name: 'announced', namespace: ns },
+    })) as Json;
+    expect(cc.status.variables).toContainEqual(
+      expect.objectContaining({
+        name: 'vipAllocator',
+        definitions: [expect.objectContaining({ from: 'vip', required: false })],
+      }),
+    );
     const cpName = ((cluster.spec as Json).controlPlaneRef as Json).name as string;
     const kcp = (await eventually('the first KubeadmControlPlane', async () =>
       kcps.first.get(cpName),
