@@ -6,11 +6,13 @@ import { loadAllYaml } from '@kubernetes/client-node';
 import { readFile } from 'node:fs/promises';
 import { startAllocator, type AllocatorProcess } from '../support/allocator-process.js';
 import { clusterClass, CONTROL_PLANE, inClusterIPPool, vipLabels, type Obj } from '../support/fixtures.js';
-import { createNamespace, deleteNamespace, eventually, kube, readOrUndefined } from '../support/kube.js';
+import { createNamespace, deleteNamespace, eventually, kube } from '../support/kube.js';
 import {
   condition,
   createCluster,
+  deleteCluster,
   FirstVersions,
+  readClaim,
   readCluster,
   VIP_ANNOTATION,
   waitForTopology,
@@ -29,18 +31,8 @@ let infra: FirstVersions;
 let kcps: FirstVersions;
 let reconciler: AllocatorProcess | undefined;
 
-const claim = (name: string) =>
-  readOrUndefined<Obj & { spec?: Json; status?: Json }>({
-    apiVersion: 'ipam.cluster.x-k8s.io/v1beta2',
-    kind: 'IPAddressClaim',
-    metadata: { name, namespace: ns },
-  });
-const deleteCluster = (name: string) =>
-  objects.delete({
-    apiVersion: 'cluster.x-k8s.io/v1beta2',
-    kind: 'Cluster',
-    metadata: { name, namespace: ns },
-  });
+const claim = (name: string) => readClaim(ns, name);
+const removeCluster = (name: string) => deleteCluster(ns, name);
 
 beforeAll(async () => {
   ns = await createNamespace('compat');
@@ -130,7 +122,7 @@ describe(`CAPI ${CAPI}`, () => {
         ? true
         : undefined,
     );
-    await deleteCluster('first');
+    await removeCluster('first');
     await eventually('the first claim to be given back', async () =>
       (await claim('vip-cp-first')) ? undefined : true,
     );

@@ -16,7 +16,9 @@ import {
 import {
   condition,
   createCluster,
+  deleteCluster,
   FirstVersions,
+  readClaim,
   readCluster,
   VIP_ANNOTATION,
   waitForTopology,
@@ -33,20 +35,10 @@ let ns: string;
 let firsts: FirstVersions;
 let kcps: FirstVersions;
 
-const claim = (name: string) =>
-  readOrUndefined<Obj & { spec?: Json; status?: Json }>({
-    apiVersion: 'ipam.cluster.x-k8s.io/v1beta2',
-    kind: 'IPAddressClaim',
-    metadata: { name, namespace: ns },
-  });
+const claim = (name: string) => readClaim(ns, name);
 const eventsFor = async (cluster: string) =>
   (await events(ns)).filter((e) => e.regarding?.kind === 'Cluster' && e.regarding.name === cluster);
-const deleteCluster = (name: string) =>
-  objects.delete({
-    apiVersion: 'cluster.x-k8s.io/v1beta2',
-    kind: 'Cluster',
-    metadata: { name, namespace: ns },
-  });
+const removeCluster = (name: string) => deleteCluster(ns, name);
 
 beforeAll(async () => {
   ns = await createNamespace('e2e-addresses');
@@ -153,7 +145,7 @@ describe('the ingress VIP', () => {
   });
 
   test('deleting the Cluster gives both addresses back', async () => {
-    await deleteCluster('both');
+    await removeCluster('both');
     await eventually('both claims to be gone', async () =>
       !(await claim('vip-cp-both')) && !(await claim('vip-ingress-both')) ? true : undefined,
     );
@@ -255,7 +247,7 @@ test('two full pools: when the other pool frees an address, the waiting claim mo
       ? true
       : undefined,
   );
-  await deleteCluster('fill-b');
+  await removeCluster('fill-b');
   const waiter = await waitForTopology(ns, 'waiter', 120_000);
   expect(waiter.metadata.annotations?.[VIP_ANNOTATION]).toBe(freed);
   expect((await claim('vip-cp-waiter'))?.spec?.poolRef.name).toBe(freed === '10.47.0.10' ? 'two-a' : 'two-b');

@@ -17,6 +17,7 @@ import {
   condition,
   createCluster,
   FirstVersions,
+  readClaim,
   readCluster,
   VIP_ANNOTATION,
   waitForTopology,
@@ -28,13 +29,7 @@ async function apply(objs: Obj[]): Promise<void> {
   for (const o of objs) await objects.create(o);
 }
 
-function claimOf(namespace: string, cluster: string) {
-  return readOrUndefined<Obj & { status?: { addressRef?: { name?: string } } }>({
-    apiVersion: 'ipam.cluster.x-k8s.io/v1beta2',
-    kind: 'IPAddressClaim',
-    metadata: { name: `vip-cp-${cluster}`, namespace },
-  });
-}
+const claimOf = (namespace: string, cluster: string) => readClaim(namespace, `vip-cp-${cluster}`);
 
 /** events.k8s.io/v1 Events about a Cluster, as `kubectl events` would show them. */
 async function eventsFor(namespace: string, cluster: string) {

@@ -20,6 +20,28 @@ export function readCluster(namespace: string, name: string): Promise<ClusterObj
   });
 }
 
+/** An IPAddressClaim as the tests read it, or undefined. */
+export function readClaim(
+  namespace: string,
+  name: string,
+): Promise<
+  (Obj & { spec?: { poolRef: { name: string } }; status?: { addressRef?: { name?: string } } }) | undefined
+> {
+  return readOrUndefined({
+    apiVersion: 'ipam.cluster.x-k8s.io/v1beta2',
+    kind: 'IPAddressClaim',
+    metadata: { name, namespace },
+  });
+}
+
+export async function deleteCluster(namespace: string, name: string): Promise<void> {
+  await kube().objects.delete({
+    apiVersion: 'cluster.x-k8s.io/v1beta2',
+    kind: 'Cluster',
+    metadata: { name, namespace },
+  });
+}
+
 /** Creates a topology Cluster, retrying while CAPI's webhook waits for the class to be reconciled. */
 export async function createCluster(
   namespace: string,
