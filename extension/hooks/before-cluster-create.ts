@@ -317,7 +317,9 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
       if (result) deps.observe?.(slot, outcome(result));
     });
 
-    const waiting = results.find((a) => a.state !== 'allocated');
+    const waiting = results.find(
+      (a): a is Exclude<Allocation, { state: 'allocated' }> => a.state !== 'allocated',
+    );
     if (!waiting) {
       if (claim) ing = await ingress(cluster, cls.name);
       const [first, second] = results as Extract<Allocation, { state: 'allocated' }>[];
@@ -360,7 +362,6 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
         return retry(isPaused(cluster) ? RETRY.paused : RETRY[waiting.reason], waiting.message);
       }
     }
-    throw new Error(`Cluster ${ref(cluster)}: unexpected allocation state`);
   }
 
   return {

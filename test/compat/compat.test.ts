@@ -5,12 +5,13 @@
 import { loadAllYaml } from '@kubernetes/client-node';
 import { readFile } from 'node:fs/promises';
 import { startAllocator, type AllocatorProcess } from '../support/allocator-process.js';
-import { clusterClass, CONTROL_PLANE, inClusterIPPool, vipLabels, type Obj } from '../support/fixtures.js';
+import { clusterClass, CONTROL_PLANE, inClusterIPPool, vipLabels } from '../support/fixtures.js';
 import { createNamespace, deleteNamespace, eventually, kube } from '../support/kube.js';
 import {
   condition,
   createCluster,
   deleteCluster,
+  plainCluster,
   FirstVersions,
   readClaim,
   readCluster,
@@ -131,14 +132,7 @@ describe(`CAPI ${CAPI}`, () => {
   });
 
   test('the reconciler adopts an owner-less claim of an existing Cluster', async () => {
-    const owner = (await objects.create({
-      apiVersion: 'cluster.x-k8s.io/v1beta2',
-      kind: 'Cluster',
-      metadata: { name: 'adoptive', namespace: ns },
-      spec: {
-        infrastructureRef: { apiGroup: 'infrastructure.cluster.x-k8s.io', kind: 'DockerCluster', name: 'x' },
-      },
-    })) as Obj;
+    const owner = await plainCluster(ns, 'adoptive');
     await objects.create({
       apiVersion: 'ipam.cluster.x-k8s.io/v1beta2',
       kind: 'IPAddressClaim',

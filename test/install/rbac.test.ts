@@ -17,7 +17,7 @@ import { startAllocator, type AllocatorProcess } from '../support/allocator-proc
 import { callHook, HOOKS } from '../support/hooks.js';
 import { inClusterIPPool, vipLabels, type Obj } from '../support/fixtures.js';
 import { createNamespace, deleteNamespace, eventually, kube, readOrUndefined } from '../support/kube.js';
-import { readCluster, VIP_ANNOTATION } from '../support/vip.js';
+import { plainCluster, readCluster, VIP_ANNOTATION } from '../support/vip.js';
 
 const SYSTEM = 'capi-vip-allocator-system';
 const { kc, objects, core } = kube();
@@ -68,14 +68,7 @@ test('the ServiceAccount can allocate, adopt and lead', async () => {
     (await replica?.metric('capi_vip_allocator_leader')) === 1 ? true : undefined,
   );
 
-  const cluster = (await objects.create({
-    apiVersion: 'cluster.x-k8s.io/v1beta2',
-    kind: 'Cluster',
-    metadata: { name: 'rbac', namespace: ns },
-    spec: {
-      infrastructureRef: { apiGroup: 'infrastructure.cluster.x-k8s.io', kind: 'DockerCluster', name: 'rbac' },
-    },
-  })) as Obj;
+  const cluster = await plainCluster(ns, 'rbac');
   const request = {
     apiVersion: 'hooks.runtime.cluster.x-k8s.io/v1alpha1',
     kind: 'BeforeClusterCreateRequest',

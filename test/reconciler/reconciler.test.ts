@@ -15,7 +15,13 @@ import {
   kube,
   readOrUndefined,
 } from '../support/kube.js';
-import { createCluster, readCluster, VIP_ANNOTATION, waitForTopology } from '../support/vip.js';
+import {
+  createCluster,
+  plainCluster as plainClusterIn,
+  readCluster,
+  VIP_ANNOTATION,
+  waitForTopology,
+} from '../support/vip.js';
 
 const { objects } = kube();
 let ns: string;
@@ -27,15 +33,7 @@ async function allocator(...args: string[]): Promise<AllocatorProcess> {
   return p;
 }
 
-/** A Cluster without topology (CAPI never calls our hook for it) to own claims made by hand. */
-async function plainCluster(name: string): Promise<Obj> {
-  return objects.create({
-    apiVersion: 'cluster.x-k8s.io/v1beta2',
-    kind: 'Cluster',
-    metadata: { name, namespace: ns },
-    spec: { infrastructureRef: { apiGroup: 'infrastructure.cluster.x-k8s.io', kind: 'DockerCluster', name } },
-  }) as Promise<Obj>;
-}
+const plainCluster = (name: string): Promise<Obj> => plainClusterIn(ns, name);
 
 /** An owner-less claim, as the original product's v0.3-v0.4 hook or a GitOps repository left them. */
 function ownerlessClaim(name: string, clusterName?: string): Promise<unknown> {

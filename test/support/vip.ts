@@ -20,6 +20,16 @@ export function readCluster(namespace: string, name: string): Promise<ClusterObj
   });
 }
 
+/** A Cluster without topology (CAPI never calls our hook for it), e.g. to own claims made by hand. */
+export async function plainCluster(namespace: string, name: string): Promise<Obj> {
+  return (await kube().objects.create({
+    apiVersion: 'cluster.x-k8s.io/v1beta2',
+    kind: 'Cluster',
+    metadata: { name, namespace },
+    spec: { infrastructureRef: { apiGroup: 'infrastructure.cluster.x-k8s.io', kind: 'DockerCluster', name } },
+  })) as Obj;
+}
+
 /** An IPAddressClaim as the tests read it, or undefined. */
 export function readClaim(
   namespace: string,
