@@ -53,7 +53,7 @@ export async function run(config: Config, log: Logger): Promise<() => Promise<vo
   const metrics = new Metrics(async () => {
     const [pools, claims] = await Promise.all([
       Promise.all(config.poolKinds.map(async (kind) => ({ kind, list: await store.listPools(kind, '') }))),
-      store.listClaims(),
+      store.listClaims({ labelled: true }),
     ]);
     const bound = claims.filter((c) => c.status?.addressRef?.name).length;
     return {
@@ -200,7 +200,7 @@ async function startReconciler(
         }
       : undefined,
   });
-  registerClaimOwners(operator, kc, {
+  registerClaimOwners(operator, {
     allocator,
     store,
     recorder,

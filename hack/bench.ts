@@ -18,7 +18,7 @@ import { clusterClass, inClusterIPPool, topologyCluster, vipLabels } from '../te
 import { FirstVersions } from '../test/support/vip.js';
 import { deploymentNodeOptions, EXTENSION_NAME } from './control-plane/components.js';
 import { upExtension } from './control-plane/extension.js';
-import { KUBECONFIG, PKI_DIR, PORTS, ROOT } from './control-plane/paths.js';
+import { BUNDLE, KUBECONFIG, PKI_DIR, PORTS, ROOT } from './control-plane/paths.js';
 import { loadKubeConfig, readState, up } from './control-plane/plane.js';
 import { KUBERNETES_VERSION, CAPI_VERSION, PINS } from './versions.js';
 
@@ -361,7 +361,8 @@ async function memory(): Promise<{ idle: number; loaded: number }> {
   const child = execa(
     process.execPath,
     [
-      path.join(ROOT, 'dist/extension/main.js'),
+      '--enable-source-maps',
+      BUNDLE,
       `--kubeconfig=${KUBECONFIG}`,
       '--enable-runtime-extension=false',
       '--enable-reconciler',

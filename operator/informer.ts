@@ -4,13 +4,13 @@ import {
   CustomObjectsApi,
   DELETE,
   ERROR,
-  makeInformer,
+  ListWatch,
   UPDATE,
-  type Informer,
+  Watch,
   type KubeConfig,
   type KubernetesListObject,
   type KubernetesObject,
-  type ObjectCache,
+  type RequestContext,
 } from '@kubernetes/client-node';
 import { EventEmitter } from 'node:events';
 
@@ -40,13 +40,69 @@ export interface InformerOptions {
   readonly maxRestartDelayMs?: number;
 }
 
+export interface WatchOptions {
+  /**
+   * Watch PartialObjectMetadata: names, uids, labels, annotations and owners, without spec and
+   * status, for a resource whose objects are only looked up (10,000 Clusters then cost a few MiB).
+   */
+  readonly metadataOnly?: boolean;
+}
+
+const METADATA_LIST = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1';
+const METADATA = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1';
+
+/** What no reconciler reads and every object carries: managedFields are often half its size. */
+function trim<T extends KubernetesObject>(obj: T): T {
+  if (obj.metadata) delete obj.metadata.managedFields;
+  return obj;
+}
+
+/** A KubeConfig whose requests ask for `accept`: client-node's Watch and list take no headers of their own. */
+function accepting(kc: KubeConfig, accept: string): KubeConfig {
+  const config = Object.create(kc) as KubeConfig;
+  config.applySecurityAuthentication = async (ctx: RequestContext) => {
+    await kc.applySecurityAuthentication(ctx);
+    ctx.setHeaderParam('Accept', accept);
+  };
+  return config;
+}
+
+/** client-node's ListWatch on `resource`, trimming every object before it is cached. */
+function listWatch<T extends KubernetesObject>(
+  kc: KubeConfig,
+  resource: Resource,
+  options: WatchOptions,
+): ListWatch<T> {
+  const { group, version, plural } = resource;
+  const api = (options.metadataOnly ? accepting(kc, METADATA_LIST) : kc).makeApiClient(CustomObjectsApi);
+  const watch = new Watch(options.metadataOnly ? accepting(kc, METADATA) : kc);
+  const trimming = {
+    watch: (
+      path: string,
+      params: Record<string, string | number | boolean | undefined>,
+      callback: (phase: string, obj: T, watchObj?: unknown) => void,
+      done: (err: unknown) => void,
+    ) => watch.watch(path, params, (phase: string, obj: T) => callback(phase, trim(obj)), done),
+  } as unknown as Watch;
+  const list = async (): Promise<KubernetesListObject<T>> => {
+    const result = (await api.listClusterCustomObject({
+      group,
+      version,
+      plural,
+    })) as KubernetesListObject<T>;
+    result.items.forEach(trim);
+    return result;
+  };
+  return new ListWatch<T>(`/apis/${group}/${version}/${plural}`, trimming, list, false);
+}
+
 /**
  * client-node's informer made to survive: it stops on any error but 410 Gone, so it is restarted
  * with backoff; and a silence watchdog relists, since a watch can hang without an error.
  */
 export class ResilientInformer<T extends KubernetesObject> extends EventEmitter {
   readonly resource: Resource;
-  readonly #informer: Informer<T> & ObjectCache<T>;
+  readonly #informer: ListWatch<T>;
   readonly #watchdogMs: number;
   readonly #maxDelay: number;
   #state: InformerState = 'stopped';
@@ -56,18 +112,12 @@ export class ResilientInformer<T extends KubernetesObject> extends EventEmitter 
   #watchdog?: NodeJS.Timeout;
   #retry?: NodeJS.Timeout;
 
-  constructor(kc: KubeConfig, resource: Resource, options: InformerOptions = {}) {
+  constructor(kc: KubeConfig, resource: Resource, options: InformerOptions & WatchOptions = {}) {
     super();
     this.resource = resource;
     this.#watchdogMs = options.watchdogMs ?? 5 * 60_000;
     this.#maxDelay = options.maxRestartDelayMs ?? 30_000;
-    const api = kc.makeApiClient(CustomObjectsApi);
-    const { group, version, plural } = resource;
-    this.#informer = makeInformer<T>(
-      kc,
-      `/apis/${group}/${version}/${plural}`,
-      async () => (await api.listClusterCustomObject({ group, version, plural })) as KubernetesListObject<T>,
-    );
+    this.#informer = listWatch<T>(kc, resource, options);
     for (const verb of [ADD, UPDATE, DELETE] as const) {
       this.#informer.on(verb, (obj) => {
         this.#heard();

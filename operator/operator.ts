@@ -11,7 +11,13 @@
  */
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import { EventEmitter } from 'node:events';
-import { InformerEvent, ResilientInformer, type InformerOptions, type Resource } from './informer.js';
+import {
+  InformerEvent,
+  ResilientInformer,
+  type InformerOptions,
+  type Resource,
+  type WatchOptions,
+} from './informer.js';
 import { LeaderElector, LeaderEvent, type LeaderOptions } from './leader.js';
 import { QueueEvent, WorkQueue, type ReconcileResult } from './queue.js';
 
@@ -84,8 +90,8 @@ export class Operator extends EventEmitter {
     if (options.leader) this.#leader = new LeaderElector(kc, options.leader);
   }
 
-  watch<T extends KubernetesObject>(resource: Resource): ResilientInformer<T> {
-    const informer = new ResilientInformer<T>(this.#kc, resource, this.#options.informer);
+  watch<T extends KubernetesObject>(resource: Resource, options: WatchOptions = {}): ResilientInformer<T> {
+    const informer = new ResilientInformer<T>(this.#kc, resource, { ...this.#options.informer, ...options });
     informer.on(InformerEvent.Restarting, (err: unknown, delay: number) =>
       this.emit(OperatorEvent.InformerRestarting, resource, err, delay),
     );

@@ -19,7 +19,7 @@ import { SETTINGS_VARIABLE as VARIABLE } from './vip.js';
 import { freeAddresses, poolFamily, type Candidate, type PoolKind } from './allocator/pools.js';
 import { KubeStore } from './allocator/store.js';
 import { isNotFound, reason } from './kube/errors.js';
-import type { Cluster, ClusterClass, IPAddressClaim } from './kube/types.js';
+import { EXTENSION_CONFIG, typeMeta } from './kube/gvk.js';
 
 export interface Finding {
   readonly check: string;
@@ -84,6 +84,9 @@ function certFinding(cert: X509Certificate, where: string, warnDays: number): Fi
 }
 
 export async function diagnose(kc: KubeConfig, options: DoctorOptions): Promise<Finding[]> {
+  // Claims, pools, Clusters and classes through the one store; the ExtensionConfig and its CA
+  // Secret are doctor's alone.
+  const store = new KubeStore(kc);
   const objects = KubernetesObjectApi.makeApiClient(kc);
   const findings: Finding[] = [];
   const add = (check: string, ok: boolean, subject: string, detail: string): void =>
@@ -93,8 +96,7 @@ export async function diagnose(kc: KubeConfig, options: DoctorOptions): Promise<
   let ec: ExtensionConfig | undefined;
   try {
     ec = (await objects.read({
-      apiVersion: 'runtime.cluster.x-k8s.io/v1beta2',
-      kind: 'ExtensionConfig',
+      ...typeMeta(EXTENSION_CONFIG),
       metadata: { name: options.extensionConfig },
     })) as ExtensionConfig;
   } catch (err) {
@@ -162,10 +164,8 @@ export async function diagnose(kc: KubeConfig, options: DoctorOptions): Promise<
   }
 
   // 3. Pools for every ClusterClass that lists our GeneratePatches handler.
-  const allocator = new Allocator(new KubeStore(kc), { poolKinds: options.poolKinds });
-  const classes = (
-    await objects.list<ClusterClass>('cluster.x-k8s.io/v1beta2', 'ClusterClass', options.namespace)
-  ).items;
+  const allocator = new Allocator(store, { poolKinds: options.poolKinds });
+  const classes = await store.listClusterClasses(options.namespace);
   const ours = classes.filter((cc) =>
     cc.spec?.patches?.some((p) =>
       p.external?.generatePatchesExtension?.startsWith(`${options.handlerPrefix}-generate-patches.`),
@@ -204,8 +204,7 @@ export async function diagnose(kc: KubeConfig, options: DoctorOptions): Promise<
     );
   }
 
-  const clusters = (await objects.list<Cluster>('cluster.x-k8s.io/v1beta2', 'Cluster', options.namespace))
-    .items;
+  const clusters = await store.listClusters(options.namespace);
 
   // 4. Classes whose Clusters ask for an announcer their control-plane kind has no profile for.
   for (const cc of ours) {
@@ -240,9 +239,7 @@ export async function diagnose(kc: KubeConfig, options: DoctorOptions): Promise<
   }
 
   // 6. Orphan claims: ours, without a Cluster owner, whose Cluster does not exist.
-  const claims = (
-    await objects.list<IPAddressClaim>('ipam.cluster.x-k8s.io/v1beta2', 'IPAddressClaim', options.namespace)
-  ).items;
+  const claims = await store.listClaims({ namespace: options.namespace, labelled: false });
   const clusterKeys = new Set(clusters.map((c) => `${c.metadata.namespace}/${c.metadata.name}`));
   for (const claim of claims) {
     if (!isOurs(claim) || claim.metadata.ownerReferences?.some((o) => o.kind === 'Cluster')) continue;

@@ -35,3 +35,5 @@ export const ANNOTATION_CONTROL_PLANE_VIP_SECONDARY = 'vip.capi.gorizond.io/cont
 export const SETTINGS_VARIABLE = 'vipAllocator';
 /** The ClusterClass variable the original implementation's "legacy mode" filled with the VIP. */
 export const LEGACY_VIP_VARIABLE = 'clusterVip';
+/** On IPAddresses bound to our claims: a hash of pool and address, so twins are found by label. */
+export const LABEL_ADDRESS_KEY = 'vip.capi.gorizond.io/address-key';

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { PINS, type CapiRelease } from '../versions.js';
 import { binaryPath } from './build.js';
-import { HOST, KUBECONFIG, PLANE_DIR, PORTS, ROOT } from './paths.js';
+import { BUNDLE, HOST, KUBECONFIG, PLANE_DIR, PORTS, ROOT } from './paths.js';
 import type { Pki } from './pki.js';
 
 /** How a component says it is ready: a GET that answers 200. */
@@ -167,7 +167,7 @@ export function deploymentNodeOptions(): string | undefined {
   return env.find((e) => e.name === 'NODE_OPTIONS')?.value;
 }
 
-/** Our own process, exactly as `npm start` runs it (node dist/extension/main.js), pointed at the plane. */
+/** Our own process, exactly as `npm start` runs it (the bundle, with source maps), pointed at the plane. */
 export function extension(pki: Pki): Component {
   const nodeOptions = deploymentNodeOptions();
   return {
@@ -175,7 +175,8 @@ export function extension(pki: Pki): Component {
     binary: process.execPath,
     ...(nodeOptions ? { env: { NODE_OPTIONS: nodeOptions } } : {}),
     args: [
-      path.join(ROOT, 'dist/extension/main.js'),
+      '--enable-source-maps',
+      BUNDLE,
       `--kubeconfig=${KUBECONFIG}`,
       `--cert-dir=${pki.extension.dir}`,
       `--runtime-extension-port=${PORTS.extension}`,

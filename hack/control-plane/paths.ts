@@ -24,6 +24,8 @@ export const PKI_DIR = path.join(PLANE_DIR, 'pki');
 export const LOG_DIR = path.join(PLANE_DIR, 'logs');
 export const STATE_FILE = path.join(PLANE_DIR, 'state.json');
 export const KUBECONFIG = path.join(PLANE_DIR, 'kubeconfig');
+/** The one file `npm run build` writes and `npm start`, the image and the plane run. */
+export const BUNDLE = path.join(ROOT, 'dist/capi-vip-allocator.mjs');
 
 /** Every port the plane listens on, all on 127.0.0.1, chosen away from the usual defaults. */
 export const PORTS = {

@@ -3,24 +3,22 @@
  * never allocates (BeforeClusterCreate is the only allocator): a claim whose Cluster exists gets
  * the Cluster as owner; one whose Cluster never appears is reported, and deleted only if asked.
  */
-import type { KubeConfig } from '@kubernetes/client-node';
-import { KubernetesObjectApi } from '@kubernetes/client-node';
 import { ref, type Allocator } from '../../shared/allocator/allocator.js';
 import { claimName, clusterNameOf, isOurs, type Slot } from '../../shared/allocator/claims.js';
 import type { Recorder } from '../../shared/events.js';
-import { isNotFound } from '../../shared/kube/errors.js';
-import type { Cluster, IPAddressClaim } from '../../shared/kube/types.js';
+import { CLUSTER, IP_ADDRESS_CLAIM, typeMeta } from '../../shared/kube/gvk.js';
+import type { Cluster, IPAddressClaim, NamespacedMeta } from '../../shared/kube/types.js';
 import type { Store } from '../../shared/allocator/store.js';
 import { clusterPatch, wantsIngress } from '../../shared/publish.js';
 import { ANNOTATION_INGRESS_VIP, CLAIM_PREFIX, FAMILIES, LABEL_ROLE, type Role } from '../../shared/vip.js';
 import { keyOf, splitKey, type Operator, type ReconcileResult } from '../operator.js';
 
-export const CLUSTERS = { group: 'cluster.x-k8s.io', version: 'v1beta2', plural: 'clusters' };
-export const IPADDRESSCLAIMS = {
-  group: 'ipam.cluster.x-k8s.io',
-  version: 'v1beta2',
-  plural: 'ipaddressclaims',
-};
+/** A Cluster as the metadata-only watch holds it: no spec, no status. */
+interface ClusterMeta {
+  apiVersion?: string;
+  kind?: string;
+  metadata: NamespacedMeta;
+}
 
 /** Every claim name a Cluster may have: each role, single-stack and either family second. */
 const SLOTS: Slot[] = (Object.keys(CLAIM_PREFIX) as Role[]).flatMap((role) => [
@@ -41,10 +39,10 @@ export interface ClaimOwnerOptions {
   readonly onOrphans?: (count: number) => void;
 }
 
-export function registerClaimOwners(op: Operator, kc: KubeConfig, options: ClaimOwnerOptions): void {
-  const clusters = op.watch<Cluster>(CLUSTERS);
-  const claims = op.watch<IPAddressClaim>(IPADDRESSCLAIMS);
-  const objects = KubernetesObjectApi.makeApiClient(kc);
+export function registerClaimOwners(op: Operator, options: ClaimOwnerOptions): void {
+  // Clusters are only looked up by name here: their metadata is all that is cached.
+  const clusters = op.watch<ClusterMeta>(CLUSTER, { metadataOnly: true });
+  const claims = op.watch<IPAddressClaim>(IP_ADDRESS_CLAIM);
   const orphans = new Set<string>();
   const setOrphan = (key: string, orphan: boolean): void => {
     const before = orphans.size;
@@ -58,17 +56,18 @@ export function registerClaimOwners(op: Operator, kc: KubeConfig, options: Claim
    * longer runs): write the address, through the allocator so the duplicate check still applies.
    * No topology variable is set now: a changed variable would roll the control plane.
    */
-  async function lateIngress(cluster: Cluster, claim: IPAddressClaim): Promise<void> {
-    const className = cluster.spec?.topology?.classRef?.name ?? cluster.spec?.topology?.class;
+  async function lateIngress(meta: ClusterMeta, claim: IPAddressClaim): Promise<void> {
     if (
       claim.metadata.labels?.[LABEL_ROLE] !== 'ingress' ||
       !claim.status?.addressRef?.name ||
-      !className ||
-      !wantsIngress(cluster) ||
-      cluster.metadata.annotations?.[ANNOTATION_INGRESS_VIP]
+      meta.metadata.annotations?.[ANNOTATION_INGRESS_VIP]
     ) {
       return;
     }
+    // The cache holds metadata only; this rare case reads the whole Cluster.
+    const cluster = await options.store.getCluster(meta.metadata.namespace, meta.metadata.name);
+    const className = cluster?.spec?.topology?.classRef?.name ?? cluster?.spec?.topology?.class;
+    if (!cluster || !className || !wantsIngress(cluster)) return;
     const allocation = await options.allocator.allocate(cluster, className, { role: 'ingress' }, 0, claim);
     if (allocation.state !== 'allocated') return;
     await options.store.patchCluster(cluster, clusterPatch({ ingress: allocation.address }));
@@ -88,8 +87,10 @@ export function registerClaimOwners(op: Operator, kc: KubeConfig, options: Claim
       return undefined;
     }
     const clusterName = clusterNameOf(claim);
-    const cluster = clusterName ? clusters.get(namespace, clusterName) : undefined;
-    if (cluster) {
+    const meta = clusterName ? clusters.get(namespace, clusterName) : undefined;
+    if (meta) {
+      // Owner references and Events name the Cluster's own type, not PartialObjectMetadata.
+      const cluster = { ...meta, ...typeMeta(CLUSTER) } as Cluster;
       setOrphan(key, false);
       if (!hasOwner(claim)) {
         await options.allocator.adopt(claim, cluster);
@@ -101,7 +102,7 @@ export function registerClaimOwners(op: Operator, kc: KubeConfig, options: Claim
           `IPAddressClaim ${ref(claim)} now has Cluster ${ref(cluster)} as its owner`,
         );
       }
-      await lateIngress(cluster, claim);
+      await lateIngress(meta, claim);
       return;
     }
     if (hasOwner(claim)) {
@@ -120,11 +121,8 @@ export function registerClaimOwners(op: Operator, kc: KubeConfig, options: Claim
       options.deleteOrphans ? `${note}; deleting it` : note,
     );
     if (!options.deleteOrphans) return { requeueAfterMs: options.orphanGraceMs };
-    try {
-      await objects.delete(claim);
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
+    // Guarded by the cached claim's uid: a claim recreated under the same name is not deleted.
+    await options.store.deleteClaim(claim);
     setOrphan(key, false);
     return undefined;
   }

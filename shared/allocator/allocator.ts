@@ -1,7 +1,14 @@
 import type { Cluster, IPAddress, IPAddressClaim, PoolRef } from '../kube/types.js';
-import { ANNOTATION_PAUSED, LABEL_CLUSTER_CLASS, LABEL_ROLE, type Family, type Role } from '../vip.js';
+import {
+  ANNOTATION_PAUSED,
+  LABEL_ADDRESS_KEY,
+  LABEL_CLUSTER_CLASS,
+  LABEL_ROLE,
+  type Family,
+  type Role,
+} from '../vip.js';
 import { claimName, clusterOwnerReference, newClaim, ownership, type Slot } from './claims.js';
-import { twinOf } from './duplicates.js';
+import { addressKey, twinOf } from './duplicates.js';
 import { freeAddresses, poolRef, rankPools, type Candidate, type PoolKind } from './pools.js';
 import type { Store } from './store.js';
 
@@ -44,12 +51,8 @@ export function isPaused(cluster: Cluster): boolean {
   return cluster.spec?.paused === true || cluster.metadata.annotations?.[ANNOTATION_PAUSED] !== undefined;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 export interface AllocatorOptions {
   readonly poolKinds: readonly PoolKind[];
-  /** How often a waiting call looks at its claim. */
-  readonly pollMs?: number;
 }
 
 /**
@@ -59,12 +62,10 @@ export interface AllocatorOptions {
 export class Allocator {
   readonly #store: Store;
   readonly #kinds: readonly PoolKind[];
-  readonly #pollMs: number;
 
   constructor(store: Store, options: AllocatorOptions) {
     this.#store = store;
     this.#kinds = options.poolKinds;
-    this.#pollMs = options.pollMs ?? 100;
   }
 
   /** Pools that match the class and role, best first (see rankPools), and where they were looked for. */
@@ -119,7 +120,7 @@ export class Allocator {
 
   /**
    * Ensures the Cluster's claim (created in the best matching pool, or adopted) and waits up to
-   * `waitMs` for the IPAM provider to bind it.
+   * `waitMs` for the IPAM provider to bind it (on the store's watch: no request while waiting).
    */
   async allocate(
     cluster: Cluster,
@@ -150,41 +151,44 @@ export class Allocator {
     if (claim.metadata.deletionTimestamp) return this.#releasing(claim);
     claim = await this.adopt(claim, cluster);
 
-    const deadline = Date.now() + waitMs;
-    for (;;) {
-      const addressName = claim.status?.addressRef?.name;
-      const address = addressName ? await this.#store.getAddress(namespace, addressName) : undefined;
-      if (address?.spec.address) {
-        const twin = await this.#twin(address);
-        if (!twin) {
-          const { prefix } = address.spec;
-          return { state: 'allocated', address: address.spec.address, ...(prefix ? { prefix } : {}), claim };
-        }
-        // Our Cluster does not carry this address yet (one that does is never asked again): give it back.
-        await this.#store.deleteClaim(claim);
-        return {
-          state: 'pending',
-          reason: 'duplicate',
-          message:
-            `${claim.spec.poolRef.kind} ${claim.spec.poolRef.name} bound IPAddressClaim ${ref(claim)} to ` +
-            `${address.spec.address}, which IPAddress ${ref(twin)} also holds: released the claim to claim again`,
-        };
+    claim = await this.#store.waitForClaim(claim, (c) => Boolean(c.status?.addressRef?.name), waitMs);
+    const addressName = claim.status?.addressRef?.name;
+    const address = addressName ? await this.#store.getAddress(namespace, addressName) : undefined;
+    if (address?.spec.address) {
+      const twin = await this.#twin(address);
+      if (!twin) {
+        const { prefix } = address.spec;
+        return { state: 'allocated', address: address.spec.address, ...(prefix ? { prefix } : {}), claim };
       }
-      if (Date.now() >= deadline) break;
-      await sleep(Math.min(this.#pollMs, Math.max(0, deadline - Date.now())));
-      claim = (await this.existingClaim(cluster, slot)) ?? claim;
+      // Our Cluster does not carry this address yet (one that does is never asked again): give it back.
+      await this.#store.deleteClaim(claim);
+      return {
+        state: 'pending',
+        reason: 'duplicate',
+        message:
+          `${claim.spec.poolRef.kind} ${claim.spec.poolRef.name} bound IPAddressClaim ${ref(claim)} to ` +
+          `${address.spec.address}, which IPAddress ${ref(twin)} also holds: released the claim to claim again`,
+      };
     }
     return this.#pending(cluster, className, slot, claim);
   }
 
   /** Another IPAddress of the same pool holding this one's address, read live (see twinOf). */
   async #twin(address: IPAddress): Promise<IPAddress | undefined> {
+    const key = addressKey(address);
+    if (address.metadata.labels?.[LABEL_ADDRESS_KEY] !== key) {
+      await this.#store.labelAddress(address, LABEL_ADDRESS_KEY, key);
+    }
     const kind = this.#kindOf(address.spec.poolRef);
     // A pool kind we were not told about is taken as namespaced: no false twins from other namespaces.
     const namespaced = kind ? ((await this.#store.namespaced(kind)) ?? true) : true;
     return twinOf(
       address,
-      await this.#store.listAddresses(namespaced ? address.metadata.namespace : undefined),
+      await this.#store.listAddresses(
+        namespaced ? address.metadata.namespace : undefined,
+        LABEL_ADDRESS_KEY,
+        key,
+      ),
     );
   }
 

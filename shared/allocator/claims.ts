@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { V1OwnerReference } from '@kubernetes/client-node';
+import { CLUSTER, IP_ADDRESS_CLAIM, typeMeta } from '../kube/gvk.js';
 import type { Cluster, IPAddressClaim, PoolRef } from '../kube/types.js';
 import { CLAIM_PREFIX, LABEL_CLUSTER_NAME, LABEL_ROLE, type Family, type Role } from '../vip.js';
 
@@ -30,8 +31,7 @@ export function claimName(slot: Slot, clusterName: string): string {
 
 export function clusterOwnerReference(cluster: Cluster): V1OwnerReference {
   return {
-    apiVersion: 'cluster.x-k8s.io/v1beta2',
-    kind: 'Cluster',
+    ...typeMeta(CLUSTER),
     name: cluster.metadata.name,
     uid: cluster.metadata.uid ?? '',
     blockOwnerDeletion: true,
@@ -40,8 +40,7 @@ export function clusterOwnerReference(cluster: Cluster): V1OwnerReference {
 
 export function newClaim(cluster: Cluster, slot: Slot, pool: PoolRef): IPAddressClaim {
   return {
-    apiVersion: 'ipam.cluster.x-k8s.io/v1beta2',
-    kind: 'IPAddressClaim',
+    ...(typeMeta(IP_ADDRESS_CLAIM) as Pick<IPAddressClaim, 'apiVersion' | 'kind'>),
     metadata: {
       name: claimName(slot, cluster.metadata.name),
       namespace: cluster.metadata.namespace,

@@ -1,4 +1,5 @@
 import { BlockList, isIPv6 } from 'node:net';
+import { GLOBAL_IN_CLUSTER_IP_POOL, IN_CLUSTER_IP_POOL, typeMeta } from '../kube/gvk.js';
 import type { IPPool, PoolRef } from '../kube/types.js';
 import { LABEL_CLUSTER_CLASS, LABEL_ROLE, type Family, type Role } from '../vip.js';
 
@@ -12,8 +13,8 @@ export interface PoolKind {
 }
 
 export const DEFAULT_POOL_KINDS: readonly PoolKind[] = [
-  { apiVersion: 'ipam.cluster.x-k8s.io/v1alpha2', kind: 'InClusterIPPool' },
-  { apiVersion: 'ipam.cluster.x-k8s.io/v1alpha2', kind: 'GlobalInClusterIPPool' },
+  typeMeta(IN_CLUSTER_IP_POOL),
+  typeMeta(GLOBAL_IN_CLUSTER_IP_POOL),
 ];
 
 /** A pool found by a search, with the kind it was found as and that kind's scope. */

@@ -5,7 +5,17 @@ import {
   type KubernetesObject,
   type V1OwnerReference,
 } from '@kubernetes/client-node';
+import { ClaimWatch } from '../kube/claim-watch.js';
 import { isConflict, isNotFound } from '../kube/errors.js';
+import {
+  apiVersion,
+  CLUSTER,
+  CLUSTER_CLASS,
+  IP_ADDRESS,
+  IP_ADDRESS_CLAIM,
+  typeMeta,
+  type Gvk,
+} from '../kube/gvk.js';
 import type {
   Cluster,
   ClusterClass,
@@ -22,8 +32,20 @@ export interface Store {
   /** Pools of a kind (in `namespace` when the kind is namespaced); undefined when it is not served. */
   listPools(kind: PoolKind, namespace: string): Promise<PoolList | undefined>;
   getClaim(namespace: string, name: string): Promise<IPAddressClaim | undefined>;
-  /** Every claim labelled with one of our roles, in all namespaces (metrics). */
-  listClaims(): Promise<IPAddressClaim[]>;
+  /**
+   * Claims in `namespace` (all namespaces when undefined): only those labelled with one of our
+   * roles when `labelled`, else every claim (doctor also finds the original's unlabelled ones).
+   */
+  listClaims(scope: { namespace?: string; labelled: boolean }): Promise<IPAddressClaim[]>;
+  /**
+   * The claim once `done` holds for it, or its newest version when `timeoutMs` runs out. Event
+   * driven: waiting costs no request.
+   */
+  waitForClaim(
+    claim: IPAddressClaim,
+    done: (claim: IPAddressClaim) => boolean,
+    timeoutMs: number,
+  ): Promise<IPAddressClaim>;
   /** Creates the claim; resolves to undefined when one of that name already exists. */
   createClaim(claim: IPAddressClaim): Promise<IPAddressClaim | undefined>;
   /** Sets the owner, guarded by the claim's resourceVersion. */
@@ -31,14 +53,21 @@ export interface Store {
   /** Deletes the claim, guarded by its uid; gone already is fine. */
   deleteClaim(claim: IPAddressClaim): Promise<void>;
   getAddress(namespace: string, name: string): Promise<IPAddress | undefined>;
-  /** IPAddresses read live from the API server: in `namespace`, or in all namespaces when undefined. */
-  listAddresses(namespace: string | undefined): Promise<IPAddress[]>;
+  /** Sets a label on an IPAddress (the duplicate check's key, see duplicates.ts). */
+  labelAddress(address: IPAddress, key: string, value: string): Promise<void>;
+  /**
+   * IPAddresses carrying label `key=value`, read live from the API server: in `namespace`, or in
+   * all namespaces when undefined.
+   */
+  listAddresses(namespace: string | undefined, key: string, value: string): Promise<IPAddress[]>;
   /** Whether a pool kind is namespaced; undefined when it is not served. */
   namespaced(kind: PoolKind): Promise<boolean | undefined>;
   getClusterClass(namespace: string, name: string): Promise<ClusterClass | undefined>;
+  /** ClusterClasses in `namespace`, or in all namespaces when undefined. */
+  listClusterClasses(namespace?: string): Promise<ClusterClass[]>;
   getCluster(namespace: string, name: string): Promise<Cluster | undefined>;
-  /** Every Cluster, in all namespaces. */
-  listClusters(): Promise<Cluster[]>;
+  /** Clusters in `namespace`, or in all namespaces when undefined. */
+  listClusters(namespace?: string): Promise<Cluster[]>;
   /** Writes the endpoint, annotations, labels and topology variables given, in one patch. */
   patchCluster(cluster: Cluster, patch: ClusterPatch): Promise<void>;
 }
@@ -84,26 +113,56 @@ const CONFLICT_ATTEMPTS = 5;
 
 const FIELD_MANAGER = 'capi-vip-allocator';
 
+const metaKey = (obj: { metadata: { namespace: string; name: string } }) => ({
+  name: obj.metadata.name,
+  namespace: obj.metadata.namespace,
+});
+
 async function readOrUndefined<T extends KubernetesObject>(
   api: KubernetesObjectApi,
-  apiVersion: string,
-  kind: string,
+  type: Gvk,
   namespace: string,
   name: string,
 ): Promise<T | undefined> {
   try {
-    return (await api.read({ apiVersion, kind, metadata: { name, namespace } })) as T;
+    return (await api.read({ ...typeMeta(type), metadata: { name, namespace } })) as T;
   } catch (err) {
     if (isNotFound(err)) return undefined;
     throw err;
   }
 }
 
+const list = async <T extends KubernetesObject>(
+  api: KubernetesObjectApi,
+  type: Gvk,
+  namespace?: string,
+  labelSelector?: string,
+): Promise<T[]> =>
+  (
+    await api.list<T>(
+      apiVersion(type),
+      type.kind,
+      namespace,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      labelSelector,
+    )
+  ).items;
+
 export class KubeStore implements Store {
   readonly #api: Objects;
+  readonly #claims: ClaimWatch;
 
   constructor(kc: KubeConfig) {
     this.#api = kc.makeApiClient(Objects);
+    this.#claims = new ClaimWatch(kc, LABEL_ROLE);
+  }
+
+  /** Ends the claim watch (it starts with the first wait). */
+  close(): void {
+    this.#claims.stop();
   }
 
   namespaced(kind: PoolKind): Promise<boolean | undefined> {
@@ -119,21 +178,24 @@ export class KubeStore implements Store {
   }
 
   getClaim(namespace: string, name: string): Promise<IPAddressClaim | undefined> {
-    return readOrUndefined(this.#api, 'ipam.cluster.x-k8s.io/v1beta2', 'IPAddressClaim', namespace, name);
+    return readOrUndefined(this.#api, IP_ADDRESS_CLAIM, namespace, name);
   }
 
-  async listClaims(): Promise<IPAddressClaim[]> {
-    const list = await this.#api.list<IPAddressClaim>(
-      'ipam.cluster.x-k8s.io/v1beta2',
-      'IPAddressClaim',
-      undefined,
-      undefined,
-      undefined,
-      undefined,
-      undefined,
-      LABEL_ROLE,
+  listClaims(scope: { namespace?: string; labelled: boolean }): Promise<IPAddressClaim[]> {
+    return list(this.#api, IP_ADDRESS_CLAIM, scope.namespace, scope.labelled ? LABEL_ROLE : undefined);
+  }
+
+  waitForClaim(
+    claim: IPAddressClaim,
+    done: (claim: IPAddressClaim) => boolean,
+    timeoutMs: number,
+  ): Promise<IPAddressClaim> {
+    // The watch selects our role label; an adopted claim of the original's without it is looked
+    // at again on CAPI's next call instead.
+    if (claim.metadata.labels?.[LABEL_ROLE] === undefined) return Promise.resolve(claim);
+    return this.#claims.until(claim, done, timeoutMs, () =>
+      this.getClaim(claim.metadata.namespace, claim.metadata.name),
     );
-    return list.items;
   }
 
   async createClaim(claim: IPAddressClaim): Promise<IPAddressClaim | undefined> {
@@ -147,11 +209,9 @@ export class KubeStore implements Store {
 
   async setClaimOwner(claim: IPAddressClaim, owner: V1OwnerReference): Promise<IPAddressClaim> {
     const patch = {
-      apiVersion: claim.apiVersion,
-      kind: claim.kind,
+      ...typeMeta(IP_ADDRESS_CLAIM),
       metadata: {
-        name: claim.metadata.name,
-        namespace: claim.metadata.namespace,
+        ...metaKey(claim),
         // A merge patch replaces the whole list; the resourceVersion makes a concurrent change a 409.
         resourceVersion: claim.metadata.resourceVersion,
         ownerReferences: [...(claim.metadata.ownerReferences ?? []), owner],
@@ -179,32 +239,45 @@ export class KubeStore implements Store {
   }
 
   getAddress(namespace: string, name: string): Promise<IPAddress | undefined> {
-    return readOrUndefined(this.#api, 'ipam.cluster.x-k8s.io/v1beta2', 'IPAddress', namespace, name);
+    return readOrUndefined(this.#api, IP_ADDRESS, namespace, name);
   }
 
-  async listAddresses(namespace: string | undefined): Promise<IPAddress[]> {
-    return (await this.#api.list<IPAddress>('ipam.cluster.x-k8s.io/v1beta2', 'IPAddress', namespace)).items;
+  async labelAddress(address: IPAddress, key: string, value: string): Promise<void> {
+    await this.#api.patch(
+      { ...typeMeta(IP_ADDRESS), metadata: { ...metaKey(address), labels: { [key]: value } } },
+      undefined,
+      undefined,
+      FIELD_MANAGER,
+      undefined,
+      PatchStrategy.MergePatch,
+    );
+  }
+
+  listAddresses(namespace: string | undefined, key: string, value: string): Promise<IPAddress[]> {
+    return list(this.#api, IP_ADDRESS, namespace, `${key}=${value}`);
   }
 
   getClusterClass(namespace: string, name: string): Promise<ClusterClass | undefined> {
-    return readOrUndefined(this.#api, 'cluster.x-k8s.io/v1beta2', 'ClusterClass', namespace, name);
+    return readOrUndefined(this.#api, CLUSTER_CLASS, namespace, name);
+  }
+
+  listClusterClasses(namespace?: string): Promise<ClusterClass[]> {
+    return list(this.#api, CLUSTER_CLASS, namespace);
   }
 
   getCluster(namespace: string, name: string): Promise<Cluster | undefined> {
-    return readOrUndefined(this.#api, 'cluster.x-k8s.io/v1beta2', 'Cluster', namespace, name);
+    return readOrUndefined(this.#api, CLUSTER, namespace, name);
   }
 
-  async listClusters(): Promise<Cluster[]> {
-    return (await this.#api.list<Cluster & KubernetesObject>('cluster.x-k8s.io/v1beta2', 'Cluster')).items;
+  listClusters(namespace?: string): Promise<Cluster[]> {
+    return list<Cluster & KubernetesObject>(this.#api, CLUSTER, namespace);
   }
 
   async patchCluster(cluster: Cluster, patch: ClusterPatch): Promise<void> {
     const body = (live?: Cluster) => ({
-      apiVersion: 'cluster.x-k8s.io/v1beta2',
-      kind: 'Cluster',
+      ...typeMeta(CLUSTER),
       metadata: {
-        name: cluster.metadata.name,
-        namespace: cluster.metadata.namespace,
+        ...metaKey(cluster),
         annotations: patch.annotations,
         ...(patch.labels ? { labels: patch.labels } : {}),
         // A merge patch replaces the whole variables list: guard it with the version it was read at.
@@ -221,13 +294,7 @@ export class KubeStore implements Store {
       this.#api.patch(b, undefined, undefined, FIELD_MANAGER, undefined, PatchStrategy.MergePatch);
     if (!patch.variables) return void (await write(body()));
     for (let attempt = 1; ; attempt++) {
-      const live = await readOrUndefined<Cluster & KubernetesObject>(
-        this.#api,
-        'cluster.x-k8s.io/v1beta2',
-        'Cluster',
-        cluster.metadata.namespace,
-        cluster.metadata.name,
-      );
+      const live = await this.getCluster(cluster.metadata.namespace, cluster.metadata.name);
       if (!live) throw new Error(`Cluster ${cluster.metadata.namespace}/${cluster.metadata.name} is gone`);
       try {
         return void (await write(body(live)));

@@ -89,10 +89,14 @@ async function argsParse(rendered: Rendered[]): Promise<void> {
   expect(args.length).toBeGreaterThan(3);
   const nodeOptions = container?.env?.find((e) => e.name === 'NODE_OPTIONS')?.value;
   expect(nodeOptions).toBe(deploymentNodeOptions());
-  const { exitCode, stderr } = await execa(process.execPath, ['dist/extension/main.js', ...args, '--help'], {
-    reject: false,
-    env: { NODE_OPTIONS: nodeOptions },
-  });
+  const { exitCode, stderr } = await execa(
+    process.execPath,
+    ['dist/capi-vip-allocator.mjs', ...args, '--help'],
+    {
+      reject: false,
+      env: { NODE_OPTIONS: nodeOptions },
+    },
+  );
   expect({ exitCode, stderr }).toEqual({ exitCode: 0, stderr: '' });
 }
 
@@ -171,7 +175,9 @@ test('the Helm chart with every option turned', async () => {
 test('the image runs the same executable as npm start', () => {
   const dockerfile = readFileSync('Dockerfile', 'utf8');
   const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: Record<string, string> };
-  expect(dockerfile).toContain('ENTRYPOINT ["node", "dist/extension/main.js"]');
-  expect(pkg.scripts.start).toBe('node dist/extension/main.js');
-  expect(existsSync('dist/extension/main.js')).toBe(true);
+  expect(dockerfile).toContain('ENTRYPOINT ["node", "--enable-source-maps", "dist/capi-vip-allocator.mjs"]');
+  expect(pkg.scripts.start).toBe('node --enable-source-maps dist/capi-vip-allocator.mjs');
+  expect(existsSync('dist/capi-vip-allocator.mjs')).toBe(true);
+  // One bundled file: the runtime stage copies dist/ and no node_modules.
+  expect(dockerfile).not.toMatch(/COPY --from=build \S*node_modules/);
 });

@@ -2,7 +2,10 @@
 import { execa } from 'execa';
 
 const run = (...args: string[]) =>
-  execa(process.execPath, ['dist/extension/main.js', ...args], { reject: false, timeout: 20_000 });
+  execa(process.execPath, ['--enable-source-maps', 'dist/capi-vip-allocator.mjs', ...args], {
+    reject: false,
+    timeout: 20_000,
+  });
 
 test.each([
   ['--runtime-extension-name=vip.allocator', 'runtime-extension-name', 'DNS-1123'],

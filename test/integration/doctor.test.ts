@@ -15,7 +15,13 @@ const { objects } = kube();
 const doctor = async (...args: string[]) => {
   const { exitCode, stdout, stderr } = await execa(
     process.execPath,
-    ['dist/extension/main.js', 'doctor', '--kubeconfig=.cache/control-plane/kubeconfig', ...args],
+    [
+      '--enable-source-maps',
+      'dist/capi-vip-allocator.mjs',
+      'doctor',
+      '--kubeconfig=.cache/control-plane/kubeconfig',
+      ...args,
+    ],
     { reject: false },
   );
   return { exitCode, stdout, stderr };

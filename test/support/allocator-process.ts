@@ -24,7 +24,8 @@ export async function startAllocator(args: string[]): Promise<AllocatorProcess> 
   const child: ResultPromise = execa(
     process.execPath,
     [
-      'dist/extension/main.js',
+      '--enable-source-maps',
+      'dist/capi-vip-allocator.mjs',
       `--kubeconfig=${path.resolve('.cache/control-plane/kubeconfig')}`,
       `--cert-dir=${path.resolve('.cache/control-plane/pki/extension')}`,
       `--runtime-extension-port=${hookPort}`,
