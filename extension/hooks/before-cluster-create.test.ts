@@ -1,5 +1,14 @@
-import type { Cluster } from '../../shared/kube/types.js';
-import { requestedFamilies } from './before-cluster-create.js';
+import { Allocator } from '../../shared/allocator/allocator.js';
+import type { Cluster, ClusterClass, IPAddressClaim, IPPool } from '../../shared/kube/types.js';
+import { FakeRecorder, FakeStore } from '../../shared/testing/fake-store.js';
+import {
+  ANNOTATION_CONTROL_PLANE_VIP,
+  ANNOTATION_ENABLED,
+  ANNOTATION_INGRESS_ENABLED,
+  LABEL_CLUSTER_CLASS,
+  LABEL_ROLE,
+} from '../../shared/vip.js';
+import { beforeClusterCreate, requestedFamilies, RETRY } from './before-cluster-create.js';
 
 const cluster = (variables?: unknown, annotations?: Record<string, string>): Cluster => ({
   apiVersion: 'cluster.x-k8s.io/v1beta2',
@@ -31,4 +40,208 @@ describe('requestedFamilies', () => {
       );
     },
   );
+});
+
+/**
+ * The README's "cases the hook handles" table, row by row, against the in-memory store: what the
+ * hook answers, what it writes, which Events it records and what it costs in store calls.
+ */
+describe('BeforeClusterCreate decision table', () => {
+  const NS = 'ns';
+  const POOL_KIND = { apiVersion: 'ipam.cluster.x-k8s.io/v1alpha2', kind: 'InClusterIPPool' };
+  let store: FakeStore;
+  let recorder: FakeRecorder;
+
+  const pool = (
+    name: string,
+    addresses: string[],
+    opts: { role?: string; free?: number; total?: number } = {},
+  ): IPPool => ({
+    apiVersion: POOL_KIND.apiVersion,
+    kind: POOL_KIND.kind,
+    metadata: {
+      name,
+      namespace: NS,
+      labels: { [LABEL_CLUSTER_CLASS]: 'cc', [LABEL_ROLE]: opts.role ?? 'control-plane' },
+    },
+    spec: { addresses, prefix: 24 },
+    status: { ipAddresses: { total: opts.total ?? 10, free: opts.free ?? 10, used: 0 } },
+  });
+  const clusterClass = (ourPatch: boolean): ClusterClass => ({
+    apiVersion: 'cluster.x-k8s.io/v1beta2',
+    kind: 'ClusterClass',
+    metadata: { name: 'cc', namespace: NS },
+    spec: {
+      patches: ourPatch
+        ? [{ name: 'vip', external: { generatePatchesExtension: 'vip-allocator-generate-patches.x' } }]
+        : [],
+    },
+  });
+  const topologyCluster = (
+    name: string,
+    opts: { host?: string; annotations?: Record<string, string>; paused?: boolean; variables?: unknown } = {},
+  ): Cluster =>
+    store.addCluster({
+      apiVersion: 'cluster.x-k8s.io/v1beta2',
+      kind: 'Cluster',
+      metadata: {
+        name,
+        namespace: NS,
+        creationTimestamp: new Date(),
+        annotations: { [ANNOTATION_INGRESS_ENABLED]: 'false', ...opts.annotations },
+      },
+      spec: {
+        ...(opts.paused ? { paused: true } : {}),
+        ...(opts.host ? { controlPlaneEndpoint: { host: opts.host, port: 6443 } } : {}),
+        topology: {
+          classRef: { name: 'cc' },
+          version: 'v1.34.0',
+          ...(opts.variables ? { variables: [{ name: 'vipAllocator', value: opts.variables }] } : {}),
+        },
+      },
+    });
+  const call = (cluster: Cluster) =>
+    beforeClusterCreate({
+      allocator: new Allocator(store, { poolKinds: [POOL_KIND] }),
+      recorder,
+      patchCluster: (c, p) => store.patchCluster(c, p),
+      getClusterClass: (ns, n) => store.getClusterClass(ns, n),
+      generatePatchesHandler: 'vip-allocator-generate-patches',
+      defaultPort: 6443,
+      allocationWaitMs: 50,
+    }).handle({
+      apiVersion: 'hooks.runtime.cluster.x-k8s.io/v1alpha1',
+      kind: 'BeforeClusterCreateRequest',
+      cluster: structuredClone(cluster),
+    });
+
+  beforeEach(() => {
+    store = new FakeStore([POOL_KIND]);
+    recorder = new FakeRecorder();
+    store.addClass(clusterClass(true));
+  });
+
+  test('a VIP is claimed, written, and the next call (CAPI reading it back) is Success', async () => {
+    store.addPool(POOL_KIND, pool('pool', ['10.0.0.10-10.0.0.20']));
+    store.bindOnCreate = () => '10.0.0.10';
+    const cluster = topologyCluster('c1');
+    expect(await call(cluster)).toMatchObject({ status: 'Success', retryAfterSeconds: RETRY.patched });
+    expect(store.patches[0]?.patch).toMatchObject({
+      endpoint: { host: '10.0.0.10', port: 6443 },
+      annotations: { [ANNOTATION_CONTROL_PLANE_VIP]: '10.0.0.10' },
+    });
+    expect(recorder.reasons()).toEqual(['VIPAllocated']);
+    store.resetCalls();
+    const written = store.clusters.get(`${NS}/c1`) as Cluster;
+    expect(await call(written)).toEqual({ status: 'Success', retryAfterSeconds: 0 });
+    // The fast path reads nothing: the Cluster it is shown carries its VIP.
+    expect(store.requests).toBe(0);
+  });
+
+  test('row 1: not a topology Cluster, or enabled "false": Success, untouched', async () => {
+    const plain: Cluster = {
+      apiVersion: 'cluster.x-k8s.io/v1beta2',
+      kind: 'Cluster',
+      metadata: { name: 'p', namespace: NS },
+    };
+    const optedOut = topologyCluster('o', { annotations: { [ANNOTATION_ENABLED]: 'false' } });
+    for (const c of [plain, optedOut]) {
+      expect(await call(c)).toEqual({ status: 'Success', retryAfterSeconds: 0 });
+    }
+    expect(store.requests).toBe(0);
+    expect(store.patches).toEqual([]);
+  });
+
+  test('row 2: a hand-set host is kept, published, and warned about inside a pool', async () => {
+    store.addPool(POOL_KIND, pool('pool', ['10.0.0.10-10.0.0.20']));
+    const response = await call(topologyCluster('c1', { host: '10.0.0.15' }));
+    expect(response).toMatchObject({ status: 'Success', retryAfterSeconds: RETRY.patched });
+    expect(store.claims.size).toBe(0);
+    expect(store.patches[0]?.patch.annotations[ANNOTATION_CONTROL_PLANE_VIP]).toBe('10.0.0.15');
+    expect(recorder.reasons()).toEqual(['ManualVIPInPool']);
+  });
+
+  test('row 3: no matching pool, class lists our patch: blocked, naming where it looked', async () => {
+    const response = await call(topologyCluster('c1'));
+    expect(response).toMatchObject({ status: 'Success', retryAfterSeconds: RETRY.noPool });
+    expect(response.message).toMatch(
+      /^No IP pool for ClusterClass cc and role control-plane: searched InClusterIPPool in namespace ns/,
+    );
+    expect(recorder.reasons()).toEqual(['VIPPoolNotFound']);
+  });
+
+  test('row 4: no matching pool, class without our patch: Success, not ours', async () => {
+    store.addClass(clusterClass(false));
+    expect(await call(topologyCluster('c1'))).toEqual({ status: 'Success', retryAfterSeconds: 0 });
+    expect(recorder.events).toEqual([]);
+  });
+
+  test('row 5: pool exhausted: retry every 5 s naming the pool, VIPPoolExhausted', async () => {
+    store.addPool(POOL_KIND, pool('full', ['10.0.0.10'], { free: 0, total: 1 }));
+    const response = await call(topologyCluster('c1'));
+    expect(response).toMatchObject({ status: 'Success', retryAfterSeconds: RETRY.exhausted });
+    expect(response.message).toContain('pool full has no free address (0 of 1)');
+    expect(recorder.reasons()).toEqual(['VIPPoolExhausted']);
+  });
+
+  test('row 5b: a claim waiting on a full pool is given back when another matching pool has room', async () => {
+    store.addPool(POOL_KIND, pool('a-full', ['10.0.0.10'], { free: 0, total: 1 }));
+    const cluster = topologyCluster('c1');
+    await call(cluster);
+    expect(store.claims.get(`${NS}/vip-cp-c1`)?.spec.poolRef.name).toBe('a-full');
+    store.addPool(POOL_KIND, pool('b-roomy', ['10.0.1.10-10.0.1.20']));
+    const response = await call(cluster);
+    expect(response).toMatchObject({ retryAfterSeconds: RETRY.releasing });
+    expect(store.claims.size).toBe(0);
+    store.bindOnCreate = () => '10.0.1.10';
+    await call(cluster);
+    expect(store.claims.get(`${NS}/vip-cp-c1`)?.spec.poolRef.name).toBe('b-roomy');
+  });
+
+  test('row 6: a dual-stack pair with a family without a pool: retry naming it, nothing claimed', async () => {
+    store.addPool(POOL_KIND, pool('v4', ['10.0.0.10-10.0.0.20']));
+    const response = await call(topologyCluster('c1', { variables: { ipFamilies: ['IPv4', 'IPv6'] } }));
+    expect(response).toMatchObject({ status: 'Success', retryAfterSeconds: RETRY.noPool });
+    expect(response.message).toContain('no pool serves IPv6');
+    expect(store.claims.size).toBe(0);
+  });
+
+  test('row 7: bad ipFamilies: Failure naming the Cluster and the field, VIPInvalidRequest', async () => {
+    const response = await call(topologyCluster('c1', { variables: { ipFamilies: ['IPv5'] } }));
+    expect(response.status).toBe('Failure');
+    expect(response.message).toContain('Cluster ns/c1: variable vipAllocator.ipFamilies');
+    expect(recorder.reasons()).toEqual(['VIPInvalidRequest']);
+  });
+
+  test('row 8: a paused Cluster: retry, saying IPAM binds once it is unpaused', async () => {
+    store.addPool(POOL_KIND, pool('pool', ['10.0.0.10-10.0.0.20']));
+    const response = await call(topologyCluster('c1', { paused: true }));
+    expect(response).toMatchObject({ status: 'Success', retryAfterSeconds: RETRY.paused });
+    expect(response.message).toContain('once it is unpaused');
+  });
+
+  test('row 9: an address another IPAddress of the pool holds: the claim is given back, VIPDuplicateAddress', async () => {
+    store.addPool(POOL_KIND, pool('pool', ['10.0.0.10-10.0.0.20']));
+    store.bindOnCreate = () => '10.0.0.10';
+    await call(topologyCluster('first'));
+    const response = await call(topologyCluster('second'));
+    expect(response).toMatchObject({ status: 'Success', retryAfterSeconds: RETRY.duplicate });
+    expect(response.message).toContain('which IPAddress ns/vip-cp-first also holds');
+    expect(store.claims.has(`${NS}/vip-cp-second`)).toBe(false);
+    expect(recorder.reasons()).toContain('VIPDuplicateAddress');
+    expect(store.patches.map((p) => p.cluster)).toEqual([`${NS}/first`]);
+  });
+
+  test('waiting for the binding costs no store call, and a bind during the wait is taken at once', async () => {
+    store.addPool(POOL_KIND, pool('pool', ['10.0.0.10-10.0.0.20']));
+    const cluster = topologyCluster('c1');
+    const answer = call(cluster);
+    await new Promise((r) => setTimeout(r, 10));
+    const claim = store.claims.get(`${NS}/vip-cp-c1`) as IPAddressClaim;
+    const before = store.requests;
+    store.bind(claim, '10.0.0.11');
+    expect(await answer).toMatchObject({ retryAfterSeconds: RETRY.patched });
+    // After the bind: read the address, label it, list its twins, write the Cluster, read the class.
+    expect(store.requests - before).toBeLessThanOrEqual(5);
+  });
 });
