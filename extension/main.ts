@@ -2,74 +2,39 @@
  * capi-vip-allocator: the runtime-extension server (BeforeClusterCreate, GeneratePatches,
  * DiscoverVariables) with its probes and metrics. `npm start` and the container image run this file.
  */
-import { KubeConfig } from '@kubernetes/client-node';
-import express from 'express';
-import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { parseArgs } from 'node:util';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { Operator, OperatorEvent } from '../operator/operator.js';
 import { registerClaimOwners } from '../operator/reconcilers/claim-owners.js';
 import { Allocator } from '../shared/allocator/allocator.js';
-import { poolFamily } from '../shared/allocator/pools.js';
 import { KubeStore } from '../shared/allocator/store.js';
-import { LABEL_ROLE } from '../shared/vip.js';
-import { FlagError, parseFlags, usage, type Config, type ListenAddress } from '../shared/config.js';
+import { FlagError, parseFlags, usage, type Config } from '../shared/config.js';
 import { EventRecorder } from '../shared/events.js';
-import { diagnose, renderTable } from '../shared/doctor.js';
 import { reason } from '../shared/kube/errors.js';
+import { loadKubeConfig } from '../shared/kube/kubeconfig.js';
 import { createLogger, type Logger } from '../shared/log.js';
+import { doctorCommand } from './doctor-cli.js';
 import { beforeClusterCreate } from './hooks/before-cluster-create.js';
 import { discoverVariables } from './hooks/discover-variables.js';
-import { nudgeWaitingClusters } from './nudge.js';
 import { generatePatchesHandler } from './hooks/generate-patches.js';
-import { Metrics } from './metrics.js';
-import { SUPPORTED_KINDS } from './profiles/profiles.js';
+import { listen } from './listen.js';
+import { Metrics, serveMetrics, storeSnapshot } from './metrics.js';
+import { nudgeWaitingClusters } from './nudge.js';
+import { serveProbes } from './probes.js';
+import { handlerName, HANDLER_SUFFIX } from './protocol.js';
 import { createHookApp, register } from './server.js';
 import { readKeyPair, watchKeyPair } from './tls.js';
 
 /** Aligned with the API server's webhook client, which reuses connections. */
 const KEEP_ALIVE_MS = 65_000;
 
-function listen(server: http.Server, at: ListenAddress): Promise<AddressInfo> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(at.port, at.host, () => resolve(server.address() as AddressInfo));
-  });
-}
-
-function loadKubeConfig(config: Config): KubeConfig {
-  const kc = new KubeConfig();
-  if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
-  else kc.loadFromDefault();
-  return kc;
-}
-
 export async function run(config: Config, log: Logger): Promise<() => Promise<void>> {
-  const kc = loadKubeConfig(config);
+  const kc = loadKubeConfig(config.kubeconfig);
   const store = new KubeStore(kc);
-  const metrics = new Metrics(async () => {
-    const [pools, claims] = await Promise.all([
-      Promise.all(config.poolKinds.map(async (kind) => ({ kind, list: await store.listPools(kind, '') }))),
-      store.listClaims({ labelled: true }),
-    ]);
-    const bound = claims.filter((c) => c.status?.addressRef?.name).length;
-    return {
-      pools: pools.flatMap(({ kind, list }) =>
-        (list?.pools ?? []).map((p) => ({
-          kind: kind.kind,
-          namespace: p.metadata.namespace ?? '',
-          name: p.metadata.name,
-          role: p.metadata.labels?.[LABEL_ROLE] ?? '',
-          family: poolFamily(p) ?? '',
-          ...p.status?.ipAddresses,
-        })),
-      ),
-      claims: { bound, pending: claims.length - bound },
-    };
-  });
+  const metrics = new Metrics(() => storeSnapshot(store, config.poolKinds));
   const allocator = new Allocator(store, { poolKinds: config.poolKinds });
   const recorder = new EventRecorder(kc, (err) =>
     log.warn('Could not record an Event', { error: reason(err) }),
@@ -86,7 +51,7 @@ export async function run(config: Config, log: Logger): Promise<() => Promise<vo
           recorder,
           patchCluster: (cluster, patch) => store.patchCluster(cluster, patch),
           getClusterClass: (namespace, n) => store.getClusterClass(namespace, n),
-          generatePatchesHandler: `${name}-generate-patches`,
+          generatePatchesHandler: handlerName(name, HANDLER_SUFFIX.generatePatches),
           defaultPort: config.defaultPort,
           allocationWaitMs: config.allocationWaitMs,
           observe: (slot, result) =>
@@ -130,7 +95,7 @@ export async function run(config: Config, log: Logger): Promise<() => Promise<vo
     const at = await listen(server, { host: undefined, port: config.runtimeExtensionPort });
     log.info('Serving runtime-extension hooks', {
       port: at.port,
-      handlers: handlers.map((h) => `${name}-${h.suffix}`),
+      handlers: handlers.map((h) => handlerName(name, h.suffix)),
     });
     servers.push(server);
     // Clusters that waited out an outage of every replica come back now, not after CAPI's backoff.
@@ -145,30 +110,12 @@ export async function run(config: Config, log: Logger): Promise<() => Promise<vo
     : undefined;
 
   if (config.healthProbeBindAddress.port !== 0) {
-    const probes = express();
-    probes.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
-    // Not ready until the informers first synced; a later watch restart shows here but keeps the
-    // replica ready, so hooks go on being served while the watch reconnects.
-    probes.get('/readyz', (_req, res) => {
-      const ok = ready && (!operator || operator.everSynced);
-      res.status(ok ? 200 : 503).json({
-        status: ok ? 'ok' : 'starting',
-        leader: operator?.leading,
-        informers: operator?.informers() ?? [],
-      });
-    });
-    const at = await listen(http.createServer(probes), config.healthProbeBindAddress);
+    const at = await serveProbes(config.healthProbeBindAddress, () => ready, operator);
     log.info('Serving probes', { port: at.port });
   }
   if (config.metricsBindAddress.port !== 0) {
-    const app = express();
-    app.get('/metrics', async (_req, res) => {
-      res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
-    });
-    const server = http.createServer(app);
-    const at = await listen(server, config.metricsBindAddress);
-    servers.push(server);
-    log.info('Serving metrics', { port: at.port });
+    servers.push(await serveMetrics(metrics, config.metricsBindAddress));
+    log.info('Serving metrics', { port: config.metricsBindAddress.port });
   }
   ready = true;
 
@@ -176,6 +123,7 @@ export async function run(config: Config, log: Logger): Promise<() => Promise<vo
     ready = false;
     // Release the Lease first, so another replica takes over while this one drains its hooks.
     await operator?.stop();
+    store.close();
     await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
   };
 }
@@ -240,69 +188,8 @@ async function startReconciler(
   return operator;
 }
 
-const DOCTOR_USAGE = `Usage: capi-vip-allocator doctor [flags]
-
-Checks the management cluster of the current kubeconfig and exits 1 when something is wrong.
-
-Flags:
-  -o, --output table|json         (default table)
-  --kubeconfig FILE               (default: KUBECONFIG, then in-cluster)
-  --namespace NS                  only ClusterClasses, Clusters and claims in NS (default: all)
-  --extension-config NAME         our ExtensionConfig (default vip-allocator)
-  --runtime-extension-name NAME   handler prefix (default vip-allocator)
-  --pool-kinds LIST               as for the server
-  --cert-warn-days N              a certificate expiring sooner is a problem (default 14)
-`;
-
-async function doctor(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      options: {
-        output: { type: 'string', short: 'o', default: 'table' },
-        kubeconfig: { type: 'string' },
-        namespace: { type: 'string' },
-        'extension-config': { type: 'string', default: 'vip-allocator' },
-        'runtime-extension-name': { type: 'string', default: 'vip-allocator' },
-        'pool-kinds': { type: 'string' },
-        'cert-warn-days': { type: 'string', default: '14' },
-        help: { type: 'boolean' },
-      },
-    }));
-  } catch (err) {
-    process.stderr.write(`capi-vip-allocator doctor: ${(err as Error).message}\n\n${DOCTOR_USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(DOCTOR_USAGE);
-    return 0;
-  }
-  if (values.output !== 'table' && values.output !== 'json') {
-    process.stderr.write(`capi-vip-allocator doctor: --output: "${values.output}" is not table or json\n`);
-    return 2;
-  }
-  const server = parseFlags([
-    ...(values['pool-kinds'] ? [`--pool-kinds=${values['pool-kinds']}`] : []),
-    ...(values.kubeconfig ? [`--kubeconfig=${values.kubeconfig}`] : []),
-  ]);
-  const findings = await diagnose(loadKubeConfig(server), {
-    extensionConfig: values['extension-config'],
-    handlerPrefix: values['runtime-extension-name'],
-    namespace: values.namespace,
-    poolKinds: server.poolKinds,
-    certWarnDays: Number(values['cert-warn-days']),
-    announcerKinds: SUPPORTED_KINDS,
-  });
-  process.stdout.write(
-    values.output === 'json' ? `${JSON.stringify({ findings }, null, 2)}\n` : renderTable(findings),
-  );
-  return findings.every((f) => f.ok) ? 0 : 1;
-}
-
 async function main(argv: readonly string[]): Promise<void> {
-  if (argv[0] === 'doctor') process.exit(await doctor(argv.slice(1)));
+  if (argv[0] === 'doctor') process.exit(await doctorCommand(argv.slice(1)));
   let config: Config;
   try {
     config = parseFlags(argv);

@@ -1,4 +1,11 @@
+import express from 'express';
+import http from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { poolFamily, type PoolKind } from '../shared/allocator/pools.js';
+import type { Store } from '../shared/allocator/store.js';
+import type { ListenAddress } from '../shared/config.js';
+import { LABEL_ROLE } from '../shared/vip.js';
+import { listen } from './listen.js';
 import type { ServerObserver } from './server.js';
 
 /** What the pool and claim gauges show, read when Prometheus scrapes (not on the hook path). */
@@ -101,4 +108,37 @@ export class Metrics implements ServerObserver {
   hookAnswered(hook: string, outcome: string, seconds: number): void {
     this.#hookDuration.observe({ hook, outcome }, seconds);
   }
+}
+
+/** The pool and claim gauges' reading, through the store (one list per pool kind, one of our claims). */
+export async function storeSnapshot(store: Store, poolKinds: readonly PoolKind[]): Promise<Snapshot> {
+  const [pools, claims] = await Promise.all([
+    Promise.all(poolKinds.map(async (kind) => ({ kind, list: await store.listPools(kind, '') }))),
+    store.listClaims({ labelled: true }),
+  ]);
+  const bound = claims.filter((c) => c.status?.addressRef?.name).length;
+  return {
+    pools: pools.flatMap(({ kind, list }) =>
+      (list?.pools ?? []).map((p) => ({
+        kind: kind.kind,
+        namespace: p.metadata.namespace ?? '',
+        name: p.metadata.name,
+        role: p.metadata.labels?.[LABEL_ROLE] ?? '',
+        family: poolFamily(p) ?? '',
+        ...p.status?.ipAddresses,
+      })),
+    ),
+    claims: { bound, pending: claims.length - bound },
+  };
+}
+
+/** GET /metrics on its own plain-HTTP listener. */
+export async function serveMetrics(metrics: Metrics, at: ListenAddress): Promise<http.Server> {
+  const app = express();
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+  const server = http.createServer(app);
+  await listen(server, at);
+  return server;
 }

@@ -1,5 +1,6 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { randomUUID } from 'node:crypto';
+import { handlerName } from './protocol.js';
 import { HOOKS_API_VERSION, type ResponseStatus } from '../shared/kube/types.js';
 import { reason, statusCode } from '../shared/kube/errors.js';
 import type { Logger } from '../shared/log.js';
@@ -86,14 +87,14 @@ export function createHookApp(
   app.set('etag', false);
 
   const routes = new Map<string, RegisteredHandler>(
-    handlers.map((h) => [`${HOOKS_PATH}/${h.hook.toLowerCase()}/${extensionName}-${h.suffix}`, h]),
+    handlers.map((h) => [`${HOOKS_PATH}/${h.hook.toLowerCase()}/${handlerName(extensionName, h.suffix)}`, h]),
   );
   const discovery = {
     apiVersion: HOOKS_API_VERSION,
     kind: 'DiscoveryResponse',
     status: 'Success',
     handlers: handlers.map((h) => ({
-      name: `${extensionName}-${h.suffix}`,
+      name: handlerName(extensionName, h.suffix),
       requestHook: { apiVersion: HOOKS_API_VERSION, hook: h.hook },
       timeoutSeconds: h.timeoutSeconds,
       failurePolicy: h.failurePolicy,
@@ -152,7 +153,7 @@ export function createHookApp(
     log.log(answer.status === 'Success' ? h.logLevel : 'info', 'Hook request', {
       uid: randomUUID(),
       hook: h.hook,
-      handler: `${extensionName}-${h.suffix}`,
+      handler: handlerName(extensionName, h.suffix),
       outcome: answer.status,
       durationMs: Math.round(seconds * 1000),
       // Why a Cluster waits (retryAfterSeconds) or failed: the same text CAPI puts on the Cluster.

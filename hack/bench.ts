@@ -14,8 +14,8 @@ import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import type { GeneratePatchesRequest } from '../shared/kube/types.js';
-import { clusterClass, inClusterIPPool, topologyCluster, vipLabels } from '../test/support/fixtures.js';
-import { FirstVersions } from '../test/support/vip.js';
+import { clusterClass, inClusterIPPool, topologyCluster, vipLabels } from './fixtures/fixtures.js';
+import { FirstVersions } from './fixtures/vip.js';
 import { deploymentNodeOptions, EXTENSION_NAME } from './control-plane/components.js';
 import { upExtension } from './control-plane/extension.js';
 import { BUNDLE, KUBECONFIG, PKI_DIR, PORTS, ROOT } from './control-plane/paths.js';
@@ -68,7 +68,7 @@ async function stage(namespace: string, cidr: string, ingressCidr?: string) {
   ]) {
     await objects.create(o);
   }
-  // Resumes after a dropped watch, so no birth is missed (test/support/vip.ts).
+  // Resumes after a dropped watch, so no birth is missed (hack/fixtures/vip.ts).
   const firsts = await FirstVersions.start('capd', namespace);
   /** When a Cluster's DockerCluster first appeared, and the host it was born with. */
   const born = (cluster: string): { at: number; host?: string } | undefined => {
@@ -427,7 +427,7 @@ async function memory(): Promise<{ idle: number; loaded: number }> {
 
 async function main(): Promise<void> {
   await up(log);
-  process.env.KUBECONFIG = KUBECONFIG; // test/support's clients read it
+  process.env.KUBECONFIG = KUBECONFIG; // hack/fixtures' clients read it
   await upExtension(log);
   const pid = (await readState())?.components.find((c) => c.name === EXTENSION_NAME)?.pid ?? 0;
   let hookPeak = 0;

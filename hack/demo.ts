@@ -15,7 +15,7 @@ import path from 'node:path';
 import { upExtension } from './control-plane/extension.js';
 import { KUBECONFIG, ROOT } from './control-plane/paths.js';
 import { loadKubeConfig, up } from './control-plane/plane.js';
-import { eventually as until } from '../test/support/kube.js';
+import { eventually as until } from './fixtures/kube.js';
 
 const NAMESPACE = 'vip-demo';
 const EXAMPLES = path.join(ROOT, 'manifests/examples');

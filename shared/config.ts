@@ -1,9 +1,6 @@
+import { HOOK_MARGIN_MS, HOOK_TIMEOUT_SECONDS } from '../extension/protocol.js';
 import { DEFAULT_POOL_KINDS, type PoolKind } from './allocator/pools.js';
 import type { LogFormat, LogLevel } from './log.js';
-
-/** What CAPI is told in discovery; one hook call must finish well inside it. */
-export const HOOK_TIMEOUT_SECONDS = 10;
-const HOOK_MARGIN_MS = 2_000;
 
 export interface ListenAddress {
   readonly host: string | undefined;
@@ -122,6 +119,50 @@ const flag = <T>(parse: Parser<T>, dflt: string, help: string): FlagSpec<T> => (
   help,
 });
 
+type FlagTable = Record<string, FlagSpec<unknown>>;
+
+/** `--${name}` of every flag of a table, with its help and default. */
+function usageOf(table: FlagTable, title: string, short: Record<string, string> = {}): string {
+  const alias = Object.fromEntries(Object.entries(short).map(([s, long]) => [long, s]));
+  const lines = Object.entries(table).map(([name, spec]) => {
+    const names = `${alias[name] ? `-${alias[name]}, ` : ''}--${name}`;
+    return `  ${names.padEnd(30)} ${spec.help} (default ${JSON.stringify(spec.default)})`;
+  });
+  return [title, '', 'Flags:', ...lines, ''].join('\n');
+}
+
+/**
+ * The one flag parser (server and doctor): `--flag=value`, `--flag value`, bare boolean `--flag`
+ * and the table's short aliases; throws FlagError naming the flag. Returns a typed reader.
+ */
+function parseTable<T extends FlagTable>(
+  table: T,
+  argv: readonly string[],
+  short: Record<string, string> = {},
+): <K extends keyof T & string>(name: K) => ReturnType<T[K]['parse']> {
+  const raw = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    const m = /^--?([a-z0-9-]+)(?:=(.*))?$/s.exec(arg);
+    if (!m) throw new FlagError(arg.replace(/^-+/, ''), `unexpected argument "${arg}"`);
+    const name = short[m[1] ?? ''] ?? m[1] ?? '';
+    const spec = table[name];
+    if (!spec) throw new FlagError(name, 'unknown flag (see --help)');
+    let value = m[2];
+    if (value === undefined) {
+      // Booleans may stand bare (`--leader-elect`).
+      if ((spec.parse as unknown) === bool) value = '';
+      else if (i + 1 < argv.length) value = argv[++i] ?? '';
+      else throw new FlagError(name, 'needs a value');
+    }
+    raw.set(name, value);
+  }
+  return (name) => {
+    const spec = table[name] as T[typeof name];
+    return spec.parse(raw.get(name) ?? spec.default, name) as ReturnType<T[typeof name]['parse']>;
+  };
+}
+
 const FLAGS = {
   'enable-runtime-extension': flag(bool, 'true', 'Serve the runtime-extension hooks over HTTPS'),
   'enable-reconciler': flag(
@@ -181,40 +222,12 @@ const FLAGS = {
   help: flag(bool, 'false', 'Print this help'),
 } as const;
 
-type FlagName = keyof typeof FLAGS;
-/** Booleans may stand bare (`--leader-elect`); derived from the table so none is forgotten. */
-const BOOLEAN_FLAGS = new Set<string>(
-  Object.entries(FLAGS)
-    .filter(([, spec]) => (spec.parse as unknown) === bool)
-    .map(([name]) => name),
-);
-
 export function usage(): string {
-  const lines = Object.entries(FLAGS).map(
-    ([name, spec]) => `  --${name.padEnd(28)} ${spec.help} (default ${JSON.stringify(spec.default)})`,
-  );
-  return ['Usage: capi-vip-allocator [flags]', '', 'Flags:', ...lines, ''].join('\n');
+  return usageOf(FLAGS, 'Usage: capi-vip-allocator [flags]');
 }
 
-/** Parses `--flag=value`, `--flag value` and bare boolean `--flag`; throws FlagError naming the flag. */
 export function parseFlags(argv: readonly string[]): Config {
-  const raw = new Map<FlagName, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? '';
-    const m = /^--?([a-z0-9-]+)(?:=(.*))?$/s.exec(arg);
-    if (!m) throw new FlagError(arg.replace(/^-+/, ''), `unexpected argument "${arg}"`);
-    const name = m[1] ?? '';
-    if (!(name in FLAGS)) throw new FlagError(name, 'unknown flag (see --help)');
-    let value = m[2];
-    if (value === undefined) {
-      if (BOOLEAN_FLAGS.has(name)) value = '';
-      else if (i + 1 < argv.length) value = argv[++i] ?? '';
-      else throw new FlagError(name, 'needs a value');
-    }
-    raw.set(name as FlagName, value);
-  }
-  const get = <K extends FlagName>(name: K): ReturnType<(typeof FLAGS)[K]['parse']> =>
-    FLAGS[name].parse(raw.get(name) ?? FLAGS[name].default, name) as ReturnType<(typeof FLAGS)[K]['parse']>;
+  const get = parseTable(FLAGS, argv);
 
   const allocationWaitMs = get('allocation-wait');
   if (allocationWaitMs > HOOK_TIMEOUT_SECONDS * 1000 - HOOK_MARGIN_MS) {
@@ -245,6 +258,52 @@ export function parseFlags(argv: readonly string[]): Config {
     deleteOrphanClaims: get('delete-orphan-claims'),
     leaderElectionNamespace: get('leader-election-namespace') || process.env.POD_NAMESPACE || 'default',
     leaderElectLeaseDurationMs: get('leader-elect-lease-duration'),
+    help: get('help'),
+  };
+}
+
+/** `capi-vip-allocator doctor`'s flags: the same parser, its own table. */
+const DOCTOR_FLAGS = {
+  output: flag(oneOf('table', 'json'), 'table', 'table or json'),
+  kubeconfig: FLAGS.kubeconfig,
+  namespace: flag(text, '', 'Only ClusterClasses, Clusters and claims in this namespace (default: all)'),
+  'extension-config': flag(text, 'vip-allocator', 'Our ExtensionConfig'),
+  'runtime-extension-name': FLAGS['runtime-extension-name'],
+  'pool-kinds': FLAGS['pool-kinds'],
+  'cert-warn-days': flag(int(0, 3650), '14', 'A certificate expiring sooner is a problem'),
+  help: FLAGS.help,
+} as const;
+const DOCTOR_SHORT = { o: 'output' };
+
+export interface DoctorConfig {
+  readonly output: 'table' | 'json';
+  readonly kubeconfig: string | undefined;
+  readonly namespace: string | undefined;
+  readonly extensionConfig: string;
+  readonly handlerPrefix: string;
+  readonly poolKinds: readonly PoolKind[];
+  readonly certWarnDays: number;
+  readonly help: boolean;
+}
+
+export function doctorUsage(): string {
+  return usageOf(
+    DOCTOR_FLAGS,
+    'Usage: capi-vip-allocator doctor [flags]\n\nChecks the management cluster of the current kubeconfig and exits 1 when something is wrong.',
+    DOCTOR_SHORT,
+  );
+}
+
+export function parseDoctorFlags(argv: readonly string[]): DoctorConfig {
+  const get = parseTable(DOCTOR_FLAGS, argv, DOCTOR_SHORT);
+  return {
+    output: get('output'),
+    kubeconfig: get('kubeconfig') || undefined,
+    namespace: get('namespace') || undefined,
+    extensionConfig: get('extension-config'),
+    handlerPrefix: get('runtime-extension-name'),
+    poolKinds: get('pool-kinds'),
+    certWarnDays: get('cert-warn-days'),
     help: get('help'),
   };
 }

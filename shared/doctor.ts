@@ -13,8 +13,9 @@ import {
 import { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import tls from 'node:tls';
+import { handlerName, HANDLER_SUFFIX } from '../extension/protocol.js';
 import { Allocator } from './allocator/allocator.js';
-import { clusterNameOf, isOurs } from './allocator/claims.js';
+import { clusterNameOf, hasClusterOwner, isOurs } from './allocator/claims.js';
 import { SETTINGS_VARIABLE as VARIABLE } from './vip.js';
 import { freeAddresses, poolFamily, type Candidate, type PoolKind } from './allocator/pools.js';
 import { KubeStore } from './allocator/store.js';
@@ -121,8 +122,8 @@ export async function diagnose(kc: KubeConfig, options: DoctorOptions): Promise<
         : `not discovered: ${discovered?.message ?? 'no Discovered condition (is the CAPI manager running with RuntimeSDK=true?)'}`,
     );
     const names = (ec.status?.handlers ?? []).map((h) => h.name);
-    for (const suffix of ['before-cluster-create', 'generate-patches', 'discover-variables']) {
-      const want = `${options.handlerPrefix}-${suffix}.${options.extensionConfig}`;
+    for (const suffix of Object.values(HANDLER_SUFFIX)) {
+      const want = `${handlerName(options.handlerPrefix, suffix)}.${options.extensionConfig}`;
       add(
         'handlers',
         names.includes(want),
@@ -168,7 +169,9 @@ export async function diagnose(kc: KubeConfig, options: DoctorOptions): Promise<
   const classes = await store.listClusterClasses(options.namespace);
   const ours = classes.filter((cc) =>
     cc.spec?.patches?.some((p) =>
-      p.external?.generatePatchesExtension?.startsWith(`${options.handlerPrefix}-generate-patches.`),
+      p.external?.generatePatchesExtension?.startsWith(
+        `${handlerName(options.handlerPrefix, HANDLER_SUFFIX.generatePatches)}.`,
+      ),
     ),
   );
   const describe = (ranked: Candidate[]): string =>
@@ -242,7 +245,7 @@ export async function diagnose(kc: KubeConfig, options: DoctorOptions): Promise<
   const claims = await store.listClaims({ namespace: options.namespace, labelled: false });
   const clusterKeys = new Set(clusters.map((c) => `${c.metadata.namespace}/${c.metadata.name}`));
   for (const claim of claims) {
-    if (!isOurs(claim) || claim.metadata.ownerReferences?.some((o) => o.kind === 'Cluster')) continue;
+    if (!isOurs(claim) || hasClusterOwner(claim)) continue;
     const clusterName = clusterNameOf(claim);
     if (!clusterKeys.has(`${claim.metadata.namespace}/${clusterName}`)) {
       add(

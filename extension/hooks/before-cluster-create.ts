@@ -15,7 +15,7 @@ import {
 import type { Slot } from '../../shared/allocator/claims.js';
 import { poolContains } from '../../shared/allocator/pools.js';
 import type { ClusterPatch } from '../../shared/allocator/store.js';
-import { HOOK_TIMEOUT_SECONDS } from '../../shared/config.js';
+import { HANDLER_SUFFIX, HOOK_TIMEOUT_SECONDS } from '../protocol.js';
 import type { Recorder } from '../../shared/events.js';
 import type {
   BeforeClusterCreateRequest,
@@ -366,7 +366,7 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
 
   return {
     hook: 'BeforeClusterCreate',
-    suffix: 'before-cluster-create',
+    suffix: HANDLER_SUFFIX.beforeClusterCreate,
     timeoutSeconds: HOOK_TIMEOUT_SECONDS,
     // CAPI calls this hook for every topology Cluster, whatever its class: while every replica is
     // down, Ignore lets Clusters of other classes be created. Ours cannot slip through: our

@@ -5,7 +5,7 @@
  * and validates Clusters' `spec.topology.variables` against it. One answer for every manager:
  * `required` is always present and the schema uses only what v1beta1 and v1beta2 both accept.
  */
-import { HOOK_TIMEOUT_SECONDS } from '../../shared/config.js';
+import { HANDLER_SUFFIX, HOOK_TIMEOUT_SECONDS } from '../protocol.js';
 import type { DiscoverVariablesRequest } from '../../shared/kube/types.js';
 import { VARIABLE_DEFINITION } from '../profiles/variable.js';
 import type { Handler } from '../server.js';
@@ -13,7 +13,7 @@ import { discoverVariablesRequest } from '../validate.js';
 
 export const discoverVariables: Handler<DiscoverVariablesRequest> = {
   hook: 'DiscoverVariables',
-  suffix: 'discover-variables',
+  suffix: HANDLER_SUFFIX.discoverVariables,
   timeoutSeconds: HOOK_TIMEOUT_SECONDS,
   parse: discoverVariablesRequest,
   // Called once per class reconcile: not worth an info line each time.

@@ -6,7 +6,7 @@
  */
 import { JSONPath } from 'jsonpath-plus';
 import { isIP } from 'node:net';
-import { HOOK_TIMEOUT_SECONDS } from '../../shared/config.js';
+import { HANDLER_SUFFIX, HOOK_TIMEOUT_SECONDS } from '../protocol.js';
 import type {
   GeneratePatchesRequest,
   GeneratePatchesResponseItem,
@@ -200,7 +200,7 @@ export function generatePatchesHandler(deps: GeneratePatchesDeps): Handler<Gener
   const established = new Set<string>();
   return {
     hook: 'GeneratePatches',
-    suffix: 'generate-patches',
+    suffix: HANDLER_SUFFIX.generatePatches,
     timeoutSeconds: HOOK_TIMEOUT_SECONDS,
     parse: generatePatchesRequest,
     logLevel: 'debug',

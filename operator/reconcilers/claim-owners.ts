@@ -4,7 +4,13 @@
  * the Cluster as owner; one whose Cluster never appears is reported, and deleted only if asked.
  */
 import { ref, type Allocator } from '../../shared/allocator/allocator.js';
-import { claimName, clusterNameOf, isOurs, type Slot } from '../../shared/allocator/claims.js';
+import {
+  claimName,
+  clusterNameOf,
+  hasClusterOwner,
+  isOurs,
+  type Slot,
+} from '../../shared/allocator/claims.js';
 import type { Recorder } from '../../shared/events.js';
 import { CLUSTER, IP_ADDRESS_CLAIM, typeMeta } from '../../shared/kube/gvk.js';
 import type { Cluster, IPAddressClaim, NamespacedMeta } from '../../shared/kube/types.js';
@@ -25,9 +31,6 @@ const SLOTS: Slot[] = (Object.keys(CLAIM_PREFIX) as Role[]).flatMap((role) => [
   { role },
   ...FAMILIES.map((family) => ({ role, family, secondary: true })),
 ]);
-
-const hasOwner = (claim: IPAddressClaim): boolean =>
-  claim.metadata.ownerReferences?.some((o) => o.kind === 'Cluster') ?? false;
 
 export interface ClaimOwnerOptions {
   readonly allocator: Allocator;
@@ -92,7 +95,7 @@ export function registerClaimOwners(op: Operator, options: ClaimOwnerOptions): v
       // Owner references and Events name the Cluster's own type, not PartialObjectMetadata.
       const cluster = { ...meta, ...typeMeta(CLUSTER) } as Cluster;
       setOrphan(key, false);
-      if (!hasOwner(claim)) {
+      if (!hasClusterOwner(claim)) {
         await options.allocator.adopt(claim, cluster);
         options.onAdopted?.();
         await options.recorder.event(
@@ -105,7 +108,7 @@ export function registerClaimOwners(op: Operator, options: ClaimOwnerOptions): v
       await lateIngress(meta, claim);
       return;
     }
-    if (hasOwner(claim)) {
+    if (hasClusterOwner(claim)) {
       setOrphan(key, false);
       return undefined;
     }

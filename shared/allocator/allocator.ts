@@ -7,7 +7,7 @@ import {
   type Family,
   type Role,
 } from '../vip.js';
-import { claimName, clusterOwnerReference, newClaim, ownership, type Slot } from './claims.js';
+import { claimName, clusterOwnerReference, clusterOwners, newClaim, ownership, type Slot } from './claims.js';
 import { addressKey, twinOf } from './duplicates.js';
 import { freeAddresses, poolRef, rankPools, type Candidate, type PoolKind } from './pools.js';
 import type { Store } from './store.js';
@@ -33,7 +33,7 @@ export class ClaimConflictError extends Error {
     readonly claim: IPAddressClaim,
     cluster: Cluster,
   ) {
-    const owner = claim.metadata.ownerReferences?.find((o) => o.kind === 'Cluster');
+    const [owner] = clusterOwners(claim);
     super(
       `IPAddressClaim ${ref(claim)} belongs to another Cluster ` +
         `(${owner ? `owner ${owner.name} uid ${owner.uid}` : `spec.clusterName ${claim.spec.clusterName}`}), ` +

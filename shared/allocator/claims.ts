@@ -58,8 +58,15 @@ export type Ownership = 'owned' | 'unowned' | 'foreign';
  * Whether an existing claim is this Cluster's: owned by it, free to adopt (no Cluster owner and
  * naming no other Cluster), or another Cluster's.
  */
+/** The claim's owner references to a Cluster (by kind: the version it was written at may be any). */
+export function clusterOwners(claim: IPAddressClaim): V1OwnerReference[] {
+  return (claim.metadata.ownerReferences ?? []).filter((o) => o.kind === CLUSTER.kind);
+}
+
+export const hasClusterOwner = (claim: IPAddressClaim): boolean => clusterOwners(claim).length > 0;
+
 export function ownership(claim: IPAddressClaim, cluster: Cluster): Ownership {
-  const owners = (claim.metadata.ownerReferences ?? []).filter((o) => o.kind === 'Cluster');
+  const owners = clusterOwners(claim);
   if (owners.some((o) => o.uid === cluster.metadata.uid)) return 'owned';
   if (owners.length > 0) return 'foreign';
   const named = claim.spec.clusterName ?? claim.metadata.labels?.[LABEL_CLUSTER_NAME];

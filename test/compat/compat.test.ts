@@ -5,8 +5,8 @@
 import { loadAllYaml } from '@kubernetes/client-node';
 import { readFile } from 'node:fs/promises';
 import { startAllocator, type AllocatorProcess } from '../support/allocator-process.js';
-import { clusterClass, CONTROL_PLANE, inClusterIPPool, vipLabels } from '../support/fixtures.js';
-import { createNamespace, deleteNamespace, eventually, kube } from '../support/kube.js';
+import { clusterClass, CONTROL_PLANE, inClusterIPPool, vipLabels } from '../../hack/fixtures/fixtures.js';
+import { createNamespace, deleteNamespace, eventually, kube } from '../../hack/fixtures/kube.js';
 import {
   condition,
   createCluster,
@@ -17,7 +17,7 @@ import {
   readCluster,
   VIP_ANNOTATION,
   waitForTopology,
-} from '../support/vip.js';
+} from '../../hack/fixtures/vip.js';
 
 const { objects } = kube();
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any

@@ -7,15 +7,15 @@
 import { EXTENSION_NAME } from '../../hack/control-plane/components.js';
 import { restart } from '../../hack/control-plane/plane.js';
 import { discover } from '../support/hooks.js';
-import { clusterClass, inClusterIPPool, vipLabels } from '../support/fixtures.js';
-import { createNamespace, deleteNamespace, eventually, kube } from '../support/kube.js';
+import { clusterClass, inClusterIPPool, vipLabels } from '../../hack/fixtures/fixtures.js';
+import { createNamespace, deleteNamespace, eventually, kube } from '../../hack/fixtures/kube.js';
 import {
   createCluster,
   FirstVersions,
   readCluster,
   VIP_ANNOTATION,
   waitForTopology,
-} from '../support/vip.js';
+} from '../../hack/fixtures/vip.js';
 
 const { objects } = kube();
 const CAPI = process.env.CAPI_VERSION ?? 'the default release';

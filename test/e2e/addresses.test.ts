@@ -4,7 +4,13 @@
  * full pool to one with room.
  */
 import { loadAllYaml } from '@kubernetes/client-node';
-import { clusterClass, CONTROL_PLANE, inClusterIPPool, vipLabels, type Obj } from '../support/fixtures.js';
+import {
+  clusterClass,
+  CONTROL_PLANE,
+  inClusterIPPool,
+  vipLabels,
+  type Obj,
+} from '../../hack/fixtures/fixtures.js';
 import {
   createNamespace,
   deleteNamespace,
@@ -12,7 +18,7 @@ import {
   eventually,
   kube,
   readOrUndefined,
-} from '../support/kube.js';
+} from '../../hack/fixtures/kube.js';
 import {
   condition,
   createCluster,
@@ -22,7 +28,7 @@ import {
   readCluster,
   VIP_ANNOTATION,
   waitForTopology,
-} from '../support/vip.js';
+} from '../../hack/fixtures/vip.js';
 
 const { objects } = kube();
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any

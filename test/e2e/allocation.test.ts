@@ -3,7 +3,13 @@
  * (`npm run control-plane -- up --extension`), the real IPAM provider binds claims, and
  * kube-controller-manager collects them when their Cluster goes.
  */
-import { clusterClass, inClusterIPPool, vipLabels, type Obj, type Stack } from '../support/fixtures.js';
+import {
+  clusterClass,
+  inClusterIPPool,
+  vipLabels,
+  type Obj,
+  type Stack,
+} from '../../hack/fixtures/fixtures.js';
 import {
   createNamespace,
   deleteNamespace,
@@ -11,7 +17,7 @@ import {
   eventually,
   kube,
   readOrUndefined,
-} from '../support/kube.js';
+} from '../../hack/fixtures/kube.js';
 import { sample, scrape } from '../support/metrics.js';
 import {
   condition,
@@ -21,7 +27,7 @@ import {
   readCluster,
   VIP_ANNOTATION,
   waitForTopology,
-} from '../support/vip.js';
+} from '../../hack/fixtures/vip.js';
 
 const { objects } = kube();
 

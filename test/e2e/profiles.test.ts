@@ -11,9 +11,21 @@ import {
   vipLabels,
   type Obj,
   type Stack,
-} from '../support/fixtures.js';
-import { createNamespace, deleteNamespace, eventually, kube, readOrUndefined } from '../support/kube.js';
-import { condition, createCluster, FirstVersions, readCluster, VIP_ANNOTATION } from '../support/vip.js';
+} from '../../hack/fixtures/fixtures.js';
+import {
+  createNamespace,
+  deleteNamespace,
+  eventually,
+  kube,
+  readOrUndefined,
+} from '../../hack/fixtures/kube.js';
+import {
+  condition,
+  createCluster,
+  FirstVersions,
+  readCluster,
+  VIP_ANNOTATION,
+} from '../../hack/fixtures/vip.js';
 
 const { objects } = kube();
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any

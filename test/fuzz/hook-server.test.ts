@@ -12,7 +12,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { startAllocator, type AllocatorProcess } from '../support/allocator-process.js';
 import { HOOKS } from '../support/hooks.js';
-import { eventually } from '../support/kube.js';
+import { eventually } from '../../hack/fixtures/kube.js';
 
 const API = 'hooks.runtime.cluster.x-k8s.io/v1alpha1';
 const ENDPOINTS = [

@@ -16,7 +16,7 @@ import { binaryPath } from '../../hack/control-plane/build.js';
 import { deploymentNodeOptions } from '../../hack/control-plane/components.js';
 import { kustomize, RELEASE_FILE, renderRelease } from '../../hack/release.js';
 import { PINS } from '../../hack/versions.js';
-import { kube } from '../support/kube.js';
+import { kube } from '../../hack/fixtures/kube.js';
 
 const { kc } = kube();
 const objects = KubernetesObjectApi.makeApiClient(kc);

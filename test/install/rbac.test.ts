@@ -15,9 +15,15 @@ import path from 'node:path';
 import { kustomize } from '../../hack/release.js';
 import { startAllocator, type AllocatorProcess } from '../support/allocator-process.js';
 import { callHook, HOOKS } from '../support/hooks.js';
-import { inClusterIPPool, vipLabels, type Obj } from '../support/fixtures.js';
-import { createNamespace, deleteNamespace, eventually, kube, readOrUndefined } from '../support/kube.js';
-import { plainCluster, readCluster, VIP_ANNOTATION } from '../support/vip.js';
+import { inClusterIPPool, vipLabels, type Obj } from '../../hack/fixtures/fixtures.js';
+import {
+  createNamespace,
+  deleteNamespace,
+  eventually,
+  kube,
+  readOrUndefined,
+} from '../../hack/fixtures/kube.js';
+import { plainCluster, readCluster, VIP_ANNOTATION } from '../../hack/fixtures/vip.js';
 
 const SYSTEM = 'capi-vip-allocator-system';
 const { kc, objects, core } = kube();

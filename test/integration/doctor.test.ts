@@ -1,8 +1,8 @@
 /** `capi-vip-allocator doctor` against the real plane, healthy and broken. */
 import { execa } from 'execa';
-import { clusterClass, inClusterIPPool, vipLabels } from '../support/fixtures.js';
-import { createNamespace, deleteNamespace, eventually, kube } from '../support/kube.js';
-import { createCluster, readCluster, waitForTopology } from '../support/vip.js';
+import { clusterClass, inClusterIPPool, vipLabels } from '../../hack/fixtures/fixtures.js';
+import { createNamespace, deleteNamespace, eventually, kube } from '../../hack/fixtures/kube.js';
+import { createCluster, readCluster, waitForTopology } from '../../hack/fixtures/vip.js';
 
 interface Finding {
   check: string;

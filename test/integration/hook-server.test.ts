@@ -5,9 +5,9 @@
  */
 import type https from 'node:https';
 import { callHook, HOOKS, type Answer } from '../support/hooks.js';
-import { inClusterIPPool, vipLabels } from '../support/fixtures.js';
-import { createNamespace, deleteNamespace, eventually, kube } from '../support/kube.js';
-import { readCluster, VIP_ANNOTATION } from '../support/vip.js';
+import { inClusterIPPool, vipLabels } from '../../hack/fixtures/fixtures.js';
+import { createNamespace, deleteNamespace, eventually, kube } from '../../hack/fixtures/kube.js';
+import { readCluster, VIP_ANNOTATION } from '../../hack/fixtures/vip.js';
 
 const BASE = `https://127.0.0.1:19460${HOOKS}`;
 

@@ -6,7 +6,7 @@ import { CoordinationV1Api } from '@kubernetes/client-node';
 import { restart } from '../../hack/control-plane/plane.js';
 import { startAllocator, type AllocatorProcess } from '../support/allocator-process.js';
 import { discover } from '../support/hooks.js';
-import { clusterClass, inClusterIPPool, vipLabels, type Obj } from '../support/fixtures.js';
+import { clusterClass, inClusterIPPool, vipLabels, type Obj } from '../../hack/fixtures/fixtures.js';
 import {
   createNamespace,
   deleteNamespace,
@@ -14,14 +14,14 @@ import {
   eventually,
   kube,
   readOrUndefined,
-} from '../support/kube.js';
+} from '../../hack/fixtures/kube.js';
 import {
   createCluster,
   plainCluster as plainClusterIn,
   readCluster,
   VIP_ANNOTATION,
   waitForTopology,
-} from '../support/vip.js';
+} from '../../hack/fixtures/vip.js';
 
 const { objects } = kube();
 let ns: string;

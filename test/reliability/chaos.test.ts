@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { EXTENSION_NAME } from '../../hack/control-plane/components.js';
 import { restart } from '../../hack/control-plane/plane.js';
 import { startAllocator } from '../support/allocator-process.js';
-import { clusterClass, inClusterIPPool, vipLabels, type Obj } from '../support/fixtures.js';
+import { clusterClass, inClusterIPPool, vipLabels, type Obj } from '../../hack/fixtures/fixtures.js';
 import {
   createNamespace,
   deleteNamespace,
@@ -17,7 +17,7 @@ import {
   eventually,
   kube,
   readOrUndefined,
-} from '../support/kube.js';
+} from '../../hack/fixtures/kube.js';
 import {
   condition,
   createCluster,
@@ -25,7 +25,7 @@ import {
   readCluster,
   VIP_ANNOTATION,
   waitForTopology,
-} from '../support/vip.js';
+} from '../../hack/fixtures/vip.js';
 
 const { kc, objects } = kube();
 const quiet = (): void => undefined;

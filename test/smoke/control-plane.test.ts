@@ -3,8 +3,14 @@
  * the in-cluster IPAM provider and kube-controller-manager's garbage collector all act.
  */
 import type { V1ConfigMap } from '@kubernetes/client-node';
-import { clusterClass, inClusterIPPool, topologyCluster, type Obj } from '../support/fixtures.js';
-import { createNamespace, deleteNamespace, eventually, kube, readOrUndefined } from '../support/kube.js';
+import { clusterClass, inClusterIPPool, topologyCluster, type Obj } from '../../hack/fixtures/fixtures.js';
+import {
+  createNamespace,
+  deleteNamespace,
+  eventually,
+  kube,
+  readOrUndefined,
+} from '../../hack/fixtures/kube.js';
 
 let ns: string;
 const { objects, core } = kube();

@@ -1,6 +1,6 @@
 import { execa, type ResultPromise } from 'execa';
 import path from 'node:path';
-import { eventually } from './kube.js';
+import { eventually } from '../../hack/fixtures/kube.js';
 import { sample, scrape } from './metrics.js';
 
 let nextPort = 19470;
