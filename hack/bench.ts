@@ -2,31 +2,43 @@
  * `npm run bench`: the numbers users care about, on the local control plane, written to
  * BENCHMARKS.md. Loopback only; every loop is bounded in count.
  *  1. Time to VIP for one Cluster (20 runs), through the real CAPI manager.
- *  2. Bursts of 10, 50, 100, 200 Clusters; for 100 also the IPAM provider's own baseline.
+ *  2. Bursts of 10 to 500 Clusters, each beside the IPAM-only and CAPI-only floors of its size,
+ *     with API server request counts; the largest is CPU-profiled.
  *  3. The hook server at concurrency 1, 8, 64 (GeneratePatches; BeforeClusterCreate's fast path).
- *  4. Resident memory idle and with 1,000 Clusters and claims in the reconciler's caches.
+ *  4. Resident memory: the floor, the reconciler with 10,000 Clusters and claims, the hook server.
  */
 import { CoreV1Api, KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
 import { execa } from 'execa';
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import type { GeneratePatchesRequest } from '../shared/kube/types.js';
+import {
+  apiserverRequests,
+  countsSince,
+  Profiler,
+  summarize,
+  total,
+  type ProfileSummary,
+  type RequestCounts,
+} from './bench-probes.js';
 import { clusterClass, inClusterIPPool, topologyCluster, vipLabels } from './fixtures/fixtures.js';
 import { FirstVersions } from './fixtures/vip.js';
-import { deploymentNodeOptions, EXTENSION_NAME } from './control-plane/components.js';
+import { capiManagerArgs, deploymentNodeOptions, EXTENSION_NAME } from './control-plane/components.js';
 import { upExtension } from './control-plane/extension.js';
 import { BUNDLE, KUBECONFIG, PKI_DIR, PORTS, ROOT } from './control-plane/paths.js';
 import { loadKubeConfig, readState, up } from './control-plane/plane.js';
 import { KUBERNETES_VERSION, CAPI_VERSION, PINS } from './versions.js';
 
 const SINGLE_RUNS = 20;
-const BURSTS = [10, 50, 100, 200];
+const BURSTS = [10, 50, 100, 200, 500];
+/** The burst whose CPU profile and request breakdown BENCHMARKS.md shows. */
+const PROFILED = 500;
+const QUIET_LIMIT_MS = 20 * 60_000;
 const HOOK_CALLS = 4_000;
 const CONCURRENCY = [1, 8, 64];
-const CACHED_OBJECTS = 1_000;
+const CACHED_OBJECTS = 10_000;
 
 const log = (m: string): void => void process.stderr.write(`${m}\n`);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -53,15 +65,16 @@ async function freshNamespace(name: string): Promise<void> {
 
 /**
  * A namespace with the CAPD class and a pool (and an ingress pool when `ingressCidr` is given), and
- * a watch recording each DockerCluster's birth.
+ * a watch recording each DockerCluster's birth. Without `cidr`, the class does not use us at all
+ * (no pool, no patch of ours): the CAPI-only floor.
  */
-async function stage(namespace: string, cidr: string, ingressCidr?: string) {
+async function stage(namespace: string, { cidr, ingressCidr }: { cidr?: string; ingressCidr?: string }) {
   await freshNamespace(namespace);
   const objects = KubernetesObjectApi.makeApiClient(kc());
   const ingressLabels = { ...vipLabels('bench'), 'vip.capi.gorizond.io/role': 'ingress' };
   for (const o of [
-    ...clusterClass('capd', namespace, 'bench'),
-    inClusterIPPool(namespace, 'bench', [cidr], { labels: vipLabels('bench') }),
+    ...clusterClass('capd', namespace, 'bench', cidr ? {} : { vipPatch: false }),
+    ...(cidr ? [inClusterIPPool(namespace, 'bench', [cidr], { labels: vipLabels('bench') })] : []),
     ...(ingressCidr
       ? [inClusterIPPool(namespace, 'bench-ingress', [ingressCidr], { labels: ingressLabels })]
       : []),
@@ -79,10 +92,12 @@ async function stage(namespace: string, cidr: string, ingressCidr?: string) {
     }
     return undefined;
   };
-  const create = async (name: string): Promise<number> => {
+  const create = async (name: string, endpoint?: { host: string; port: number }): Promise<number> => {
+    const cluster = topologyCluster(namespace, name, 'bench');
+    if (endpoint) cluster.spec = { ...cluster.spec, controlPlaneEndpoint: endpoint };
     for (let tries = 0; ; tries++) {
       try {
-        await objects.create(topologyCluster(namespace, name, 'bench'));
+        await objects.create(cluster);
         return Date.now();
       } catch (err) {
         if (tries > 200) throw err;
@@ -115,8 +130,8 @@ interface Single {
  */
 async function single(ingress: boolean): Promise<Single> {
   const { born, firsts, create, vipOf, annotation } = ingress
-    ? await stage('vip-bench-single-ingress', '10.98.0.0/26', '10.97.0.0/26')
-    : await stage('vip-bench-single', '10.99.0.0/26');
+    ? await stage('vip-bench-single-ingress', { cidr: '10.98.0.0/26', ingressCidr: '10.97.0.0/26' })
+    : await stage('vip-bench-single', { cidr: '10.99.0.0/26' });
   const result: Single = { vip: [], infra: [], ingress: [] };
   for (let i = 0; i < SINGLE_RUNS; i++) {
     const name = `one-${i}`;
@@ -134,60 +149,137 @@ async function single(ingress: boolean): Promise<Single> {
   return result;
 }
 
-interface Burst {
+interface Run {
   count: number;
+  /** Until the last DockerCluster was born (both kinds of run) or the last claim bound (IPAM). */
+  all: number;
+  /** API server requests during the run, by verb and resource. */
+  requests: RequestCounts;
+}
+
+interface Burst extends Run {
   allVip: number;
-  allInfra: number;
   perCluster: number[];
   duplicates: number;
   bornWithout: number;
 }
 
-/** 2. `count` Clusters applied at once. */
-async function burst(count: number): Promise<Burst> {
+/** Waits until no earlier bench namespace is still being deleted: every floor is taken on a quiet plane. */
+async function quiet(): Promise<void> {
+  const core = kc().makeApiClient(CoreV1Api);
+  const started = Date.now();
+  for (let lastLog = 0; ;) {
+    const terminating = (await core.listNamespace()).items.filter(
+      (n) => n.metadata?.name?.startsWith('vip-bench-') && n.status?.phase === 'Terminating',
+    );
+    if (terminating.length === 0) return;
+    if (Date.now() - lastLog > 15_000) {
+      lastLog = Date.now();
+      log(
+        `  waiting for ${terminating.map((n) => n.metadata?.name).join(', ')} to finish deleting (${s(Date.now() - started)} so far)`,
+      );
+    }
+    if (Date.now() - started > QUIET_LIMIT_MS) {
+      log(`  still deleting after ${s(QUIET_LIMIT_MS)}: measuring anyway (BENCHMARKS.md says so)`);
+      notQuiet.push(terminating.map((n) => n.metadata?.name ?? '').join(', '));
+      return;
+    }
+    await sleep(1_000);
+  }
+}
+const notQuiet: string[] = [];
+
+/** Polls `done` until it holds, logging progress (`what`: done/total) every 10 s. */
+async function until(what: string, progress: () => Promise<number> | number, total: number): Promise<void> {
+  const started = Date.now();
+  let lastLog = started;
+  for (;;) {
+    const n = await progress();
+    if (n >= total) return;
+    if (Date.now() - lastLog > 10_000) {
+      lastLog = Date.now();
+      log(`    ${what}: ${n}/${total} after ${s(Date.now() - started)}`);
+    }
+    await sleep(50);
+  }
+}
+
+/** 2. `count` Clusters applied at once through our hook; with `profile`, our process's CPU is profiled meanwhile. */
+async function burst(count: number, profile?: Profiler): Promise<Burst> {
   const ns = `vip-bench-burst-${count}`;
-  const { born, firsts, create, vipOf } = await stage(ns, '10.98.0.0/23');
+  const { born, firsts, create, vipOf } = await stage(ns, { cidr: '10.96.0.0/22' });
   const names = Array.from({ length: count }, (_, i) => `b-${i}`);
+  const before = await apiserverRequests();
+  await profile?.start();
   const t0 = Date.now();
   const created = new Map(await Promise.all(names.map(async (n) => [n, await create(n)] as const)));
   const vips = new Map<string, string>();
   const vipAt = new Map<string, number>();
-  while (vips.size < count) {
-    await Promise.all(
-      names
-        .filter((n) => !vips.has(n))
-        .map(async (n) => {
-          const v = await vipOf(n);
-          if (v) {
-            vips.set(n, v);
-            vipAt.set(n, Date.now());
-          }
-        }),
-    );
-    await sleep(50);
-  }
+  await until(
+    'VIPs written',
+    async () => {
+      await Promise.all(
+        names
+          .filter((n) => !vips.has(n))
+          .map(async (n) => {
+            const v = await vipOf(n);
+            if (v) {
+              vips.set(n, v);
+              vipAt.set(n, Date.now());
+            }
+          }),
+      );
+      return vips.size;
+    },
+    count,
+  );
   const allVip = Date.now() - t0;
-  while (firsts.first.size < count) await sleep(50);
-  const allInfra = Math.max(...names.map((n) => born(n)?.at ?? 0)) - t0;
+  await until('InfrastructureClusters born', () => firsts.first.size, count);
+  const all = Math.max(...names.map((n) => born(n)?.at ?? 0)) - t0;
+  const requests = countsSince(await apiserverRequests(), before);
   firsts.stop();
   const perCluster = names.map((n) => (vipAt.get(n) ?? 0) - (created.get(n) ?? 0));
   const bornWithout = names.filter((n) => born(n)?.host !== vips.get(n)).length;
   await kc().makeApiClient(CoreV1Api).deleteNamespace({ name: ns });
   return {
     count,
+    all,
     allVip,
-    allInfra,
+    requests,
     perCluster,
     duplicates: count - new Set(vips.values()).size,
     bornWithout,
   };
 }
 
-/** The IPAM provider alone: `count` claims created at once against a fresh pool, until all are bound. */
-async function baseline(count: number): Promise<number> {
-  const ns = 'vip-bench-baseline';
-  const { objects, firsts } = await stage(ns, '10.97.0.0/23');
+/**
+ * The CAPI-only floor: `count` Clusters of a class that does not use us, with hand-set endpoints,
+ * until every InfrastructureCluster is born. Our hook is still called and answers at once.
+ */
+async function capiFloor(count: number): Promise<Run> {
+  const ns = `vip-bench-capi-${count}`;
+  const { firsts, create } = await stage(ns, {});
+  const before = await apiserverRequests();
+  const t0 = Date.now();
+  await Promise.all(
+    Array.from({ length: count }, (_, i) =>
+      create(`f-${i}`, { host: `10.200.${Math.floor(i / 250)}.${(i % 250) + 1}`, port: 6443 }),
+    ),
+  );
+  await until('InfrastructureClusters born', () => firsts.first.size, count);
+  const all = Math.max(...firsts.at.values()) - t0;
+  const requests = countsSince(await apiserverRequests(), before);
   firsts.stop();
+  await kc().makeApiClient(CoreV1Api).deleteNamespace({ name: ns });
+  return { count, all, requests };
+}
+
+/** The IPAM-only floor: `count` bare claims created at once against a fresh pool, until all are bound. */
+async function ipamFloor(count: number): Promise<Run> {
+  const ns = `vip-bench-ipam-${count}`;
+  const { objects, firsts } = await stage(ns, { cidr: '10.97.0.0/22' });
+  firsts.stop();
+  const before = await apiserverRequests();
   const t0 = Date.now();
   await Promise.all(
     Array.from({ length: count }, (_, i) =>
@@ -199,18 +291,22 @@ async function baseline(count: number): Promise<number> {
       }),
     ),
   );
-  for (;;) {
-    const list = await objects.list<KubernetesObject & { status?: { addressRef?: { name?: string } } }>(
-      'ipam.cluster.x-k8s.io/v1beta2',
-      'IPAddressClaim',
-      ns,
-    );
-    if (list.items.filter((c) => c.status?.addressRef?.name).length === count) break;
-    await sleep(50);
-  }
-  const elapsed = Date.now() - t0;
+  await until(
+    'claims bound',
+    async () =>
+      (
+        await objects.list<KubernetesObject & { status?: { addressRef?: { name?: string } } }>(
+          'ipam.cluster.x-k8s.io/v1beta2',
+          'IPAddressClaim',
+          ns,
+        )
+      ).items.filter((c) => c.status?.addressRef?.name).length,
+    count,
+  );
+  const all = Date.now() - t0;
+  const requests = countsSince(await apiserverRequests(), before);
   await kc().makeApiClient(CoreV1Api).deleteNamespace({ name: ns });
-  return elapsed;
+  return { count, all, requests };
 }
 
 /** A GeneratePatches request like CAPI's for a class with an infra cluster, a control plane and two MachineDeployments. */
@@ -310,40 +406,26 @@ interface Load {
   perSecond: number;
 }
 
-/** `HOOK_CALLS` POSTs of `body` at a fixed concurrency over keep-alive HTTPS. The load shares the 2 cores. */
+/** `HOOK_CALLS` POSTs of `body` at a fixed concurrency, from a load generator in its own process (hack/load.ts). */
 async function load(hookPath: string, body: string, concurrency: number): Promise<Load> {
-  const agent = new https.Agent({
-    keepAlive: true,
-    maxSockets: concurrency,
-    ca: readFileSync(path.join(PKI_DIR, 'ca/tls.crt')),
-  });
+  const file = path.join(ROOT, '.cache/bench-body.json');
+  await writeFile(file, body);
   const url = `https://127.0.0.1:${PORTS.extension}/hooks.runtime.cluster.x-k8s.io/v1alpha1/${hookPath}`;
-  const once = (): Promise<number> =>
-    new Promise((resolve, reject) => {
-      const t = process.hrtime.bigint();
-      const req = https.request(url, { method: 'POST', agent }, (res) => {
-        res.resume();
-        res.on('end', () =>
-          res.statusCode === 200
-            ? resolve(Number(process.hrtime.bigint() - t) / 1e6)
-            : reject(new Error(`HTTP ${res.statusCode}`)),
-        );
-      });
-      req.on('error', reject);
-      req.end(body);
-    });
-  for (let i = 0; i < 200; i++) await once();
-  const times: number[] = [];
-  let next = 0;
-  const started = Date.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next++ < HOOK_CALLS) times.push(await once());
-    }),
+  const { stdout } = await execa(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      path.join(ROOT, 'hack/load.ts'),
+      url,
+      file,
+      String(concurrency),
+      String(HOOK_CALLS),
+      path.join(PKI_DIR, 'ca/tls.crt'),
+    ],
+    { cwd: ROOT },
   );
-  const elapsed = (Date.now() - started) / 1000;
-  agent.destroy();
-  return { concurrency, p50: pct(times, 50), p99: pct(times, 99), perSecond: HOOK_CALLS / elapsed };
+  return { concurrency, ...(JSON.parse(stdout) as Omit<Load, 'concurrency'>) };
 }
 
 function rssMiB(pid: number): number {
@@ -354,20 +436,17 @@ function rssMiB(pid: number): number {
   return Number(line.replace(/\D/g, '')) / 1024;
 }
 
-/** 4. A replica with the reconciler: RSS idle, then with 1,000 Clusters and claims in its informer caches. */
-async function memory(): Promise<{ idle: number; loaded: number }> {
-  const ns = 'vip-bench-memory';
-  await freshNamespace(ns);
+/** A process of the bundle with the given flags, its probes on 127.0.0.1:19490; resolves once it is ready. */
+async function replica(flags: string[]): Promise<{ child: ReturnType<typeof execa> }> {
   const child = execa(
     process.execPath,
     [
       '--enable-source-maps',
       BUNDLE,
       `--kubeconfig=${KUBECONFIG}`,
-      '--enable-runtime-extension=false',
-      '--enable-reconciler',
       '--health-probe-bind-address=127.0.0.1:19490',
       '--metrics-bind-address=0',
+      ...flags,
     ],
     { reject: false, stdout: 'ignore', stderr: 'ignore', env: { NODE_OPTIONS: deploymentNodeOptions() } },
   );
@@ -378,17 +457,36 @@ async function memory(): Promise<{ idle: number; loaded: number }> {
     ))
   )
     await sleep(200);
-  await sleep(3_000);
+  await sleep(5_000);
+  // Wrapped: execa's process is a promise, and an async function would wait for it to end.
+  return { child };
+}
+
+/**
+ * 4. The floor (the bundle with hooks and reconciler off: Node, client library, express, probes),
+ * then a reconciler replica idle and with CACHED_OBJECTS Clusters and claims in its caches.
+ */
+async function memory(): Promise<{ floor: number; idle: number; loaded: number }> {
+  const ns = 'vip-bench-memory';
+  await freshNamespace(ns);
+  const { child: bare } = await replica(['--enable-runtime-extension=false']);
+  const floor = rssMiB(bare.pid ?? 0);
+  bare.kill('SIGKILL');
+  await bare;
+  const { child } = await replica(['--enable-runtime-extension=false', '--enable-reconciler']);
   const idle = rssMiB(child.pid ?? 0);
   const objects = KubernetesObjectApi.makeApiClient(kc());
-  for (let i = 0; i < CACHED_OBJECTS; i += 50) {
+  const BATCH = 100;
+  for (let i = 0; i < CACHED_OBJECTS; i += BATCH) {
+    if (i % 1000 === 0) log(`  ${i}/${CACHED_OBJECTS} Clusters and claims created`);
     await Promise.all(
-      Array.from({ length: Math.min(50, CACHED_OBJECTS - i) }, async (_, j) => {
+      Array.from({ length: Math.min(BATCH, CACHED_OBJECTS - i) }, async (_, j) => {
         const name = `m-${i + j}`;
         const cluster = await objects.create({
           apiVersion: 'cluster.x-k8s.io/v1beta2',
           kind: 'Cluster',
-          metadata: { name, namespace: ns },
+          // Paused: CAPI leaves them be, so 10,000 of them do not load the 2 cores meanwhile.
+          metadata: { name, namespace: ns, annotations: { 'cluster.x-k8s.io/paused': 'true' } },
           spec: {
             infrastructureRef: { apiGroup: 'infrastructure.cluster.x-k8s.io', kind: 'DockerCluster', name },
           },
@@ -417,33 +515,62 @@ async function memory(): Promise<{ idle: number; loaded: number }> {
       }),
     );
   }
-  await sleep(10_000);
+  await sleep(15_000);
   const loaded = rssMiB(child.pid ?? 0);
   child.kill('SIGKILL');
   await child;
   await kc().makeApiClient(CoreV1Api).deleteNamespace({ name: ns });
-  return { idle, loaded };
+  return { floor, idle, loaded };
 }
+
+/** CAPI's topology workers: the manager's flag, else its default. */
+function topologyConcurrency(): string {
+  const flag = capiManagerArgs().find((a) => a.startsWith('--clustertopology-concurrency='));
+  return flag
+    ? `${flag.split('=')[1]} (set by the plane)`
+    : "10 (CAPI's default; the plane does not set --clustertopology-concurrency)";
+}
+
+const perCluster = (run: Run): number => total(run.requests) / run.count;
 
 async function main(): Promise<void> {
   await up(log);
   process.env.KUBECONFIG = KUBECONFIG; // hack/fixtures' clients read it
   await upExtension(log);
   const pid = (await readState())?.components.find((c) => c.name === EXTENSION_NAME)?.pid ?? 0;
+  await sleep(5_000);
+  const hookIdle = rssMiB(pid);
   let hookPeak = 0;
   const sampler = setInterval(() => (hookPeak = Math.max(hookPeak, rssMiB(pid))), 250);
 
   log(`1/4 Time to VIP, ${SINGLE_RUNS} Clusters one at a time, without and with an ingress pool`);
+  await quiet();
   const one = await single(false);
   const withIngress = await single(true);
-  log('2/4 Bursts and the IPAM baseline');
-  const bursts: Burst[] = [];
+  log(`2/4 Bursts of ${BURSTS.join(', ')}: the IPAM-only floor, the CAPI-only floor, then through our hook`);
+  const rows: { ipam: Run; capi: Run; ours: Burst }[] = [];
+  let profile: ProfileSummary | undefined;
   for (const n of BURSTS) {
-    bursts.push(await burst(n));
-    log(`  ${n} Clusters: all VIPs after ${s(bursts.at(-1)?.allVip ?? 0)}`);
+    await quiet();
+    const ipam = await ipamFloor(n);
+    log(`  ${n} claims (IPAM alone): all bound after ${s(ipam.all)}`);
+    await quiet();
+    const capi = await capiFloor(n);
+    log(`  ${n} Clusters (CAPI alone): all InfrastructureClusters after ${s(capi.all)}`);
+    await quiet();
+    const profiler = n === PROFILED ? await Profiler.attach(pid) : undefined;
+    const ours = await burst(n, profiler);
+    if (profiler) {
+      profile = summarize(await profiler.stop(), `${BUNDLE}.map`);
+      await profiler.detach();
+    }
+    log(
+      `  ${n} Clusters (through our hook): all VIPs after ${s(ours.allVip)}, all InfrastructureClusters after ${s(ours.all)} ` +
+        `(${(ours.all / capi.all).toFixed(2)}× the CAPI floor)`,
+    );
+    rows.push({ ipam, capi, ours });
   }
-  const base = await baseline(100);
-  log('3/4 Hook server under load');
+  log('3/4 Hook server under load (the load generator runs in its own process)');
   const gp = JSON.stringify(realisticRequest());
   const fast = JSON.stringify({
     apiVersion: 'hooks.runtime.cluster.x-k8s.io/v1alpha1',
@@ -467,13 +594,16 @@ async function main(): Promise<void> {
   for (const c of CONCURRENCY) {
     gpLoad.push(await load('generatepatches/vip-allocator-generate-patches', gp, c));
     bccLoad.push(await load('beforeclustercreate/vip-allocator-before-cluster-create', fast, c));
+    log(`  concurrency ${c}: GeneratePatches p99 ${gpLoad.at(-1)?.p99.toFixed(2)} ms`);
   }
   clearInterval(sampler);
-  const hookRss = rssMiB(pid);
+  // After the whole bench: what the heap keeps once the young generation has been collected.
+  await sleep(10_000);
+  const hookAfter = rssMiB(pid);
   log('4/4 Memory');
+  await quiet();
   const mem = await memory();
 
-  const b100 = bursts.find((b) => b.count === 100);
   const cpu = os.cpus()[0]?.model.trim();
   const loadRows = (rows: Load[]) =>
     rows
@@ -482,12 +612,39 @@ async function main(): Promise<void> {
           `| ${l.concurrency} | ${l.p50.toFixed(2)} ms | ${l.p99.toFixed(2)} ms | ${Math.round(l.perSecond)} |`,
       )
       .join('\n');
+  const big = rows.find((r) => r.ours.count === PROFILED);
+  const verbs = big
+    ? [...big.ours.requests]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 15)
+        .map(
+          ([k, v]) =>
+            `| ${k} | ${v} | ${big.capi.requests.get(k) ?? 0} | ${((v - (big.capi.requests.get(k) ?? 0)) / big.ours.count).toFixed(2)} |`,
+        )
+        .join('\n')
+    : '';
+  const areas = profile
+    ? profile.byArea
+        .slice(0, 10)
+        .map(
+          (a) =>
+            `| ${a.area} | ${(a.ms / 1000).toFixed(2)} s | ${((100 * a.ms) / profile.totalMs).toFixed(1)} % |`,
+        )
+        .join('\n')
+    : '';
+  const fns = profile
+    ? profile.top.map((f) => `| \`${f.fn}\` | ${f.source} | ${(f.ms / 1000).toFixed(2)} s |`).join('\n')
+    : '';
   const report = `# Benchmarks
 
 Reproduce: \`npm ci && npm run bench\` (brings up the local control plane and the extension, then
-rewrites this file; about 35 minutes on 2 cores). Measured ${new Date().toISOString().slice(0, 10)} on ${os.cpus().length} cores (${cpu}),
+rewrites this file; about 90 minutes on 2 cores, most of it waiting for CAPI to delete earlier
+bursts). Measured ${new Date().toISOString().slice(0, 10)} on ${os.cpus().length} cores (${cpu}),
 ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; Kubernetes ${KUBERNETES_VERSION}, CAPI ${CAPI_VERSION},
 in-cluster IPAM ${PINS.ipam.version}, etcd ${PINS.etcd.version}, all on this one machine. No figure here is asserted by a test.
+Every floor and burst starts on a quiet plane: the bench waits until earlier bench namespaces are
+gone${notQuiet.length ? ` (except: still deleting after ${s(QUIET_LIMIT_MS)}: ${notQuiet.join('; ')})` : ''}.
+CAPI's topology workers: ${topologyConcurrency()}.
 
 ## 1. Time to VIP, one Cluster (${SINGLE_RUNS} runs)
 
@@ -499,20 +656,46 @@ in-cluster IPAM ${PINS.ipam.version}, etcd ${PINS.etcd.version}, all on this one
 | with an ingress pool too: InfrastructureCluster created | ${s(pct(withIngress.infra, 50))} | ${s(pct(withIngress.infra, 95))} | ${s(Math.max(...withIngress.infra))} |
 | with an ingress pool too: ingress VIP set | ${s(pct(withIngress.ingress, 50))} | ${s(pct(withIngress.ingress, 95))} | ${s(Math.max(...withIngress.ingress))} |
 
-The original README promised "~5-10 seconds". The floor is the IPAM provider's bind time plus
-CAPI's next call after our \`retryAfterSeconds: 1\` (with its hook-response cache, about 2 s).
+The floor is the IPAM provider's bind time plus CAPI's next call after our \`retryAfterSeconds: 1\`
+(with its hook-response cache, about 2 s).
 
-## 2. Bursts (Clusters applied at once)
+## 2. Bursts (Clusters applied at once), beside their floors
 
-| Clusters | all have VIPs | all InfrastructureClusters | per-Cluster p50 | per-Cluster p99 | duplicate VIPs | born without VIP |
-|---|---|---|---|---|---|---|
-${bursts.map((b) => `| ${b.count} | ${s(b.allVip)} | ${s(b.allInfra)} | ${s(pct(b.perCluster, 50))} | ${s(pct(b.perCluster, 99))} | ${b.duplicates} | ${b.bornWithout} |`).join('\n')}
+- **IPAM floor**: the same number of bare IPAddressClaims, until the provider bound them all.
+- **CAPI floor**: the same number of Clusters of a class that does not use us, with hand-set
+  endpoints, until every InfrastructureCluster exists (our BeforeClusterCreate is still called and
+  answers at once).
+- **Ours**: Clusters of a class with our patch and a pool, until every InfrastructureCluster exists
+  (each born with its VIP).
+- **Requests per Cluster**: the API server's \`apiserver_request_total\`, all clients, from the first
+  create to the last InfrastructureCluster, divided by the Clusters; "ours − floor" is what our hook,
+  our writes and the IPAM provider add per Cluster.
 
-Baseline: 100 IPAddressClaims created at once against the same kind of pool, all bound by the IPAM
-provider alone after ${s(base)}. Ratio burst(100, all VIPs) / baseline: ${b100 ? (b100.allVip / base).toFixed(1) : '?'}×
-— what CAPI's topology reconcile, our hook round trips and the Cluster patch add over IPAM itself.
+| Clusters | IPAM floor | CAPI floor | ours: all VIPs | ours: all InfraClusters | ours / CAPI floor | requests/Cluster: CAPI floor | ours | ours − floor | duplicate VIPs | born without VIP |
+|---|---|---|---|---|---|---|---|---|---|---|
+${rows.map(({ ipam, capi, ours }) => `| ${ours.count} | ${s(ipam.all)} | ${s(capi.all)} | ${s(ours.allVip)} | ${s(ours.all)} | ${(ours.all / capi.all).toFixed(2)}× | ${perCluster(capi).toFixed(1)} | ${perCluster(ours).toFixed(1)} | ${(perCluster(ours) - perCluster(capi)).toFixed(1)} | ${ours.duplicates} | ${ours.bornWithout} |`).join('\n')}
 
-## 3. Hook server (HTTPS, keep-alive, ${HOOK_CALLS} calls per row; the load generator shares the 2 cores)
+Per-Cluster time from its creation to its VIP: ${rows.map(({ ours }) => `${ours.count}: p50 ${s(pct(ours.perCluster, 50))}, p99 ${s(pct(ours.perCluster, 99))}`).join('; ')}.
+
+### Where the time of the ${PROFILED}-Cluster burst goes
+
+API server requests by verb and resource (top 15), ours and the CAPI floor of the same size:
+
+| verb resource | ours | CAPI floor | extra per Cluster |
+|---|---|---|---|
+${verbs}
+
+CPU profile of our process over that burst (${profile ? (profile.totalMs / 1000).toFixed(1) : '?'} s sampled, 1 ms interval; self time):
+
+| area | self time | share |
+|---|---|---|
+${areas}
+
+| function | source | self time |
+|---|---|---|
+${fns}
+
+## 3. Hook server (HTTPS, keep-alive, ${HOOK_CALLS} calls per row; the load generator in its own process on the same 2 cores)
 
 GeneratePatches with a realistic request (infrastructure cluster, control plane, its machines, two
 MachineDeployments; 8 items, 1 patched):
@@ -531,15 +714,16 @@ CAPI asks GeneratePatches to answer within 200 ms; the aim here is p99 ≤ 2 ms 
 
 ## 4. Memory (resident set size)
 
-Both processes run with the Deployment's \`NODE_OPTIONS=${deploymentNodeOptions() ?? ''}\`; its memory
-limit is 384Mi.
+Every process runs the bundle (\`npm run build\`) with the Deployment's \`NODE_OPTIONS=${deploymentNodeOptions() ?? ''}\`.
 
 | process | RSS |
 |---|---|
+| floor: the bundle with hooks and reconciler off (Node, client library, express, probes) | ${mem.floor.toFixed(0)} MiB |
 | reconciler replica, idle (hooks off) | ${mem.idle.toFixed(0)} MiB |
-| same, with ${CACHED_OBJECTS} Clusters and ${CACHED_OBJECTS} claims in its informer caches | ${mem.loaded.toFixed(0)} MiB |
+| same, with ${CACHED_OBJECTS.toLocaleString('en')} Clusters and ${CACHED_OBJECTS.toLocaleString('en')} claims in its caches | ${mem.loaded.toFixed(0)} MiB (${(mem.loaded - mem.floor).toFixed(0)} MiB over the floor) |
+| the hook server, idle after start | ${hookIdle.toFixed(0)} MiB |
 | the hook server, peak during sections 1-3 | ${hookPeak.toFixed(0)} MiB |
-| the hook server after sections 1-3 | ${hookRss.toFixed(0)} MiB |
+| the hook server after sections 1-3 | ${hookAfter.toFixed(0)} MiB (${(hookAfter / hookIdle).toFixed(2)}× idle) |
 `;
   await writeFile(path.join(ROOT, 'BENCHMARKS.md'), report);
   process.stdout.write(report);

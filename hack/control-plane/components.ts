@@ -95,19 +95,24 @@ export function kubeControllerManager(pki: Pki): Component {
   };
 }
 
+/** The CAPI manager's flags that shape its behaviour (the bench states its topology workers). */
+export const capiManagerArgs = (): string[] => [
+  '--feature-gates=ClusterTopology=true,RuntimeSDK=true',
+  '--leader-elect=false',
+];
+
 export function capiManager(pki: Pki, capi: CapiRelease): Component {
   return {
     name: 'capi-manager',
     binary: binaryPath(capi.pin, 'capi-manager'),
     args: [
       `--kubeconfig=${KUBECONFIG}`,
-      '--feature-gates=ClusterTopology=true,RuntimeSDK=true',
+      ...capiManagerArgs(),
       `--webhook-port=${PORTS.capiWebhook}`,
       `--webhook-cert-dir=${pki.capiWebhook.dir}`,
       `--health-addr=${hostPort(PORTS.capiHealth)}`,
       `--diagnostics-address=${hostPort(PORTS.capiDiagnostics)}`,
       '--insecure-diagnostics',
-      '--leader-elect=false',
     ],
     probe: { url: `http://${hostPort(PORTS.capiHealth)}/readyz` },
     readySeconds: 120,
