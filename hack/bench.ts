@@ -528,7 +528,7 @@ function topologyConcurrency(): string {
   const flag = capiManagerArgs().find((a) => a.startsWith('--clustertopology-concurrency='));
   return flag
     ? `${flag.split('=')[1]} (set by the plane)`
-    : "10 (CAPI's default; the plane does not set --clustertopology-concurrency)";
+    : `50, CAPI ${CAPI_VERSION}'s default (core/main.go); the plane does not set --clustertopology-concurrency`;
 }
 
 const perCluster = (run: Run): number => total(run.requests) / run.count;

@@ -194,6 +194,8 @@ export interface GeneratePatchesDeps {
   readonly topologyExists: (namespace: string, name: string) => Promise<boolean>;
 }
 
+const ESTABLISHED_CAP = 10_000;
+
 export function generatePatchesHandler(deps: GeneratePatchesDeps): Handler<GeneratePatchesRequest> {
   // Clusters created before their class used us (or before hand-set endpoints were published) have
   // no VIP annotation and never will: once seen with a topology, they are passed without a read.
@@ -214,6 +216,8 @@ export function generatePatchesHandler(deps: GeneratePatchesDeps): Handler<Gener
               `BeforeClusterCreate to give it one (if this stays, see the Cluster's Events and the extension's log)`,
           );
         }
+        // Bounded: past the cap it starts over, and each such Cluster costs one read again.
+        if (established.size >= ESTABLISHED_CAP) established.clear();
         established.add(waiting.uid);
       }
       return { status: 'Success', items: generatePatches(request, deps.defaultPort) };
