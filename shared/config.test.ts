@@ -9,7 +9,7 @@ describe('parseFlags', () => {
       runtimeExtensionName: 'vip-allocator',
       leaderElect: false,
       defaultPort: 6443,
-      allocationWaitMs: 5000,
+      allocationWaitMs: 1000,
       logFormat: 'json',
       metricsBindAddress: { host: undefined, port: 8080 },
     });

@@ -195,8 +195,8 @@ const FLAGS = {
   'log-format': flag(oneOf<LogFormat>('json', 'text'), 'json', 'json or text'),
   'allocation-wait': flag(
     duration,
-    '5s',
-    `Longest one BeforeClusterCreate call waits for IPAM (under the ${HOOK_TIMEOUT_SECONDS}s hook timeout)`,
+    '1s',
+    `Longest one BeforeClusterCreate call waits for IPAM (under the ${HOOK_TIMEOUT_SECONDS}s hook timeout); a claim still binding then is watched and its VIP written when it binds`,
   ),
   'pool-kinds': flag(
     poolKinds,

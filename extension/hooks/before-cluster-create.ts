@@ -54,6 +54,45 @@ export const RETRY = {
 /** How long after its creation a Cluster's topology waits for an ingress claim that is merely binding. */
 export const INGRESS_BINDING_GRACE_MS = 10_000;
 
+/**
+ * How long a claim that is still binding is watched after the call returns: its VIP is written the
+ * moment it binds, and that write makes CAPI reconcile the Cluster at once.
+ */
+export const COMPLETION_WAIT_MS = 120_000;
+/** How long a written VIP answers CAPI's calls from memory while CAPI's cache catches up. */
+export const WRITTEN_MEMO_MS = 30_000;
+
+/**
+ * What a Cluster was last answered while nothing can have changed for it: its claim is binding and
+ * watched, or its VIP was just written. CAPI calls again every second meanwhile (and with a stale
+ * Cluster for a while after a write); those calls are answered here without a request.
+ */
+class Answered {
+  readonly #byUid = new Map<string, { message: string; until: number }>();
+
+  get(uid: string): string | undefined {
+    const entry = this.#byUid.get(uid);
+    if (entry && entry.until > Date.now()) return entry.message;
+    this.#byUid.delete(uid);
+    return undefined;
+  }
+
+  set(uid: string, message: string, ttlMs: number): void {
+    const now = Date.now();
+    // Insertion order is expiry order for one TTL; drop expired entries from the front.
+    for (const [key, { until }] of this.#byUid) {
+      if (until > now) break;
+      this.#byUid.delete(key);
+    }
+    this.#byUid.delete(uid);
+    this.#byUid.set(uid, { message, until: now + ttlMs });
+  }
+
+  delete(uid: string): void {
+    this.#byUid.delete(uid);
+  }
+}
+
 export interface BeforeClusterCreateDeps {
   readonly allocator: Allocator;
   readonly recorder: Recorder;
@@ -67,6 +106,8 @@ export interface BeforeClusterCreateDeps {
   readonly observe?: (slot: Slot, result: string) => void;
   /** Seconds from the Cluster's creation to its VIP being written (metrics). */
   readonly observeTimeToVip?: (seconds: number) => void;
+  /** A VIP that bound after its call returned could not be written (the next call tries again). */
+  readonly onCompletionError?: (cluster: Cluster, err: unknown) => void;
 }
 
 const success = (message?: string): HookResponse => ({
@@ -130,6 +171,7 @@ function controlPlaneSlots(families: readonly Family[]): Slot[] {
 
 export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<BeforeClusterCreateRequest> {
   const { allocator, recorder } = deps;
+  const answered = new Answered();
   const warn = (cluster: Cluster, reason: string, note: string): Promise<void> =>
     recorder.event(cluster, 'Warning', reason, note);
   const outcome = (a: Allocation): string => (a.state === 'pending' ? a.reason : a.state);
@@ -232,13 +274,76 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
     return success();
   }
 
+  /** Writes the allocated VIPs (and the ingress VIP, if any) to the Cluster in one patch, and says so. */
+  async function publish(
+    cluster: Cluster,
+    cls: { name: string; namespace: string },
+    results: Allocation[],
+    ing: Allocation | undefined,
+  ): Promise<HookResponse> {
+    const [first, second] = results as Extract<Allocation, { state: 'allocated' }>[];
+    if (!first) throw new Error(`Cluster ${ref(cluster)}: no control-plane allocation`);
+    const port = portOf(cluster);
+    const cc = await deps.getClusterClass(cls.namespace, cls.name);
+    const endpoint = { host: first.address, port, prefix: first.prefix, secondary: second?.address };
+    const publication: Publication = { endpoint, ingress: ingressAddress(ing) };
+    await deps.patchCluster(cluster, clusterPatch(publication, cc));
+    const message = `Control-plane VIP ${first.address} written to the Cluster; waiting for CAPI to read it back`;
+    if (cluster.metadata.uid) answered.set(cluster.metadata.uid, message, WRITTEN_MEMO_MS);
+    const created = cluster.metadata.creationTimestamp;
+    if (created) deps.observeTimeToVip?.((Date.now() - new Date(created).getTime()) / 1000);
+    await recorder.event(
+      cluster,
+      'Normal',
+      'VIPAllocated',
+      `Control-plane VIP ${first.address}:${port} from IPAddressClaim ${ref(first.claim)}` +
+        (second ? `, and ${second.address} from IPAddressClaim ${ref(second.claim)}` : ''),
+    );
+    await reportIngress(cluster, ing);
+    return retry(RETRY.patched, message);
+  }
+
+  /**
+   * After a call answered "binding": keeps watching the claims (no request while waiting) and
+   * writes the VIP the moment they bind, so the write, not CAPI's next retry, moves the Cluster on.
+   * Until then, CAPI's calls for this Cluster are answered from memory.
+   */
+  function completeWhenBound(
+    cluster: Cluster,
+    cls: { name: string; namespace: string },
+    slots: readonly Slot[],
+    message: string,
+  ): void {
+    const uid = cluster.metadata.uid;
+    if (!uid || answered.get(uid)) return;
+    answered.set(uid, message, COMPLETION_WAIT_MS);
+    void (async () => {
+      try {
+        const results = await Promise.all(
+          slots.map((slot) => allocator.allocate(cluster, cls.name, slot, COMPLETION_WAIT_MS)),
+        );
+        if (results.every((a) => a.state === 'allocated')) {
+          await publish(cluster, cls, results, await ingress(cluster, cls.name));
+          return;
+        }
+      } catch (err) {
+        deps.onCompletionError?.(cluster, err);
+      }
+      // Not bound in time, or failed: the next call takes the full path again.
+      answered.delete(uid);
+    })();
+  }
+
   async function handle({ cluster }: BeforeClusterCreateRequest): Promise<HookResponse> {
+    const started = Date.now();
     const cls = topologyClass(cluster);
     if (!cls || cluster.metadata.annotations?.[ANNOTATION_ENABLED] === 'false') return success();
 
     const host = cluster.spec?.controlPlaneEndpoint?.host || undefined;
     const vip = cluster.metadata.annotations?.[ANNOTATION_CONTROL_PLANE_VIP];
     if (host && host === vip) return ingressAfter(cluster, cls);
+    const memo = cluster.metadata.uid ? answered.get(cluster.metadata.uid) : undefined;
+    if (memo) return retry(RETRY.binding, memo);
 
     let slots: Slot[];
     try {
@@ -301,7 +406,15 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
       [results, ing] = await Promise.all([
         Promise.all(
           slots.map((slot, i) =>
-            allocator.allocate(cluster, cls.name, slot, deps.allocationWaitMs, i === 0 ? claim : undefined),
+            // The wait counts from the call's start: a loaded API server must not push the answer
+            // past CAPI's timeout (it would skip the hook; see failurePolicy below).
+            allocator.allocate(
+              cluster,
+              cls.name,
+              slot,
+              Math.max(0, started + deps.allocationWaitMs - Date.now()),
+              i === 0 ? claim : undefined,
+            ),
           ),
         ),
         claim ? undefined : ingress(cluster, cls.name),
@@ -320,29 +433,9 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
     const waiting = results.find(
       (a): a is Exclude<Allocation, { state: 'allocated' }> => a.state !== 'allocated',
     );
-    if (!waiting) {
-      if (claim) ing = await ingress(cluster, cls.name);
-      const [first, second] = results as Extract<Allocation, { state: 'allocated' }>[];
-      if (!first) throw new Error(`Cluster ${ref(cluster)}: no control-plane allocation`);
-      const port = portOf(cluster);
-      const cc = await deps.getClusterClass(cls.namespace, cls.name);
-      const endpoint = { host: first.address, port, prefix: first.prefix, secondary: second?.address };
-      const publication: Publication = { endpoint, ingress: ingressAddress(ing) };
-      await deps.patchCluster(cluster, clusterPatch(publication, cc));
-      const created = cluster.metadata.creationTimestamp;
-      if (created) deps.observeTimeToVip?.((Date.now() - new Date(created).getTime()) / 1000);
-      await recorder.event(
-        cluster,
-        'Normal',
-        'VIPAllocated',
-        `Control-plane VIP ${first.address}:${port} from IPAddressClaim ${ref(first.claim)}` +
-          (second ? `, and ${second.address} from IPAddressClaim ${ref(second.claim)}` : ''),
-      );
-      await reportIngress(cluster, ing);
-      return retry(
-        RETRY.patched,
-        `Control-plane VIP ${first.address} written to the Cluster; waiting for CAPI to read it back`,
-      );
+    if (!waiting) return publish(cluster, cls, results, claim ? await ingress(cluster, cls.name) : ing);
+    if (waiting.state === 'pending' && waiting.reason === 'binding') {
+      completeWhenBound(cluster, cls, slots, waiting.message);
     }
     switch (waiting.state) {
       case 'no-pool': {
