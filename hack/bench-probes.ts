@@ -126,9 +126,15 @@ export class Profiler {
   /** Closes the inspector in the profiled process, so it runs on as before. */
   async detach(): Promise<void> {
     await this.#send('Profiler.disable');
-    await this.#send('Runtime.evaluate', {
-      expression: "process.getBuiltinModule('node:inspector').close()",
-    });
+    // Closing the inspector ends this very session: the command gets no answer, so none is awaited.
+    this.#ws.send(
+      JSON.stringify({
+        id: ++this.#id,
+        method: 'Runtime.evaluate',
+        params: { expression: "process.getBuiltinModule('node:inspector').close()" },
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 500));
     this.#ws.close();
   }
 }
