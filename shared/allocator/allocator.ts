@@ -135,9 +135,11 @@ export class Allocator {
     if (!claim) {
       // The provider names the IPAddress after the claim: one left by a released claim would be
       // bound again to the new claim, address and all.
-      const leftover = await this.#store.getAddress(namespace, name);
+      const [leftover, { ranked, searched }] = await Promise.all([
+        this.#store.getAddress(namespace, name),
+        this.search(namespace, className, slot.role, slot.family),
+      ]);
       if (leftover) return this.#releasing(leftover);
-      const { ranked, searched } = await this.search(namespace, className, slot.role, slot.family);
       const [best] = ranked;
       if (!best) {
         return { state: 'no-pool', message: this.noPoolMessage(searched, className, slot.role, slot.family) };

@@ -154,6 +154,7 @@ const list = async <T extends KubernetesObject>(
 export class KubeStore implements Store {
   readonly #api: Objects;
   readonly #claims: ClaimWatch;
+  readonly #poolLists = new Map<string, Promise<PoolList | undefined>>();
 
   constructor(kc: KubeConfig) {
     this.#api = kc.makeApiClient(Objects);
@@ -169,7 +170,19 @@ export class KubeStore implements Store {
     return this.#api.namespaced(kind.apiVersion, kind.kind);
   }
 
-  async listPools(kind: PoolKind, namespace: string): Promise<PoolList | undefined> {
+  listPools(kind: PoolKind, namespace: string): Promise<PoolList | undefined> {
+    // Calls that want the same list while one is on its way share it: a burst in one namespace
+    // (or on a global pool) then costs one LIST per moment, not one per Cluster.
+    const key = `${kind.apiVersion}/${kind.kind}/${namespace}`;
+    let list = this.#poolLists.get(key);
+    if (!list) {
+      list = this.#listPools(kind, namespace).finally(() => this.#poolLists.delete(key));
+      this.#poolLists.set(key, list);
+    }
+    return list;
+  }
+
+  async #listPools(kind: PoolKind, namespace: string): Promise<PoolList | undefined> {
     // A configured pool kind whose CRD is not installed simply has no pools.
     const namespaced = await this.namespaced(kind);
     if (namespaced === undefined) return undefined;
