@@ -91,7 +91,24 @@ class Answered {
   delete(uid: string): void {
     this.#byUid.delete(uid);
   }
+
+  /**
+   * CAPI's next call, for a Cluster answered from memory: every second while few wait, up to
+   * MAX_MEMO_RETRY seconds while a burst waits on the IPAM provider. At 1 s CAPI reconciles 100
+   * waiting Clusters 100 times a second, and the provider binding their claims competes with that
+   * for the API server; the cost is up to that long between a VIP's write and CAPI acting on it
+   * (CAPI keeps our answer that long, whatever changes on the Cluster).
+   */
+  retrySeconds(): number {
+    return Math.min(
+      MAX_MEMO_RETRY,
+      Math.max(RETRY.binding, Math.ceil(this.#byUid.size / CLUSTERS_PER_SECOND)),
+    );
+  }
 }
+
+const MAX_MEMO_RETRY = 3;
+const CLUSTERS_PER_SECOND = 25;
 
 export interface BeforeClusterCreateDeps {
   readonly allocator: Allocator;
@@ -343,7 +360,7 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
     const vip = cluster.metadata.annotations?.[ANNOTATION_CONTROL_PLANE_VIP];
     if (host && host === vip) return ingressAfter(cluster, cls);
     const memo = cluster.metadata.uid ? answered.get(cluster.metadata.uid) : undefined;
-    if (memo) return retry(RETRY.binding, memo);
+    if (memo) return retry(answered.retrySeconds(), memo);
 
     let slots: Slot[];
     try {
