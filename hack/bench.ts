@@ -574,6 +574,7 @@ async function main(): Promise<void> {
     return;
   }
   log('3/4 Hook server under load (the load generator runs in its own process)');
+  await quiet();
   const gp = JSON.stringify(realisticRequest());
   const fast = JSON.stringify({
     apiVersion: 'hooks.runtime.cluster.x-k8s.io/v1alpha1',

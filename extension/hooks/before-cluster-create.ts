@@ -322,8 +322,8 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
 
   /**
    * After a call answered "binding": keeps watching the claims (no request while waiting) and
-   * writes the VIP the moment they bind, so the write, not CAPI's next retry, moves the Cluster on.
-   * Until then, CAPI's calls for this Cluster are answered from memory.
+   * writes the VIP the moment they bind, so CAPI's next call finds it on the Cluster instead of
+   * starting the wait again. Until then, CAPI's calls for this Cluster are answered from memory.
    */
   function completeWhenBound(
     cluster: Cluster,

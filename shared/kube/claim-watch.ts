@@ -150,10 +150,16 @@ export class ClaimWatch {
     // An ended or idle watch (client-node's TimeoutError) simply starts again; a failure backs off.
     const failed = err && (err as { name?: unknown }).name !== 'TimeoutError';
     const delay = failed ? Math.min(MAX_RESTART_DELAY_MS, 100 * 2 ** this.#restarts++) : 0;
+    const status = err as { statusCode?: number; code?: number } | undefined;
+    if (status?.statusCode === 410 || status?.code === 410) this.#resourceVersion = undefined;
+    // Resumed from the last resourceVersion, the watch replays what it missed. Only when that is
+    // gone (410) does every waiter read its claim again: hundreds of waiters in a burst would
+    // otherwise cost hundreds of GETs at each routine reconnect.
+    const resumed = this.#resourceVersion !== undefined;
     this.#running = new Promise<void>((resolve) => setTimeout(resolve, delay).unref())
       .then(() => this.#start())
       .then(() => {
-        // Whatever changed while the watch was down reaches waiters as a reread.
+        if (resumed) return;
         for (const set of this.#waiters.values()) for (const wake of set) wake(undefined);
       });
     this.#running.catch((e: unknown) => this.#restart(e));
