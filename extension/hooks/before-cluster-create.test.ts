@@ -100,16 +100,9 @@ describe('BeforeClusterCreate decision table', () => {
         },
       },
     });
+  let hook: ReturnType<typeof beforeClusterCreate>;
   const call = (cluster: Cluster) =>
-    beforeClusterCreate({
-      allocator: new Allocator(store, { poolKinds: [POOL_KIND] }),
-      recorder,
-      patchCluster: (c, p) => store.patchCluster(c, p),
-      getClusterClass: (ns, n) => store.getClusterClass(ns, n),
-      generatePatchesHandler: 'vip-allocator-generate-patches',
-      defaultPort: 6443,
-      allocationWaitMs: 50,
-    }).handle({
+    hook.handle({
       apiVersion: 'hooks.runtime.cluster.x-k8s.io/v1alpha1',
       kind: 'BeforeClusterCreateRequest',
       cluster: structuredClone(cluster),
@@ -119,6 +112,15 @@ describe('BeforeClusterCreate decision table', () => {
     store = new FakeStore([POOL_KIND]);
     recorder = new FakeRecorder();
     store.addClass(clusterClass(true));
+    hook = beforeClusterCreate({
+      allocator: new Allocator(store, { poolKinds: [POOL_KIND] }),
+      recorder,
+      patchCluster: (c, p) => store.patchCluster(c, p),
+      getClusterClass: (ns, n) => store.getClusterClass(ns, n),
+      generatePatchesHandler: 'vip-allocator-generate-patches',
+      defaultPort: 6443,
+      allocationWaitMs: 50,
+    });
   });
 
   test('a VIP is claimed, written, and the next call (CAPI reading it back) is Success', async () => {
@@ -244,62 +246,15 @@ describe('BeforeClusterCreate decision table', () => {
     // After the bind: read the address, label it, list its twins, write the Cluster, read the class.
     expect(store.requests - before).toBeLessThanOrEqual(5);
   });
-});
 
-describe('BeforeClusterCreate after the call returned', () => {
-  const NS = 'ns';
-  const POOL_KIND = { apiVersion: 'ipam.cluster.x-k8s.io/v1alpha2', kind: 'InClusterIPPool' };
-
-  test('a claim that binds later gets its VIP written at once, and calls meanwhile cost nothing', async () => {
-    const store = new FakeStore([POOL_KIND]);
-    const recorder = new FakeRecorder();
-    store.addClass({
-      apiVersion: 'cluster.x-k8s.io/v1beta2',
-      kind: 'ClusterClass',
-      metadata: { name: 'cc', namespace: NS },
-      spec: {
-        patches: [
-          { name: 'vip', external: { generatePatchesExtension: 'vip-allocator-generate-patches.x' } },
-        ],
-      },
-    });
-    store.addPool(POOL_KIND, {
-      apiVersion: POOL_KIND.apiVersion,
-      kind: POOL_KIND.kind,
-      metadata: {
-        name: 'pool',
-        namespace: NS,
-        labels: { [LABEL_CLUSTER_CLASS]: 'cc', [LABEL_ROLE]: 'control-plane' },
-      },
-      spec: { addresses: ['10.0.0.10-10.0.0.20'], prefix: 24 },
-      status: { ipAddresses: { total: 11, free: 11, used: 0 } },
-    });
-    const cluster = store.addCluster({
-      apiVersion: 'cluster.x-k8s.io/v1beta2',
-      kind: 'Cluster',
-      metadata: { name: 'late', namespace: NS, annotations: { [ANNOTATION_INGRESS_ENABLED]: 'false' } },
-      spec: { topology: { classRef: { name: 'cc' }, version: 'v1.34.0' } },
-    });
-    const hook = beforeClusterCreate({
-      allocator: new Allocator(store, { poolKinds: [POOL_KIND] }),
-      recorder,
-      patchCluster: (c, p) => store.patchCluster(c, p),
-      getClusterClass: (ns, n) => store.getClusterClass(ns, n),
-      generatePatchesHandler: 'vip-allocator-generate-patches',
-      defaultPort: 6443,
-      allocationWaitMs: 20,
-    });
+  test('a claim that binds after the call gets its VIP written at once, and calls meanwhile cost nothing', async () => {
+    store.addPool(POOL_KIND, pool('pool', ['10.0.0.10-10.0.0.20']));
+    const cluster = topologyCluster('late');
     // As CAPI's cache shows it until it sees the write.
     const stale = structuredClone(cluster);
-    const call = () =>
-      hook.handle({
-        apiVersion: 'hooks.runtime.cluster.x-k8s.io/v1alpha1',
-        kind: 'BeforeClusterCreateRequest',
-        cluster: structuredClone(stale),
-      });
-    expect(await call()).toMatchObject({ retryAfterSeconds: RETRY.binding });
+    expect(await call(stale)).toMatchObject({ retryAfterSeconds: RETRY.binding });
     store.resetCalls();
-    expect((await call()).message).toContain('Waiting for InClusterIPPool pool to bind');
+    expect((await call(stale)).message).toContain('Waiting for InClusterIPPool pool to bind');
     expect(store.requests).toBe(0);
     store.bind(store.claims.get(`${NS}/vip-cp-late`) as IPAddressClaim, '10.0.0.12');
     await new Promise((r) => setTimeout(r, 20));
@@ -307,7 +262,7 @@ describe('BeforeClusterCreate after the call returned', () => {
       '10.0.0.12',
     );
     // CAPI's cache may still show the Cluster without it: answered from memory, no second write.
-    expect((await call()).message).toContain('Control-plane VIP 10.0.0.12 written');
+    expect((await call(stale)).message).toContain('Control-plane VIP 10.0.0.12 written');
     expect(store.patches).toHaveLength(1);
   });
 });
