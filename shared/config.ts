@@ -266,7 +266,7 @@ export function parseFlags(argv: readonly string[]): Config {
 const DOCTOR_FLAGS = {
   output: flag(oneOf('table', 'json'), 'table', 'table or json'),
   kubeconfig: FLAGS.kubeconfig,
-  namespace: flag(text, '', 'Only ClusterClasses, Clusters and claims in this namespace (default: all)'),
+  namespace: flag(text, '', 'Only ClusterClasses, Clusters and claims in this namespace (empty: all)'),
   'extension-config': flag(text, 'vip-allocator', 'Our ExtensionConfig'),
   'runtime-extension-name': FLAGS['runtime-extension-name'],
   'pool-kinds': FLAGS['pool-kinds'],
