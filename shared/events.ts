@@ -1,6 +1,7 @@
 import { EventsV1Api, V1MicroTime, type KubeConfig, type V1ObjectReference } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { TtlMap } from './ttl-map.js';
 import { REPORTING_CONTROLLER } from './vip.js';
 
 export type EventType = 'Normal' | 'Warning';
@@ -22,7 +23,7 @@ const DEDUPE_MS = 5 * 60_000;
 export class EventRecorder implements Recorder {
   readonly #api: EventsV1Api;
   readonly #instance: string;
-  readonly #recent = new Map<string, number>();
+  readonly #recent = new TtlMap<string, true>();
   readonly #onError: (err: unknown) => void;
 
   constructor(kc: KubeConfig, onError: (err: unknown) => void) {
@@ -33,10 +34,9 @@ export class EventRecorder implements Recorder {
 
   async event(regarding: Regarding, type: EventType, reason: string, note: string): Promise<void> {
     const key = `${regarding.metadata.uid ?? regarding.metadata.name}|${reason}|${note}`;
+    if (this.#recent.get(key)) return;
+    this.#recent.set(key, true, DEDUPE_MS);
     const now = Date.now();
-    if ((this.#recent.get(key) ?? 0) > now - DEDUPE_MS) return;
-    this.#recent.set(key, now);
-    for (const [k, at] of this.#recent) if (at <= now - DEDUPE_MS) this.#recent.delete(k);
 
     const namespace = regarding.metadata.namespace ?? 'default';
     const ref: V1ObjectReference = {

@@ -24,6 +24,7 @@ import type {
   IPAddressClaim,
 } from '../../shared/kube/types.js';
 import { clusterKeys } from '../../shared/log.js';
+import { TtlMap } from '../../shared/ttl-map.js';
 import { clusterPatch, wantsIngress, type Publication } from '../../shared/publish.js';
 import {
   ANNOTATION_CONTROL_PLANE_VIP,
@@ -56,59 +57,24 @@ export const INGRESS_BINDING_GRACE_MS = 10_000;
 
 /**
  * How long a claim that is still binding is watched after the call returns: its VIP is written the
- * moment it binds, and that write makes CAPI reconcile the Cluster at once.
+ * moment it binds, and CAPI's next call finds it on the Cluster.
  */
 export const COMPLETION_WAIT_MS = 120_000;
 /** How long a written VIP answers CAPI's calls from memory while CAPI's cache catches up. */
 export const WRITTEN_MEMO_MS = 30_000;
 
-/**
- * What a Cluster was last answered while nothing can have changed for it: its claim is binding and
- * watched, or its VIP was just written. CAPI calls again every second meanwhile (and with a stale
- * Cluster for a while after a write); those calls are answered here without a request.
- */
-class Answered {
-  readonly #byUid = new Map<string, { message: string; until: number }>();
-
-  get(uid: string): string | undefined {
-    const entry = this.#byUid.get(uid);
-    if (entry && entry.until > Date.now()) return entry.message;
-    this.#byUid.delete(uid);
-    return undefined;
-  }
-
-  set(uid: string, message: string, ttlMs: number): void {
-    const now = Date.now();
-    // Insertion order is expiry order for one TTL; drop expired entries from the front.
-    for (const [key, { until }] of this.#byUid) {
-      if (until > now) break;
-      this.#byUid.delete(key);
-    }
-    this.#byUid.delete(uid);
-    this.#byUid.set(uid, { message, until: now + ttlMs });
-  }
-
-  delete(uid: string): void {
-    this.#byUid.delete(uid);
-  }
-
-  /**
-   * CAPI's next call, for a Cluster answered from memory: every second while few wait, up to
-   * MAX_MEMO_RETRY seconds while a burst waits on the IPAM provider. At 1 s CAPI reconciles 100
-   * waiting Clusters 100 times a second, and the provider binding their claims competes with that
-   * for the API server; the cost is up to that long between a VIP's write and CAPI acting on it
-   * (CAPI keeps our answer that long, whatever changes on the Cluster).
-   */
-  retrySeconds(): number {
-    return Math.min(
-      MAX_MEMO_RETRY,
-      Math.max(RETRY.binding, Math.ceil(this.#byUid.size / CLUSTERS_PER_SECOND)),
-    );
-  }
-}
-
 const MAX_MEMO_RETRY = 3;
 const CLUSTERS_PER_SECOND = 25;
+
+/**
+ * CAPI's next call, for a Cluster answered from memory: every second while few wait, up to
+ * MAX_MEMO_RETRY seconds while a burst waits on the IPAM provider. At 1 s CAPI reconciles 100
+ * waiting Clusters 100 times a second, and the provider binding their claims competes with that
+ * for the API server; the cost is up to that long between a VIP's write and CAPI acting on it
+ * (CAPI keeps our answer that long, whatever changes on the Cluster).
+ */
+const memoRetrySeconds = (waiting: number): number =>
+  Math.min(MAX_MEMO_RETRY, Math.max(RETRY.binding, Math.ceil(waiting / CLUSTERS_PER_SECOND)));
 
 export interface BeforeClusterCreateDeps {
   readonly allocator: Allocator;
@@ -188,7 +154,11 @@ function controlPlaneSlots(families: readonly Family[]): Slot[] {
 
 export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<BeforeClusterCreateRequest> {
   const { allocator, recorder } = deps;
-  const answered = new Answered();
+  // What a Cluster (by uid) was last answered while nothing can have changed for it: its claim is
+  // binding and watched, or its VIP was just written. CAPI calls again every second or so
+  // meanwhile (and with a stale Cluster for a while after a write); those calls are answered from
+  // here without a request.
+  const answered = new TtlMap<string, string>();
   const warn = (cluster: Cluster, reason: string, note: string): Promise<void> =>
     recorder.event(cluster, 'Warning', reason, note);
   const outcome = (a: Allocation): string => (a.state === 'pending' ? a.reason : a.state);
@@ -360,7 +330,7 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
     const vip = cluster.metadata.annotations?.[ANNOTATION_CONTROL_PLANE_VIP];
     if (host && host === vip) return ingressAfter(cluster, cls);
     const memo = cluster.metadata.uid ? answered.get(cluster.metadata.uid) : undefined;
-    if (memo) return retry(answered.retrySeconds(), memo);
+    if (memo) return retry(memoRetrySeconds(answered.size), memo);
 
     let slots: Slot[];
     try {

@@ -6,6 +6,7 @@
  */
 import { CustomObjectsApi, Watch, type KubeConfig } from '@kubernetes/client-node';
 import { apiVersion, IP_ADDRESS_CLAIM } from './gvk.js';
+import { TtlMap } from '../ttl-map.js';
 import type { IPAddressClaim } from './types.js';
 
 const RECENT_MS = 30_000;
@@ -21,7 +22,7 @@ export class ClaimWatch {
   readonly #kc: KubeConfig;
   readonly #labelSelector: string;
   readonly #waiters = new Map<string, Set<Wake>>();
-  readonly #recent = new Map<string, { claim: IPAddressClaim; at: number }>();
+  readonly #recent = new TtlMap<string, IPAddressClaim>();
   #resourceVersion?: string;
   #running?: Promise<void>;
   #abort?: AbortController;
@@ -47,7 +48,7 @@ export class ClaimWatch {
     const sameClaim = (c: IPAddressClaim | undefined): c is IPAddressClaim =>
       c !== undefined && c.metadata.uid === claim.metadata.uid;
     let latest = claim;
-    const seen = this.#recent.get(key)?.claim;
+    const seen = this.#recent.get(key);
     if (sameClaim(seen) && done(seen)) return seen;
     if (timeoutMs <= 0) return latest;
 
@@ -134,14 +135,7 @@ export class ClaimWatch {
     if (obj.metadata?.resourceVersion) this.#resourceVersion = obj.metadata.resourceVersion;
     if (type === 'BOOKMARK') return;
     const key = keyOf(obj.metadata.namespace, obj.metadata.name);
-    const now = Date.now();
-    this.#recent.delete(key);
-    this.#recent.set(key, { claim: obj, at: now });
-    // Insertion order is time order: drop from the front while too old.
-    for (const [k, { at }] of this.#recent) {
-      if (now - at <= RECENT_MS) break;
-      this.#recent.delete(k);
-    }
+    this.#recent.set(key, obj, RECENT_MS);
     for (const wake of this.#waiters.get(key) ?? []) wake(type === 'DELETED' ? undefined : obj);
   }
 
