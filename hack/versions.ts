@@ -54,6 +54,14 @@ export const PINS = {
     version: 'v1.1.0',
     binaries: { 'ipam-manager': 'sigs.k8s.io/cluster-api-ipam-provider-in-cluster' },
   },
+  // The VIP announcer the kubeadm, RKE2 and CK8s profiles run, for test/alive. The profiles'
+  // default image is v1.1.1, which the Go module proxy does not serve; v1.0.0 is the newest it does.
+  kubeVip: {
+    name: 'kube-vip',
+    module: 'github.com/kube-vip/kube-vip',
+    version: 'v1.0.0',
+    binaries: { 'kube-vip': 'github.com/kube-vip/kube-vip' },
+  },
   // Tools for rendering and checking the install manifests (manifests/).
   kustomize: {
     name: 'kustomize',

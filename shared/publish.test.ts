@@ -12,7 +12,10 @@ describe('clusterPatch', () => {
   test('endpoint, annotations and the original variables the class declares', () => {
     expect(
       clusterPatch(
-        { endpoint: { host: '10.0.0.1', port: 6443, prefix: 24, secondary: 'fd00::1' }, ingress: '10.0.1.1' },
+        {
+          endpoint: { host: '10.0.0.1', port: 6443, prefix: 24, secondary: 'fd00::1', secondaryPrefix: 64 },
+          ingress: '10.0.1.1',
+        },
         legacyClass,
       ),
     ).toEqual({
@@ -22,6 +25,7 @@ describe('clusterPatch', () => {
         'vip.capi.gorizond.io/control-plane-port': '6443',
         'vip.capi.gorizond.io/control-plane-prefix': '24',
         'vip.capi.gorizond.io/control-plane-vip-secondary': 'fd00::1',
+        'vip.capi.gorizond.io/control-plane-prefix-secondary': '64',
         'vip.capi.gorizond.io/ingress-vip': '10.0.1.1',
       },
       labels: { 'vip.capi.gorizond.io/ingress-vip': '10.0.1.1' },

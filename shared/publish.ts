@@ -10,6 +10,7 @@ import type { Cluster, ClusterClass, ClusterVariable } from './kube/types.js';
 import {
   ANNOTATION_CONTROL_PLANE_PORT,
   ANNOTATION_CONTROL_PLANE_PREFIX,
+  ANNOTATION_CONTROL_PLANE_PREFIX_SECONDARY,
   ANNOTATION_CONTROL_PLANE_VIP,
   ANNOTATION_CONTROL_PLANE_VIP_SECONDARY,
   ANNOTATION_INGRESS_ENABLED,
@@ -26,6 +27,8 @@ export interface Publication {
     readonly prefix?: number;
     /** The other family's address of a dual-stack pair. */
     readonly secondary?: string;
+    /** Prefix length of the second address's pool. */
+    readonly secondaryPrefix?: number;
   };
   readonly ingress?: string;
 }
@@ -52,6 +55,8 @@ export function clusterPatch(publication: Publication, cc?: ClusterClass): Clust
     annotations[ANNOTATION_CONTROL_PLANE_PORT] = String(endpoint.port);
     if (endpoint.prefix) annotations[ANNOTATION_CONTROL_PLANE_PREFIX] = String(endpoint.prefix);
     if (endpoint.secondary) annotations[ANNOTATION_CONTROL_PLANE_VIP_SECONDARY] = endpoint.secondary;
+    if (endpoint.secondary && endpoint.secondaryPrefix)
+      annotations[ANNOTATION_CONTROL_PLANE_PREFIX_SECONDARY] = String(endpoint.secondaryPrefix);
     if (declares(cc, LEGACY_VIP_VARIABLE))
       variables.push({ name: LEGACY_VIP_VARIABLE, value: endpoint.host });
   }

@@ -29,6 +29,9 @@ export const REPORTING_CONTROLLER = 'capi-vip-allocator';
 
 /** Prefix length of the pool the VIP came from (k0s' keepalived wants the interface's prefix). */
 export const ANNOTATION_CONTROL_PLANE_PREFIX = 'vip.capi.gorizond.io/control-plane-prefix';
+/** Prefix length of the pool the dual-stack pair's second address came from (its own VRRP instance). */
+export const ANNOTATION_CONTROL_PLANE_PREFIX_SECONDARY =
+  'vip.capi.gorizond.io/control-plane-prefix-secondary';
 /** The other family's address of a dual-stack pair: a SAN, and a second kube-vip address. */
 export const ANNOTATION_CONTROL_PLANE_VIP_SECONDARY = 'vip.capi.gorizond.io/control-plane-vip-secondary';
 /** The variable our DiscoverVariables handler publishes (extension/profiles/variable.ts). */

@@ -272,7 +272,13 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
     if (!first) throw new Error(`Cluster ${ref(cluster)}: no control-plane allocation`);
     const port = portOf(cluster);
     const cc = await deps.getClusterClass(cls.namespace, cls.name);
-    const endpoint = { host: first.address, port, prefix: first.prefix, secondary: second?.address };
+    const endpoint = {
+      host: first.address,
+      port,
+      prefix: first.prefix,
+      secondary: second?.address,
+      secondaryPrefix: second?.prefix,
+    };
     const publication: Publication = { endpoint, ingress: ingressAddress(ing) };
     await deps.patchCluster(cluster, clusterPatch(publication, cc));
     const message = `Control-plane VIP ${first.address} written to the Cluster; waiting for CAPI to read it back`;

@@ -1,5 +1,5 @@
 import type { GeneratePatchesRequest } from '../../shared/kube/types.js';
-import { generatePatches, withoutVip } from './generate-patches.js';
+import { clusterVip, generatePatches, withoutVip } from './generate-patches.js';
 
 function request(
   annotations: Record<string, string> | undefined,
@@ -96,6 +96,23 @@ describe('generatePatches', () => {
     expect(() =>
       generatePatches(request({ 'vip.capi.gorizond.io/control-plane-vip': 'no pe!' }, []), 6443),
     ).toThrow('Cluster ns/c1');
+  });
+  test('each address of a dual-stack pair brings its own pool prefix; a bad one names the annotation', () => {
+    const pair = {
+      ...vip,
+      'vip.capi.gorizond.io/control-plane-prefix': '24',
+      'vip.capi.gorizond.io/control-plane-vip-secondary': 'fd00::10',
+      'vip.capi.gorizond.io/control-plane-prefix-secondary': '64',
+    };
+    expect(clusterVip(request(pair, []), 6443)).toMatchObject({ prefix: 24, secondaryPrefix: 64 });
+    expect(() =>
+      clusterVip(
+        request({ ...pair, 'vip.capi.gorizond.io/control-plane-prefix-secondary': '129' }, []),
+        6443,
+      ),
+    ).toThrow(
+      'Annotation vip.capi.gorizond.io/control-plane-prefix-secondary on Cluster ns/c1 is not a prefix length for fd00::10: "129"',
+    );
   });
   test('a hand-set DNS endpoint reaches the InfrastructureClusterTemplate', () => {
     const [item] = generatePatches(

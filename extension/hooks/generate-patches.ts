@@ -17,6 +17,7 @@ import {
   ANNOTATION_ENABLED,
   ANNOTATION_CONTROL_PLANE_PORT,
   ANNOTATION_CONTROL_PLANE_PREFIX,
+  ANNOTATION_CONTROL_PLANE_PREFIX_SECONDARY,
   ANNOTATION_CONTROL_PLANE_VIP,
   ANNOTATION_CONTROL_PLANE_VIP_SECONDARY,
 } from '../../shared/vip.js';
@@ -46,6 +47,7 @@ export interface ClusterVip {
   readonly endpoint: Endpoint;
   readonly secondary?: string;
   readonly prefix?: number;
+  readonly secondaryPrefix?: number;
   readonly kubernetesVersion?: string;
 }
 
@@ -78,24 +80,24 @@ export function clusterVip(request: GeneratePatchesRequest, defaultPort: number)
   if (secondary !== undefined && !isIP(secondary)) {
     throw annotationError(cluster, ANNOTATION_CONTROL_PLANE_VIP_SECONDARY, secondary, 'an IP address');
   }
-  const rawPrefix = annotations[ANNOTATION_CONTROL_PLANE_PREFIX];
-  const prefix = rawPrefix === undefined ? undefined : Number(rawPrefix);
-  if (
-    prefix !== undefined &&
-    !(Number.isInteger(prefix) && prefix >= 1 && prefix <= (isIP(host) === 6 ? 128 : 32))
-  ) {
-    throw annotationError(
-      cluster,
-      ANNOTATION_CONTROL_PLANE_PREFIX,
-      rawPrefix ?? '',
-      `a prefix length for ${host}`,
-    );
-  }
+  // The prefix length of an address's pool, when the annotation gives one.
+  const prefixOf = (key: string, address: string): number | undefined => {
+    const raw = annotations[key];
+    if (raw === undefined) return undefined;
+    const prefix = Number(raw);
+    if (!(Number.isInteger(prefix) && prefix >= 1 && prefix <= (isIP(address) === 6 ? 128 : 32))) {
+      throw annotationError(cluster, key, raw, `a prefix length for ${address}`);
+    }
+    return prefix;
+  };
+  const prefix = prefixOf(ANNOTATION_CONTROL_PLANE_PREFIX, host);
+  const secondaryPrefix = secondary && prefixOf(ANNOTATION_CONTROL_PLANE_PREFIX_SECONDARY, secondary);
   return {
     cluster,
     endpoint: { host, port },
     ...(secondary ? { secondary } : {}),
     ...(prefix !== undefined ? { prefix } : {}),
+    ...(secondaryPrefix ? { secondaryPrefix } : {}),
     kubernetesVersion: builtin?.controlPlane?.version ?? builtin?.cluster?.topology?.version,
   };
 }

@@ -16,19 +16,47 @@ import {
   type Profile,
 } from './profile.js';
 
+/** k0s refuses control-plane load balancing on a single node (`k0s controller --single`). */
+const SINGLE = '--single';
+
+/** A password per Cluster rather than one shared by every Cluster on the segment. */
+export const authPassFor = (cluster: string): string =>
+  createHash('sha256').update(cluster).digest('hex').slice(0, 8);
+
 /**
- * Defaults unique per Cluster rather than k0s' fixed router id 51 and a shared password: two
- * Clusters on one layer-2 segment with the same id would fight over their VIPs.
+ * The VRRP router id of a VIP: its address modulo 255, plus one. Two Clusters on one segment
+ * with the same id fight over their VIPs; ids taken from the addresses differ for any two
+ * addresses of a pool of up to 255 consecutive ones, and they never change, since the VIP does
+ * not. VRRP's ids are per family (RFC 5798: IPv4 and IPv6 virtual routers have their own MACs),
+ * so each instance of a dual-stack pair takes its own address's.
  */
-export function keepalivedDefaults(cluster: string): { virtualRouterID: number; authPass: string } {
-  const digest = createHash('sha256').update(cluster).digest();
-  return { virtualRouterID: (digest.readUInt8(0) % 255) + 1, authPass: digest.toString('hex').slice(0, 8) };
+export function virtualRouterIdFor(address: string): number {
+  return (low32(address) % 255) + 1;
+}
+
+/** The last 32 bits of an IPv4 or IPv6 address (`::` expanded, a dotted tail read as IPv4). */
+function low32(address: string): number {
+  const last = address.split(':').at(-1) ?? '';
+  if (last.includes('.')) return last.split('.').reduce((n, octet) => n * 256 + Number(octet), 0);
+  const [head = '', tail] = address.split('::');
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  const zeros = tail === undefined ? [] : Array<string>(8 - left.length - right.length).fill('0');
+  return [...left, ...zeros, ...right].slice(-2).reduce((n, group) => n * 65536 + parseInt(group, 16), 0);
 }
 
 export const k0s: Profile = {
   announcer: 'k0s control-plane load balancing (keepalived VRRP)',
   announce(template, input) {
-    const config = objectAt(template, 'spec', 'template', 'spec', 'k0sConfigSpec', 'k0s');
+    const configSpec = objectAt(template, 'spec', 'template', 'spec', 'k0sConfigSpec');
+    const args = configSpec.args;
+    if (Array.isArray(args) && args.includes(SINGLE)) {
+      throw new ProfileError(
+        input,
+        `runs k0s with ${SINGLE} (spec.template.spec.k0sConfigSpec.args), and k0s refuses control-plane load balancing on a single node: remove ${SINGLE}, or set vipAllocator.announce to false`,
+      );
+    }
+    const config = objectAt(configSpec, 'k0s');
     config.apiVersion ??= 'k0s.k0sproject.io/v1beta1';
     config.kind ??= 'ClusterConfig';
     const spec = objectAt(config, 'spec');
@@ -40,20 +68,19 @@ export const k0s: Profile = {
       );
     }
     const { keepalived, interface: iface } = input.settings;
-    const defaults = keepalivedDefaults(input.cluster);
+    // keepalived drops an address of the other family than its instance, and k0s wants each with
+    // its interface's prefix (its pool's; a hand-set VIP gets a host route): one instance per address.
+    const prefixes = [input.prefix, input.secondaryPrefix];
     network.controlPlaneLoadBalancing = {
       enabled: true,
       type: 'Keepalived',
       keepalived: {
-        vrrpInstances: [
-          {
-            // k0s wants the interface's prefix, which is the pool's; a hand-set VIP gets a host route.
-            virtualIPs: addresses(input).map((a) => `${a}/${input.prefix ?? hostBits(a)}`),
-            authPass: keepalived.authPass ?? defaults.authPass,
-            virtualRouterID: keepalived.virtualRouterID ?? defaults.virtualRouterID,
-            ...(iface ? { interface: iface } : {}),
-          },
-        ],
+        vrrpInstances: addresses(input).map((address, i) => ({
+          virtualIPs: [`${address}/${prefixes[i] ?? hostBits(address)}`],
+          authPass: keepalived.authPass ?? authPassFor(input.cluster),
+          virtualRouterID: keepalived.virtualRouterID ?? virtualRouterIdFor(address),
+          ...(iface ? { interface: iface } : {}),
+        })),
       },
     };
     appendMissing(listAt(objectAt(spec, 'api'), 'sans'), addresses(input));

@@ -14,21 +14,33 @@ export const SUPER_ADMIN_CONF = '/etc/kubernetes/super-admin.conf';
 const NAMESPACE = 'kube-system';
 const NAME = 'kube-vip';
 
+/**
+ * kube-vip's `vip_subnet` for the addresses it carries. kube-vip (0.9 to 1.1, `SelectSubnet` in
+ * pkg/vip/address.go) gives every IPv4 address the first mask and every IPv6 address the second,
+ * whatever the order of `address`: a pair is always `32,128`, and a single address has its own.
+ * (`128,32` for an IPv6-first pair makes kube-vip exit at start: `invalid CIDR "…/128"`.)
+ */
+export function kubeVipSubnet(all: readonly string[]): string {
+  const masks = new Set(all.map(hostBits));
+  return masks.size === 2 ? '32,128' : [...masks].join(',');
+}
+
 function env(input: AnnounceInput): object[] {
   const all = addresses(input);
+  const { leaseDurationSeconds, renewDeadlineSeconds, retryPeriodSeconds } = input.settings.leaderElection;
   const vars: Record<string, string | undefined> = {
     vip_arp: 'true',
     port: String(input.endpoint.port),
     vip_interface: input.settings.interface,
-    // One subnet per address (kube-vip ≥ 0.9 takes comma-separated lists); vip_cidr is gone since 0.9.
-    vip_subnet: all.map(hostBits).join(','),
+    // vip_cidr is gone since kube-vip 0.9.
+    vip_subnet: kubeVipSubnet(all),
     cp_enable: 'true',
     cp_namespace: NAMESPACE,
     vip_leaderelection: 'true',
     vip_leasename: 'plndr-cp-lock',
-    vip_leaseduration: '15',
-    vip_renewdeadline: '10',
-    vip_retryperiod: '2',
+    vip_leaseduration: String(leaseDurationSeconds),
+    vip_renewdeadline: String(renewDeadlineSeconds),
+    vip_retryperiod: String(retryPeriodSeconds),
     address: all.join(','),
   };
   return [

@@ -15,8 +15,16 @@ interface KubeadmFile {
   content?: string;
 }
 
-/** Written by CABPK on the first control-plane machine only (`kubeadm init`); joins get another file. */
+/**
+ * How a node knows it runs `kubeadm init`. CABPK's cloud-init writes this file on the first
+ * control-plane machine only (joins get kubeadm-join-config.yaml); its Ignition (Flatcar) writes
+ * `/etc/kubeadm.yml` for both and runs `/etc/kubeadm.sh`, whose command line starts with
+ * `kubeadm init` or `kubeadm join` (bootstrap/kubeadm/pkg/ignition). The pre and post commands are
+ * lines of that same script, so the pattern is anchored: it must not match its own line.
+ */
 const INIT_CONFIG = '/run/kubeadm/kubeadm.yaml';
+const IGNITION_SCRIPT = '/etc/kubeadm.sh';
+const IS_INIT = `[ -f ${INIT_CONFIG} ] || grep -qs '^kubeadm init ' ${IGNITION_SCRIPT}`;
 
 /**
  * From Kubernetes 1.29, admin.conf has no rights until `kubeadm init` has bound them, and kube-vip
@@ -24,7 +32,7 @@ const INIT_CONFIG = '/run/kubeadm/kubeadm.yaml';
  * kubeadm runs, and is switched back after.
  */
 const swap = (from: string, to: string): string =>
-  `if [ -f ${INIT_CONFIG} ]; then sed -i 's#path: ${from}#path: ${to}#' ${STATIC_POD_PATH}; fi`;
+  `if ${IS_INIT}; then sed -i 's#path: ${from}#path: ${to}#' ${STATIC_POD_PATH}; fi`;
 export const USE_SUPER_ADMIN = swap(ADMIN_CONF, SUPER_ADMIN_CONF);
 export const USE_ADMIN = swap(SUPER_ADMIN_CONF, ADMIN_CONF);
 

@@ -18,6 +18,8 @@ export interface AnnounceInput {
   readonly secondary?: string;
   /** Prefix length of the VIP's pool, when it came from one. */
   readonly prefix?: number;
+  /** Prefix length of the second address's pool. */
+  readonly secondaryPrefix?: number;
   readonly settings: VipAllocatorSettings;
   /** `builtin.controlPlane.version`, e.g. `v1.34.0`. */
   readonly kubernetesVersion?: string;

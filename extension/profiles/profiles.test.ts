@@ -1,15 +1,23 @@
 import { loadAllYaml } from '@kubernetes/client-node';
-import { keepalivedDefaults } from './k0s.js';
+import { authPassFor, virtualRouterIdFor } from './k0s.js';
 import { USE_ADMIN, USE_SUPER_ADMIN } from './kubeadm.js';
 import type { AnnounceInput } from './profile.js';
 import { PROFILES_BY_KIND, profileFor } from './profiles.js';
-import { DEFAULT_KUBE_VIP_IMAGE } from './variable.js';
+import { DEFAULT_KUBE_VIP_IMAGE, DEFAULT_LEADER_ELECTION, type VipAllocatorSettings } from './variable.js';
+
+const settings = (overrides: Partial<VipAllocatorSettings> = {}): VipAllocatorSettings => ({
+  announce: true,
+  kubeVipImage: DEFAULT_KUBE_VIP_IMAGE,
+  leaderElection: DEFAULT_LEADER_ELECTION,
+  keepalived: {},
+  ...overrides,
+});
 
 const input = (overrides: Partial<AnnounceInput> = {}): AnnounceInput => ({
   cluster: 'ns/c1',
   template: 'KubeadmControlPlaneTemplate ns/cc',
   endpoint: { host: '10.0.0.10', port: 6443 },
-  settings: { announce: true, kubeVipImage: DEFAULT_KUBE_VIP_IMAGE, keepalived: {} },
+  settings: settings(),
   kubernetesVersion: 'v1.34.0',
   ...overrides,
 });
@@ -82,6 +90,27 @@ describe('kubeadm', () => {
       "'s#path: /etc/kubernetes/admin.conf#path: /etc/kubernetes/super-admin.conf#'",
     );
   });
+  test('the switch knows `kubeadm init` under cloud-init and under Ignition, without matching itself', () => {
+    // test/alive runs these on real files; here, the two signals and the anchored pattern.
+    for (const command of [USE_SUPER_ADMIN, USE_ADMIN]) {
+      expect(command).toContain('[ -f /run/kubeadm/kubeadm.yaml ]');
+      expect(command).toContain("grep -qs '^kubeadm init ' /etc/kubeadm.sh");
+    }
+  });
+  test('the lease timings reach the pod', () => {
+    const env = kubeVipEnv(announce(kind, {}).kubeadmConfigSpec.files[0].content);
+    expect(env).toMatchObject({ vip_leaseduration: '5', vip_renewdeadline: '3', vip_retryperiod: '1' });
+    const given = input({
+      settings: settings({
+        leaderElection: { leaseDurationSeconds: 15, renewDeadlineSeconds: 10, retryPeriodSeconds: 2 },
+      }),
+    });
+    expect(kubeVipEnv(announce(kind, {}, given).kubeadmConfigSpec.files[0].content)).toMatchObject({
+      vip_leaseduration: '15',
+      vip_renewdeadline: '10',
+      vip_retryperiod: '2',
+    });
+  });
   test('a class that ships its own kube-vip file gets a message naming the file', () => {
     expect(() =>
       announce(kind, { kubeadmConfigSpec: { files: [{ path: '/etc/kubernetes/manifests/kube-vip.yaml' }] } }),
@@ -101,7 +130,7 @@ describe('kubeadm', () => {
   });
   test('the interface and image the Cluster chose reach the pod', () => {
     const given = input({
-      settings: { announce: true, interface: 'ens192', kubeVipImage: 'r.local/kv:v1', keepalived: {} },
+      settings: settings({ interface: 'ens192', kubeVipImage: 'r.local/kv:v1' }),
     });
     const content: string = announce(kind, {}, given).kubeadmConfigSpec.files[0].content;
     expect(kubeVipEnv(content).vip_interface).toBe('ens192');
@@ -136,6 +165,7 @@ describe('RKE2', () => {
 
 describe('k0s', () => {
   test('keepalived VRRP with the pool prefix, and the VIP in api.sans', () => {
+    // (dual-stack pairs: see 'every profile serves a dual-stack pair in both orders' below)
     const spec = announce(
       'K0sControlPlaneTemplate',
       { k0sConfigSpec: { args: ['--debug'] } },
@@ -146,25 +176,42 @@ describe('k0s', () => {
     expect(k0s.spec.network.controlPlaneLoadBalancing).toEqual({
       enabled: true,
       type: 'Keepalived',
-      keepalived: { vrrpInstances: [{ virtualIPs: ['10.0.0.10/24'], ...keepalivedDefaults('ns/c1') }] },
+      keepalived: {
+        vrrpInstances: [
+          { virtualIPs: ['10.0.0.10/24'], virtualRouterID: 21, authPass: authPassFor('ns/c1') },
+        ],
+      },
     });
     expect(k0s.spec.api.sans).toEqual(['10.0.0.10']);
     expect(spec.k0sConfigSpec.args).toEqual(['--debug']);
   });
-  test('router id and password: the Cluster’s, else stable per Cluster and different between Clusters', () => {
-    expect(keepalivedDefaults('ns/c1')).toEqual(keepalivedDefaults('ns/c1'));
-    expect(keepalivedDefaults('ns/c1')).not.toEqual(keepalivedDefaults('ns/c2'));
-    const { virtualRouterID, authPass } = keepalivedDefaults('ns/c1');
-    expect(virtualRouterID).toBeGreaterThanOrEqual(1);
-    expect(virtualRouterID).toBeLessThanOrEqual(255);
-    expect(authPass).toHaveLength(8);
+  test('router ids differ for every two addresses of a pool of 255, and never change', () => {
+    const ids = (from: number, count: number, at: (i: number) => string): Set<number> =>
+      new Set(Array.from({ length: count }, (_, i) => virtualRouterIdFor(at(from + i))));
+    // A /24 (.1–.254), a range across an octet boundary, and IPv6 pools with and without `::`.
+    expect(ids(1, 254, (i) => `10.0.0.${i}`).size).toBe(254);
+    expect(ids(200, 255, (i) => `10.0.${Math.floor(i / 256)}.${i % 256}`).size).toBe(255);
+    expect(ids(0x100, 255, (i) => `fd00::${i.toString(16)}`).size).toBe(255);
+    expect(
+      ids(0xfff0, 255, (i) => `fd00:0:0:0:0:0:${(i >> 16).toString(16)}:${(i & 0xffff).toString(16)}`).size,
+    ).toBe(255);
+    for (const a of ['10.0.0.10', 'fd00::10', '::ffff:10.0.0.10', 'fd00::']) {
+      expect(virtualRouterIdFor(a)).toBeGreaterThanOrEqual(1);
+      expect(virtualRouterIdFor(a)).toBeLessThanOrEqual(255);
+    }
+    expect(virtualRouterIdFor('10.0.0.10')).toBe(21); // (10·256³ + 10) mod 255, plus one
+    expect(virtualRouterIdFor('::ffff:10.0.0.10')).toBe(virtualRouterIdFor('10.0.0.10'));
+    expect(authPassFor('ns/c1')).toHaveLength(8);
+    expect(authPassFor('ns/c1')).not.toBe(authPassFor('ns/c2'));
+  });
+  test('k0s refuses load balancing with --single: a stop naming the field', () => {
+    expect(() => announce('K0sControlPlaneTemplate', { k0sConfigSpec: { args: ['--single'] } })).toThrow(
+      'Cluster ns/c1: KubeadmControlPlaneTemplate ns/cc runs k0s with --single (spec.template.spec.k0sConfigSpec.args)',
+    );
+  });
+  test('router id and password the Cluster set are used', () => {
     const given = input({
-      settings: {
-        announce: true,
-        interface: 'eth1',
-        kubeVipImage: '',
-        keepalived: { virtualRouterID: 9, authPass: 'pw' },
-      },
+      settings: settings({ interface: 'eth1', keepalived: { virtualRouterID: 9, authPass: 'pw' } }),
     });
     const vrrp = announce('K0sControlPlaneTemplate', {}, given).k0sConfigSpec.k0s.spec.network
       .controlPlaneLoadBalancing.keepalived.vrrpInstances[0];
@@ -205,6 +252,57 @@ test('CK8s: the DaemonSet in /capi/manifests under the double spec', () => {
   const spec = announce('CK8sControlPlaneTemplate', { spec: {} }, input({ secondary: 'fd00::1' }));
   expect(spec.spec.files[0].path).toBe('/capi/manifests/kube-vip.yaml');
   expect(spec.spec.controlPlane.extraSANs).toEqual(['fd00::1']);
+});
+
+/** The kube-vip env of a kube-vip profile's file, whichever list it is in. */
+function kubeVipFileEnv(spec: Json): Record<string, string> {
+  const files: Json[] = spec.kubeadmConfigSpec?.files ?? spec.spec?.files ?? spec.files;
+  return kubeVipEnv(files[0]?.content);
+}
+
+describe.each([
+  ['IPv4 first', '198.18.0.100', 24, 'fd00::100', 64],
+  ['IPv6 first', 'fd00::100', 64, '198.18.0.100', 24],
+])('every profile serves a dual-stack pair, %s', (_, host, prefix, secondary, secondaryPrefix) => {
+  const pair = input({ endpoint: { host, port: 6443 }, prefix, secondary, secondaryPrefix });
+  test.each([
+    ['KubeadmControlPlaneTemplate', {}],
+    ['RKE2ControlPlaneTemplate', {}],
+    ['CK8sControlPlaneTemplate', { spec: {} }],
+  ])('%s: kube-vip carries both, masks in kube-vip order (IPv4, IPv6)', (kind, spec) => {
+    expect(kubeVipFileEnv(announce(kind, spec, pair))).toMatchObject({
+      address: `${host},${secondary}`,
+      vip_subnet: '32,128',
+    });
+  });
+  test('K0sControlPlaneTemplate: one VRRP instance per family, each with its own prefix and router id', () => {
+    const lb = announce('K0sControlPlaneTemplate', {}, pair).k0sConfigSpec.k0s.spec.network
+      .controlPlaneLoadBalancing;
+    expect(lb.keepalived.vrrpInstances).toEqual([
+      {
+        virtualIPs: [`${host}/${prefix}`],
+        virtualRouterID: virtualRouterIdFor(host),
+        authPass: authPassFor('ns/c1'),
+      },
+      {
+        virtualIPs: [`${secondary}/${secondaryPrefix}`],
+        virtualRouterID: virtualRouterIdFor(secondary),
+        authPass: authPassFor('ns/c1'),
+      },
+    ]);
+  });
+});
+
+test.each([
+  ['198.18.0.100', '32'],
+  ['fd00::100', '128'],
+])('a single %s gets vip_subnet %s', (host, subnet) => {
+  expect(
+    kubeVipFileEnv(announce('KubeadmControlPlaneTemplate', {}, input({ endpoint: { host, port: 6443 } }))),
+  ).toMatchObject({
+    address: host,
+    vip_subnet: subnet,
+  });
 });
 
 test('the table serves the four kinds and nothing inherited', () => {

@@ -1,10 +1,16 @@
-import { DEFAULT_KUBE_VIP_IMAGE, readSettings, VARIABLE_DEFINITION } from './variable.js';
+import {
+  DEFAULT_KUBE_VIP_IMAGE,
+  DEFAULT_LEADER_ELECTION,
+  readSettings,
+  VARIABLE_DEFINITION,
+} from './variable.js';
 
 describe('readSettings', () => {
   test('an unset variable announces nothing', () => {
     expect(readSettings(undefined, 'ns/c1')).toEqual({
       announce: false,
       kubeVipImage: DEFAULT_KUBE_VIP_IMAGE,
+      leaderElection: { leaseDurationSeconds: 5, renewDeadlineSeconds: 3, retryPeriodSeconds: 1 },
       keepalived: {},
     });
   });
@@ -16,6 +22,7 @@ describe('readSettings', () => {
           interface: 'ens192',
           kubeVipImage: 'registry.local:5000/kube-vip/kube-vip:v1.0.0',
           keepalived: { virtualRouterID: 7, authPass: 'secret' },
+          leaderElection: { leaseDurationSeconds: 15, renewDeadlineSeconds: 10, retryPeriodSeconds: 2 },
         },
         'ns/c1',
       ),
@@ -23,7 +30,14 @@ describe('readSettings', () => {
       announce: true,
       interface: 'ens192',
       kubeVipImage: 'registry.local:5000/kube-vip/kube-vip:v1.0.0',
+      leaderElection: { leaseDurationSeconds: 15, renewDeadlineSeconds: 10, retryPeriodSeconds: 2 },
       keepalived: { virtualRouterID: 7, authPass: 'secret' },
+    });
+  });
+  test('leader election: what is not set keeps its default', () => {
+    expect(readSettings({ leaderElection: { leaseDurationSeconds: 8 } }, 'ns/c1').leaderElection).toEqual({
+      ...DEFAULT_LEADER_ELECTION,
+      leaseDurationSeconds: 8,
     });
   });
   test.each([
@@ -37,6 +51,18 @@ describe('readSettings', () => {
     [{ keepalived: { virtualRouterID: 300 } }, 'vipAllocator.keepalived.virtualRouterID 300 is not 1-255'],
     [{ keepalived: { authPass: 'longer-than-8' } }, 'vipAllocator.keepalived.authPass'],
     ['yes', 'vipAllocator must be an object'],
+    [
+      { leaderElection: { retryPeriodSeconds: 0 } },
+      'vipAllocator.leaderElection.retryPeriodSeconds 0 is not 1-300 seconds',
+    ],
+    [
+      { leaderElection: { leaseDurationSeconds: 3 } },
+      'vipAllocator.leaderElection.renewDeadlineSeconds (3) must be less than leaseDurationSeconds (3)',
+    ],
+    [
+      { leaderElection: { leaseDurationSeconds: 15, renewDeadlineSeconds: 6, retryPeriodSeconds: 5 } },
+      'vipAllocator.leaderElection.renewDeadlineSeconds (6) must exceed 1.2 × retryPeriodSeconds (5)',
+    ],
   ])('%j is refused naming the Cluster and the field', (value, message) => {
     expect(() => readSettings(value, 'ns/c1')).toThrow(`Cluster ns/c1: variable ${message}`);
   });
@@ -52,4 +78,8 @@ test('the definition has the shape both v1beta1 and v1beta2 managers accept', ()
   const props = VARIABLE_DEFINITION.schema.openAPIV3Schema.properties ?? {};
   expect(props.announce).toMatchObject({ type: 'boolean', default: false });
   expect(props.kubeVipImage).toMatchObject({ type: 'string', default: DEFAULT_KUBE_VIP_IMAGE });
+  expect(props.leaderElection?.properties?.leaseDurationSeconds).toMatchObject({
+    type: 'integer',
+    default: 5,
+  });
 });

@@ -12,13 +12,40 @@ export const VARIABLE = SETTINGS_VARIABLE;
 /** kube-vip release the profiles run unless the Cluster names another image. */
 export const DEFAULT_KUBE_VIP_IMAGE = 'ghcr.io/kube-vip/kube-vip:v1.1.1';
 
+/** kube-vip's lease on the VIP: a hard failure of its holder leaves the VIP dark for about the duration. */
+export interface LeaderElection {
+  readonly leaseDurationSeconds: number;
+  readonly renewDeadlineSeconds: number;
+  readonly retryPeriodSeconds: number;
+}
+
+/**
+ * kube-vip's own manifest generator's timings. Measured by test/alive (README: announcers): a
+ * SIGKILLed holder's VIP moves in about the lease duration plus one retry, 6 s here against 22 s at
+ * the 15/10/2 CAPV and CAREN write, for one lease renewal a second per control plane.
+ */
+export const DEFAULT_LEADER_ELECTION: LeaderElection = {
+  leaseDurationSeconds: 5,
+  renewDeadlineSeconds: 3,
+  retryPeriodSeconds: 1,
+};
+
 export interface VipAllocatorSettings {
   readonly announce: boolean;
   /** Empty: the announcer picks the interface of the default route. */
   readonly interface?: string;
   readonly kubeVipImage: string;
+  readonly leaderElection: LeaderElection;
   readonly keepalived: { readonly virtualRouterID?: number; readonly authPass?: string };
 }
+
+const seconds = (description: string, value: number): JSONSchemaProps => ({
+  type: 'integer',
+  minimum: 1,
+  maximum: 300,
+  default: value,
+  description,
+});
 
 const schema: JSONSchemaProps = {
   type: 'object',
@@ -38,6 +65,25 @@ const schema: JSONSchemaProps = {
       type: 'string',
       default: DEFAULT_KUBE_VIP_IMAGE,
       description: 'kube-vip image for the kubeadm, RKE2 and CK8s profiles.',
+    },
+    leaderElection: {
+      type: 'object',
+      description:
+        'kube-vip leader election on the VIP (kubeadm, RKE2, CK8s). A killed holder leaves the VIP dark for about leaseDurationSeconds; shorter costs one lease update a retryPeriodSeconds.',
+      properties: {
+        leaseDurationSeconds: seconds(
+          'How long a holder keeps the VIP without renewing.',
+          DEFAULT_LEADER_ELECTION.leaseDurationSeconds,
+        ),
+        renewDeadlineSeconds: seconds(
+          'How long the holder retries a renewal before it lets the VIP go; less than leaseDurationSeconds.',
+          DEFAULT_LEADER_ELECTION.renewDeadlineSeconds,
+        ),
+        retryPeriodSeconds: seconds(
+          'How often every node tries the lease; renewDeadlineSeconds must exceed 1.2 times this.',
+          DEFAULT_LEADER_ELECTION.retryPeriodSeconds,
+        ),
+      },
     },
     ipFamilies: {
       type: 'array',
@@ -93,7 +139,12 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
 /** The Cluster's `vipAllocator` value, with defaults; `cluster` (`ns/name`) names it in errors. */
 export function readSettings(value: unknown, cluster: string): VipAllocatorSettings {
   if (value === undefined || value === null)
-    return { announce: false, kubeVipImage: DEFAULT_KUBE_VIP_IMAGE, keepalived: {} };
+    return {
+      announce: false,
+      kubeVipImage: DEFAULT_KUBE_VIP_IMAGE,
+      leaderElection: DEFAULT_LEADER_ELECTION,
+      keepalived: {},
+    };
   if (!isObject(value)) throw new SettingsError(cluster, '', 'must be an object');
   const iface = value.interface;
   if (iface !== undefined && iface !== '' && (typeof iface !== 'string' || !INTERFACE.test(iface))) {
@@ -120,9 +171,45 @@ export function readSettings(value: unknown, cluster: string): VipAllocatorSetti
     announce: value.announce === true,
     ...(iface ? { interface: iface as string } : {}),
     kubeVipImage: image,
+    leaderElection: readLeaderElection(value.leaderElection, cluster),
     keepalived: {
       ...(id !== undefined ? { virtualRouterID: id as number } : {}),
       ...(pass ? { authPass: pass as string } : {}),
     },
   };
+}
+
+/**
+ * client-go's leader election (which kube-vip runs) refuses to start unless the lease outlasts the
+ * renew deadline and the deadline exceeds 1.2 retry periods (its jitter): caught here, on the Cluster.
+ */
+function readLeaderElection(value: unknown, cluster: string): LeaderElection {
+  const given = isObject(value) ? value : {};
+  const read = (key: keyof LeaderElection): number => {
+    const v = given[key] ?? DEFAULT_LEADER_ELECTION[key];
+    if (!(Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 300)) {
+      throw new SettingsError(cluster, `leaderElection.${key}`, `${JSON.stringify(v)} is not 1-300 seconds`);
+    }
+    return v as number;
+  };
+  const election = {
+    leaseDurationSeconds: read('leaseDurationSeconds'),
+    renewDeadlineSeconds: read('renewDeadlineSeconds'),
+    retryPeriodSeconds: read('retryPeriodSeconds'),
+  };
+  if (election.renewDeadlineSeconds >= election.leaseDurationSeconds) {
+    throw new SettingsError(
+      cluster,
+      'leaderElection.renewDeadlineSeconds',
+      `(${election.renewDeadlineSeconds}) must be less than leaseDurationSeconds (${election.leaseDurationSeconds})`,
+    );
+  }
+  if (election.renewDeadlineSeconds <= 1.2 * election.retryPeriodSeconds) {
+    throw new SettingsError(
+      cluster,
+      'leaderElection.renewDeadlineSeconds',
+      `(${election.renewDeadlineSeconds}) must exceed 1.2 × retryPeriodSeconds (${election.retryPeriodSeconds})`,
+    );
+  }
+  return election;
 }

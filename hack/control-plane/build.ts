@@ -165,7 +165,7 @@ async function buildPin(pin: GoModulePin, step: string, log: Log): Promise<void>
 /** Builds every missing control-plane binary (cached by version) and says how far along it is. */
 export async function ensureBinaries(log: Log, capi: CapiRelease = capiRelease()): Promise<void> {
   await mkdir(CACHE_DIR, { recursive: true });
-  const built = [PINS.etcd, PINS.kubernetes, capi.pin, PINS.ipam, PINS.kustomize, PINS.helm];
+  const built = [PINS.etcd, PINS.kubernetes, capi.pin, PINS.ipam, PINS.kustomize, PINS.helm, PINS.kubeVip];
   const missing = built.filter((pin) =>
     Object.keys(pin.binaries ?? {}).some((b) => !existsSync(binaryPath(pin, b))),
   );
