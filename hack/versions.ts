@@ -61,6 +61,8 @@ export const PINS = {
     module: 'github.com/kube-vip/kube-vip',
     version: 'v1.0.0',
     binaries: { 'kube-vip': 'github.com/kube-vip/kube-vip' },
+    // What kube-vip's Makefile sets, so `kube-vip version` and its start-up log name the release.
+    ldflagsX: ['main.Version=v1.0.0', 'main.Build=d8877072d4a1dcb2fde2ccd22b97dbf65a1c2a73'],
   },
   // Tools for rendering and checking the install manifests (manifests/).
   kustomize: {

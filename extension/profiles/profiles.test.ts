@@ -248,6 +248,13 @@ describe('k0s', () => {
   });
 });
 
+test('CK8s ships the very DaemonSet RKE2 does (test/alive runs the RKE2 one for both)', () => {
+  const pair = input({ secondary: 'fd00::1' });
+  const rke2 = announce('RKE2ControlPlaneTemplate', {}, pair).files[0].content;
+  const ck8s = announce('CK8sControlPlaneTemplate', { spec: {} }, pair).spec.files[0].content;
+  expect(ck8s).toBe(rke2);
+});
+
 test('CK8s: the DaemonSet in /capi/manifests under the double spec', () => {
   const spec = announce('CK8sControlPlaneTemplate', { spec: {} }, input({ secondary: 'fd00::1' }));
   expect(spec.spec.files[0].path).toBe('/capi/manifests/kube-vip.yaml');

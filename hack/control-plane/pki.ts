@@ -11,7 +11,7 @@ export interface KeyPair {
   readonly key: string;
 }
 
-interface CertRequest {
+export interface CertRequest {
   readonly commonName: string;
   readonly organization?: string;
   readonly usage: 'ca' | 'server' | 'client';
@@ -44,9 +44,10 @@ function opensslConfig(req: CertRequest): string {
   ].join('\n');
 }
 
-async function issue(name: string, req: CertRequest, ca?: KeyPair): Promise<KeyPair> {
+/** A certificate in `<root>/<name>/tls.{crt,key}`, signed by `ca` (self-signed without); kept when present. */
+export async function issue(name: string, req: CertRequest, ca?: KeyPair, root = PKI_DIR): Promise<KeyPair> {
   // tls.crt/tls.key per folder: the layout controller-runtime's --webhook-cert-dir and our --cert-dir read.
-  const dir = path.join(PKI_DIR, name);
+  const dir = path.join(root, name);
   const pair = { dir, cert: path.join(dir, 'tls.crt'), key: path.join(dir, 'tls.key') };
   if (existsSync(pair.cert) && existsSync(pair.key)) return pair;
   await mkdir(dir, { recursive: true });
