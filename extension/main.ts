@@ -9,6 +9,7 @@ import { hostname } from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Operator, OperatorEvent } from '../operator/operator.js';
 import { registerClaimOwners } from '../operator/reconcilers/claim-owners.js';
+import { registerVipAnswering } from '../operator/reconcilers/vip-answering.js';
 import { Allocator } from '../shared/allocator/allocator.js';
 import { KubeStore } from '../shared/allocator/store.js';
 import { FlagError, parseFlags, usage, type Config } from '../shared/config.js';
@@ -110,9 +111,10 @@ export async function run(config: Config, log: Logger): Promise<() => Promise<vo
     );
   }
 
-  const operator = config.enableReconciler
-    ? await startReconciler(config, kc, store, allocator, recorder, metrics, log)
-    : undefined;
+  const operator =
+    config.enableReconciler || config.reportVipAnswering
+      ? await startOperator(config, kc, store, allocator, recorder, metrics, log)
+      : undefined;
 
   if (config.healthProbeBindAddress.port !== 0) {
     const at = await serveProbes(config.healthProbeBindAddress, () => ready, operator);
@@ -133,7 +135,8 @@ export async function run(config: Config, log: Logger): Promise<() => Promise<vo
   };
 }
 
-async function startReconciler(
+/** The reconcilers the flags ask for, on one operator: one Lease, one set of watches. */
+async function startOperator(
   config: Config,
   kc: KubeConfig,
   store: KubeStore,
@@ -153,15 +156,25 @@ async function startReconciler(
         }
       : undefined,
   });
-  registerClaimOwners(operator, {
-    allocator,
-    store,
-    recorder,
-    orphanGraceMs: config.orphanClaimGraceMs,
-    deleteOrphans: config.deleteOrphanClaims,
-    onAdopted: () => metrics.claimsAdopted.inc(),
-    onOrphans: (n) => metrics.orphanClaims.set(n),
-  });
+  if (config.enableReconciler) {
+    registerClaimOwners(operator, {
+      allocator,
+      store,
+      recorder,
+      orphanGraceMs: config.orphanClaimGraceMs,
+      deleteOrphans: config.deleteOrphanClaims,
+      onAdopted: () => metrics.claimsAdopted.inc(),
+      onOrphans: (n) => metrics.orphanClaims.set(n),
+    });
+  }
+  if (config.reportVipAnswering) {
+    registerVipAnswering(operator, {
+      store,
+      recorder,
+      onAnswering: (seconds) => metrics.timeToVipAnswering.observe(seconds),
+      onSilent: (count) => metrics.vipsNotAnswering.set(count),
+    });
+  }
   operator.on(OperatorEvent.Leading, () => {
     metrics.leader.set(1);
     log.info('Reconciling: this replica leads', { identity });
@@ -189,7 +202,12 @@ async function startReconciler(
     log.warn('Leader election error', { error: reason(err) }),
   );
   await operator.start();
-  log.info('Reconciler started', { leaderElect: config.leaderElect, identity });
+  log.info('Reconciler started', {
+    leaderElect: config.leaderElect,
+    identity,
+    claimOwners: config.enableReconciler,
+    vipAnswering: config.reportVipAnswering,
+  });
   return operator;
 }
 

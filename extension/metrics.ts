@@ -64,6 +64,19 @@ export class Metrics implements ServerObserver {
     registers: [this.registry],
   });
 
+  readonly timeToVipAnswering = new Histogram({
+    name: 'capi_vip_allocator_time_to_vip_answering_seconds',
+    help: "Time from a Cluster's creation to CAPI first reaching its API server through the VIP (RemoteConnectionProbe)",
+    buckets: [30, 60, 120, 180, 300, 600, 900, 1800, 3600],
+    registers: [this.registry],
+  });
+
+  readonly vipsNotAnswering = new Gauge({
+    name: 'capi_vip_allocator_vips_not_answering',
+    help: 'Clusters whose control plane reports initialized while their VIP does not answer',
+    registers: [this.registry],
+  });
+
   constructor(snapshot?: () => Promise<Snapshot>) {
     collectDefaultMetrics({ register: this.registry, prefix: 'capi_vip_allocator_' });
     if (!snapshot) return;

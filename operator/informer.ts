@@ -46,15 +46,21 @@ export interface WatchOptions {
    * status, for a resource whose objects are only looked up (10,000 Clusters then cost a few MiB).
    */
   readonly metadataOnly?: boolean;
+  /** What of each object to cache, when a reconciler reads a few fields of spec or status. */
+  readonly transform?: (obj: KubernetesObject) => KubernetesObject;
 }
 
 const METADATA_LIST = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1';
 const METADATA = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1';
 
+const OBJECT_PHASES = new Set(['ADDED', 'MODIFIED', 'DELETED']);
+
 /** What no reconciler reads and every object carries: managedFields are often half its size. */
-function trim<T extends KubernetesObject>(obj: T): T {
-  if (obj.metadata) delete obj.metadata.managedFields;
-  return obj;
+function trimmer<T extends KubernetesObject>(options: WatchOptions): (obj: T) => T {
+  return (obj) => {
+    if (obj.metadata) delete obj.metadata.managedFields;
+    return options.transform ? (options.transform(obj) as T) : obj;
+  };
 }
 
 /** A KubeConfig whose requests ask for `accept`: client-node's Watch and list take no headers of their own. */
@@ -74,6 +80,7 @@ function listWatch<T extends KubernetesObject>(
   options: WatchOptions,
 ): ListWatch<T> {
   const { group, version, plural } = resource;
+  const trim = trimmer<T>(options);
   const api = (options.metadataOnly ? accepting(kc, METADATA_LIST) : kc).makeApiClient(CustomObjectsApi);
   const watch = new Watch(options.metadataOnly ? accepting(kc, METADATA) : kc);
   const trimming = {
@@ -82,7 +89,14 @@ function listWatch<T extends KubernetesObject>(
       params: Record<string, string | number | boolean | undefined>,
       callback: (phase: string, obj: T, watchObj?: unknown) => void,
       done: (err: unknown) => void,
-    ) => watch.watch(path, params, (phase: string, obj: T) => callback(phase, trim(obj)), done),
+    ) =>
+      watch.watch(
+        path,
+        params,
+        // ERROR (a Status, whose code the informer reads) and BOOKMARK events are not objects to trim.
+        (phase: string, obj: T) => callback(phase, OBJECT_PHASES.has(phase) ? trim(obj) : obj),
+        done,
+      ),
   } as unknown as Watch;
   const list = async (): Promise<KubernetesListObject<T>> => {
     const result = (await api.listClusterCustomObject({
@@ -90,7 +104,7 @@ function listWatch<T extends KubernetesObject>(
       version,
       plural,
     })) as KubernetesListObject<T>;
-    result.items.forEach(trim);
+    result.items = result.items.map(trim);
     return result;
   };
   return new ListWatch<T>(`/apis/${group}/${version}/${plural}`, trimming, list, false);

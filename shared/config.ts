@@ -10,6 +10,7 @@ export interface ListenAddress {
 export interface Config {
   readonly enableRuntimeExtension: boolean;
   readonly enableReconciler: boolean;
+  readonly reportVipAnswering: boolean;
   readonly runtimeExtensionPort: number;
   readonly runtimeExtensionName: string;
   readonly leaderElect: boolean;
@@ -170,6 +171,11 @@ const FLAGS = {
     'false',
     'Legacy mode: also watch Clusters and backfill claim ownerReferences',
   ),
+  'report-vip-answering': flag(
+    bool,
+    'true',
+    "Watch Clusters' RemoteConnectionProbe and say when each VIP answers, or stays dark after its control plane is up",
+  ),
   'runtime-extension-port': flag(int(1, 65535), '9443', 'HTTPS port of the hook server'),
   'runtime-extension-name': flag(
     dnsLabel,
@@ -241,6 +247,7 @@ export function parseFlags(argv: readonly string[]): Config {
   return {
     enableRuntimeExtension: get('enable-runtime-extension'),
     enableReconciler: get('enable-reconciler'),
+    reportVipAnswering: get('report-vip-answering'),
     runtimeExtensionPort: get('runtime-extension-port'),
     runtimeExtensionName: get('runtime-extension-name'),
     leaderElect: get('leader-elect'),

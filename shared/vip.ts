@@ -40,3 +40,7 @@ export const SETTINGS_VARIABLE = 'vipAllocator';
 export const LEGACY_VIP_VARIABLE = 'clusterVip';
 /** On IPAddresses bound to our claims: a hash of pool and address, so twins are found by label. */
 export const LABEL_ADDRESS_KEY = 'vip.capi.gorizond.io/address-key';
+/** When CAPI's probe first reached the Cluster's API server through its VIP (shared/answering.ts). */
+export const ANNOTATION_ANSWERING_SINCE = 'vip.capi.gorizond.io/answering-since';
+/** Set while the control plane reports initialized and the VIP does not answer; removed when it does. */
+export const ANNOTATION_NOT_ANSWERING_SINCE = 'vip.capi.gorizond.io/not-answering-since';

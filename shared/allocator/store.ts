@@ -92,7 +92,8 @@ class Objects extends KubernetesObjectApi {
 /** One write to a Cluster (see shared/publish.ts). */
 export interface ClusterPatch {
   endpoint?: { host: string; port: number };
-  annotations: Record<string, string>;
+  /** `null` removes the annotation. */
+  annotations: Record<string, string | null>;
   labels?: Record<string, string>;
   /** Topology variables to set (or replace) in the same write, e.g. the legacy `clusterVip`. */
   variables?: ClusterVariable[];

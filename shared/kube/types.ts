@@ -18,6 +18,8 @@ export interface Condition {
   status: 'True' | 'False' | 'Unknown';
   reason?: string;
   message?: string;
+  /** RFC 3339; changes only when `status` does. */
+  lastTransitionTime?: string;
 }
 
 export interface ControlPlaneEndpoint {
@@ -45,7 +47,8 @@ export interface Cluster {
       variables?: ClusterVariable[];
     };
   };
-  status?: { conditions?: Condition[] };
+  /** v1beta2 (CAPI ≥ 1.11 stores v1beta2 conditions here). */
+  status?: { conditions?: Condition[]; initialization?: { controlPlaneInitialized?: boolean } };
 }
 
 export interface ClusterClass {

@@ -214,7 +214,10 @@ export class FakeStore implements Store {
     this.patches.push({ cluster: k, patch });
     const stored = this.clusters.get(k);
     if (!stored) return;
-    stored.metadata.annotations = { ...stored.metadata.annotations, ...patch.annotations };
+    const annotations = { ...stored.metadata.annotations, ...patch.annotations };
+    stored.metadata.annotations = Object.fromEntries(
+      Object.entries(annotations).filter((e): e is [string, string] => e[1] !== null),
+    );
     if (patch.labels) stored.metadata.labels = { ...stored.metadata.labels, ...patch.labels };
     stored.spec ??= {};
     if (patch.endpoint) stored.spec.controlPlaneEndpoint = patch.endpoint;
