@@ -8,7 +8,13 @@
  * TLS verified for that address, and the VIP moves when its holder's announcer stops or its node
  * dies. The failover times are printed at the end (README: announcers).
  */
-import { CoreV1Api, KubeConfig, KubernetesObjectApi, loadAllYaml } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  KubernetesObjectApi,
+  loadAllYaml,
+} from '@kubernetes/client-node';
 import { isIPv6 } from 'node:net';
 import {
   clusterClass,
@@ -18,7 +24,7 @@ import {
   type Obj,
   type Stack,
 } from '../../hack/fixtures/fixtures.js';
-import { createNamespace, deleteNamespace, eventually, kube } from '../../hack/fixtures/kube.js';
+import { createNamespace, deleteNamespace, eventually, events, kube } from '../../hack/fixtures/kube.js';
 import { createCluster, FirstVersions, readCluster, VIP_ANNOTATION } from '../../hack/fixtures/vip.js';
 import { keepalivedProcess, type VrrpInstance } from './k0s-keepalived.js';
 import {
@@ -325,6 +331,60 @@ suite('announcers on real addresses', () => {
   test('k0s, IPv6-first pair: one VRRP instance per family, both answering', async () => {
     await k0sRow('kz64');
   }, 400_000);
+
+  test('CAPI reaches the API server through the VIP: the Cluster says when its VIP answers', async () => {
+    const { manifest, vips } = await kubeadmRow('kv');
+    await runKubeVip(manifest, vips);
+    await answering(vips, 'kubeadm IPv4', 'kube-vip');
+    // What CAPD and KCP would do once the machines are up: the infrastructure is provisioned, and
+    // the Cluster's kubeconfig points at https://<VIP>:6443.
+    const cluster = await readCluster(ns, 'kv');
+    const infra = (cluster?.spec as Json).infrastructureRef.name as string;
+    await kube()
+      .kc.makeApiClient(CustomObjectsApi)
+      .patchNamespacedCustomObjectStatus({
+        group: 'infrastructure.cluster.x-k8s.io',
+        version: 'v1beta2',
+        namespace: ns,
+        plural: 'dockerclusters',
+        name: infra,
+        body: [{ op: 'add', path: '/status', value: { initialization: { provisioned: true } } }],
+      });
+    await kube().core.createNamespacedSecret({
+      namespace: ns,
+      body: {
+        metadata: { name: 'kv-kubeconfig', labels: { 'cluster.x-k8s.io/cluster-name': 'kv' } },
+        type: 'cluster.x-k8s.io/secret',
+        stringData: { value: await lab.kubeconfig(`https://${vips[0]}:6443`) },
+      },
+    });
+    const answered = await eventually(
+      'the Cluster to record that its VIP answers',
+      async () => {
+        const c = await readCluster(ns, 'kv');
+        return c?.metadata.annotations?.['vip.capi.gorizond.io/answering-since'] ? c : undefined;
+      },
+      180_000,
+    ).catch(async (err: unknown) => {
+      const c = await readCluster(ns, 'kv');
+      throw new Error(`${(err as Error).message}; conditions: ${JSON.stringify(c?.status?.conditions)}`);
+    });
+    expect(answered.status?.conditions?.find((c) => c.type === 'RemoteConnectionProbe')?.status).toBe('True');
+    const notes = await eventually('the VIPAnswering Event', async () => {
+      const found = (await events(ns)).filter(
+        (e) => e.reason === 'VIPAnswering' && e.regarding?.name === 'kv',
+      );
+      return found.length ? found.map((e) => e.note ?? '') : undefined;
+    });
+    expect(notes).toEqual([
+      expect.stringContaining(
+        `Control-plane VIP ${vips[0]}:6443 answers: CAPI reached the API server through it`,
+      ),
+    ]);
+    measured.push(
+      `  kubeadm IPv4: CAPI's RemoteConnectionProbe True through the VIP, recorded on the Cluster`,
+    );
+  }, 300_000);
 
   /** Which kubeconfig the static pod mounts, in a manifest's text. */
   const mountedKubeconfig = (manifest: string) =>
