@@ -1,8 +1,8 @@
 /**
  * `capi-vip-allocator doctor`: the troubleshooting list as one command against a kubeconfig.
  * Is RuntimeSDK on and our ExtensionConfig discovered; is the serving certificate valid; which
- * pools serve each ClusterClass that uses our patch; which Clusters our hook blocks and why; which
- * claims are orphans. Exit 1 when something is wrong.
+ * pools serve each ClusterClass that uses our patch; which Clusters our hook blocks and why; whether
+ * each VIP answers; which claims are orphans. Exit 1 when something is wrong.
  */
 import {
   CoreV1Api,
@@ -15,6 +15,7 @@ import { isIP } from 'node:net';
 import tls from 'node:tls';
 import { handlerName, HANDLER_SUFFIX } from '../extension/protocol.js';
 import { Allocator } from './allocator/allocator.js';
+import { answering, SILENT_AFTER_MS } from './answering.js';
 import { clusterNameOf, hasClusterOwner, isOurs } from './allocator/claims.js';
 import { SETTINGS_VARIABLE as VARIABLE } from './vip.js';
 import { freeAddresses, poolFamily, type Candidate, type PoolKind } from './allocator/pools.js';
@@ -241,7 +242,26 @@ export async function diagnose(kc: KubeConfig, options: DoctorOptions): Promise<
     }
   }
 
-  // 6. Orphan claims: ours, without a Cluster owner, whose Cluster does not exist.
+  // 6. Whether each VIP answers (CAPI's RemoteConnectionProbe): silent ones are problems.
+  for (const c of clusters) {
+    const state = answering(c);
+    if (state.state === 'none') continue;
+    const subject = `Cluster ${c.metadata.namespace}/${c.metadata.name}`;
+    if (state.state === 'silent')
+      add('vip-answering', false, subject, `since ${state.since}: ${state.message}`);
+    else
+      add(
+        'vip-answering',
+        true,
+        subject,
+        state.state === 'answering'
+          ? `${state.vip} answers since ${state.since}` +
+              (state.seconds !== undefined ? ` (${Math.round(state.seconds)} s after creation)` : '')
+          : `${state.vip}: not yet reached by CAPI (the control plane is not up, or came up less than ${SILENT_AFTER_MS / 60_000} min ago)`,
+      );
+  }
+
+  // 7. Orphan claims: ours, without a Cluster owner, whose Cluster does not exist.
   const claims = await store.listClaims({ namespace: options.namespace, labelled: false });
   const clusterKeys = new Set(clusters.map((c) => `${c.metadata.namespace}/${c.metadata.name}`));
   for (const claim of claims) {

@@ -75,6 +75,12 @@ test('a healthy namespace: everything OK, exit 0', async () => {
   );
   expect(all.find((f) => f.check === 'pools')?.detail).toMatch(/InClusterIPPool pool \(IPv4\): 3 free of 4/);
   expect(all.find((f) => f.check === 'ingress-pools')?.detail).toContain('get no ingress VIP');
+  // No machine ever comes up here: CAPI has not reached the VIP, which is no problem yet.
+  expect(all.find((f) => f.check === 'vip-answering')).toMatchObject({
+    ok: true,
+    subject: `Cluster ${healthy}/good`,
+    detail: expect.stringMatching(/^10\.130\.0\.\d:6443: not yet reached by CAPI/),
+  });
 });
 
 test('a broken namespace: the missing pool, the blocked Cluster, the orphan claim and an announcer with no profile, exit 1', async () => {
