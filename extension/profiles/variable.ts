@@ -20,9 +20,9 @@ export interface LeaderElection {
 }
 
 /**
- * kube-vip's own manifest generator's timings. Measured by test/alive (README: announcers): a
- * SIGKILLed holder's VIP moves in about the lease duration plus one retry, 6 s here against 22 s at
- * the 15/10/2 CAPV and CAREN write, for one lease renewal a second per control plane.
+ * kube-vip's own manifest generator's timings. Measured by test/alive (README: the announcers, run
+ * for real): a dead holder's VIP moves in about the lease duration plus the peers' retry jitter,
+ * 7-9 s here against 17-20 s at the 15/10/2 CAPV and CAREN write, for one lease renewal a second.
  */
 export const DEFAULT_LEADER_ELECTION: LeaderElection = {
   leaseDurationSeconds: 5,
