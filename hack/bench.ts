@@ -461,7 +461,7 @@ async function replica(flags: string[]): Promise<{ child: ReturnType<typeof exec
 async function memory(): Promise<{ floor: number; idle: number; loaded: number }> {
   const ns = 'vip-bench-memory';
   await freshNamespace(ns);
-  const { child: bare } = await replica(['--enable-runtime-extension=false']);
+  const { child: bare } = await replica(['--enable-runtime-extension=false', '--report-vip-answering=false']);
   const floor = rssMiB(bare.pid ?? 0);
   bare.kill('SIGKILL');
   await bare;
