@@ -101,12 +101,13 @@ const schema: JSONSchemaProps = {
           type: 'integer',
           minimum: 1,
           maximum: 255,
-          description: 'VRRP router id; unique per layer-2 segment (k0s picks one when empty).',
+          description:
+            'VRRP router id of every instance, unique per layer-2 segment; empty: the VIP address modulo 255, plus one, which differs for any two addresses of a pool of up to 255.',
         },
         authPass: {
           type: 'string',
           maxLength: 8,
-          description: 'VRRP password, at most 8 characters (k0s picks one when empty).',
+          description: 'VRRP password, at most 8 characters; empty: one derived from the Cluster.',
         },
       },
     },
