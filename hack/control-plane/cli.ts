@@ -1,5 +1,5 @@
 /**
- * `npm run control-plane -- up [--extension] [--capi <version>] | down | status | env | build [--capi <version>]`
+ * `npm run control-plane -- up [--extension] [--fresh] [--capi <version>] | down | status | env | build [--capi <version>]`
  * A real management cluster on loopback: etcd, kube-apiserver, kube-controller-manager,
  * the CAPI manager and the in-cluster IPAM provider, built from pinned Go modules.
  */
@@ -9,8 +9,9 @@ import { KUBECONFIG } from './paths.js';
 import { down, status, up } from './plane.js';
 
 const USAGE =
-  'usage: npm run control-plane -- up [--extension] [--capi <version>] | down | status | env | build [--capi <version>]\n' +
-  `  --capi: one of ${CAPI_MATRIX.join(', ')} (default ${CAPI_VERSION})`;
+  'usage: npm run control-plane -- up [--extension] [--fresh] [--capi <version>] | down | status | env | build [--capi <version>]\n' +
+  `  --capi: one of ${CAPI_MATRIX.join(', ')} (default ${CAPI_VERSION})\n` +
+  '  up keeps a running plane and restarts what is down of it; --fresh wipes its etcd and starts over';
 const log = (message: string): void => void process.stderr.write(`${message}\n`);
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -21,7 +22,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const capi = at < 0 ? CAPI_VERSION : (rest[at]?.split('=')[1] ?? rest[at + 1] ?? '');
   const unknown = flags.filter(
     (f) =>
-      !(command === 'up' && f === '--extension') &&
+      !(command === 'up' && (f === '--extension' || f === '--fresh')) &&
       !((command === 'up' || command === 'build') && (f === '--capi' || f.startsWith('--capi='))),
   );
   if (unknown.length > 0) {
@@ -36,7 +37,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   switch (command) {
     case 'up':
-      await up(log, capi);
+      await up(log, capi, { fresh: flags.includes('--fresh') });
       if (flags.includes('--extension')) {
         const { upExtension } = await import('./extension.js');
         await upExtension(log);

@@ -14,7 +14,7 @@ import {
   kubeControllerManager,
   type Component,
 } from './components.js';
-import { capiRelease, CAPI_VERSION } from '../versions.js';
+import { capiRelease, CAPI_VERSION, type CapiRelease } from '../versions.js';
 import { installCrdsAndWebhooks } from './crds.js';
 import { HOST, KUBECONFIG, LOG_DIR, PLANE_DIR, PORTS, STATE_FILE, type Log } from './paths.js';
 import { base64, ensurePki, type Pki } from './pki.js';
@@ -97,25 +97,30 @@ export async function launch(component: Component, pki: Pki, state: PlaneState, 
 }
 
 /**
- * Builds (once), starts and waits for the whole plane with CAPI `capiVersion`; reuses a running,
- * healthy one of that version. Another version is swapped out whole: etcd is wiped, so its CRDs,
- * webhooks and objects go with it.
+ * Builds (once), starts and waits for the whole plane with CAPI `capiVersion`. A plane of that
+ * version is kept: what is down of it is restarted (etcd's data stays) and named. Its etcd is wiped
+ * only on `fresh`, for another CAPI version (its CRDs, webhooks and objects go with it), or when
+ * etcd or the kube-apiserver does not come back; each says so before it wipes.
  */
-export async function up(log: Log, capiVersion: string = CAPI_VERSION): Promise<PlaneState> {
+export async function up(
+  log: Log,
+  capiVersion: string = CAPI_VERSION,
+  { fresh = false }: { fresh?: boolean } = {},
+): Promise<PlaneState> {
   const capi = capiRelease(capiVersion);
   const existing = await readState();
   const running = existing?.capi ?? CAPI_VERSION;
-  if (running === capi.version && (await healthy(existing))) {
-    log(
-      `Control plane with CAPI ${running} already running and healthy (started ${existing?.startedAt}); reusing it`,
-    );
-    return existing as PlaneState;
+  if (existing && !fresh && running === capi.version) {
+    const recovered = await recover(existing, capi, log);
+    if (recovered) return recovered;
   }
   if (existing) {
     log(
-      running !== capi.version
-        ? `Control plane runs CAPI ${running}: stopping it to start CAPI ${capi.version}`
-        : 'Control plane state found but not healthy: stopping what is left of it first',
+      fresh
+        ? 'up --fresh: stopping the control plane and wiping its etcd (every object in it is lost)'
+        : running !== capi.version
+          ? `Control plane runs CAPI ${running}: stopping it and wiping its etcd to start CAPI ${capi.version}`
+          : 'etcd or the kube-apiserver could not be recovered: stopping the control plane and wiping its etcd',
     );
     await down(log);
   }
@@ -151,19 +156,38 @@ export async function up(log: Log, capiVersion: string = CAPI_VERSION): Promise<
 }
 
 /**
- * Stops one component of a running plane and starts it again with the same arguments (for
- * reliability tests: a kube-apiserver restart, an IPAM provider outage, our process SIGKILLed).
+ * A recorded plane of the wanted version, with what is down of it restarted in start order; or
+ * undefined when etcd or the kube-apiserver does not come back (the caller then starts afresh).
  */
-export async function restart(
-  name: string,
-  log: Log,
-  { downtimeMs = 0, signal = 'SIGTERM' }: { downtimeMs?: number; signal?: NodeJS.Signals } = {},
-): Promise<void> {
-  const state = await readState();
-  const old = state?.components.find((c) => c.name === name);
-  if (!state || !old) throw new Error(`No running component ${name} in the control plane`);
+async function recover(state: PlaneState, capi: CapiRelease, log: Log): Promise<PlaneState | undefined> {
   const pki = await ensurePki();
-  const capi = capiRelease(state.capi);
+  const dead: Started[] = [];
+  for (const c of state.components) {
+    if (!isRunning(c) || !(await probe(c.probe, pki)).ok) dead.push(c);
+  }
+  if (dead.length === 0) {
+    log(
+      `Control plane with CAPI ${capi.version} already running and healthy (started ${state.startedAt}); reusing it`,
+    );
+    return state;
+  }
+  const names = dead.map((c) => c.name).join(', ');
+  log(`Control plane with CAPI ${capi.version}: ${names} down; restarting, keeping etcd's data`);
+  for (const c of dead) {
+    try {
+      await relaunch(state, c, pki, capi, log);
+    } catch (err) {
+      if (c.name !== 'etcd' && c.name !== 'kube-apiserver') throw err;
+      log(`  ${c.name} did not come back: ${(err as Error).message}`);
+      return undefined;
+    }
+  }
+  log(`Restarted ${names}`);
+  return state;
+}
+
+/** How each component is started, by name: what `up` started, `relaunch` starts again. */
+function specFor(name: string, pki: Pki, capi: CapiRelease): (() => Component) | undefined {
   const specs: Record<string, () => Component> = {
     etcd,
     'kube-apiserver': () => kubeApiserver(pki),
@@ -173,16 +197,47 @@ export async function restart(
     'ipam-manager': ipamManager,
     [EXTENSION_NAME]: () => extension(pki),
   };
-  const spec = specs[name];
-  if (!spec) throw new Error(`${name} cannot be restarted this way`);
+  return Object.hasOwn(specs, name) ? specs[name] : undefined;
+}
+
+/** Stops a recorded component (if it still runs) and starts it again in its place in the state. */
+async function relaunch(
+  state: PlaneState,
+  old: Started,
+  pki: Pki,
+  capi: CapiRelease,
+  log: Log,
+  { downtimeMs = 0, signal = 'SIGTERM' }: { downtimeMs?: number; signal?: NodeJS.Signals } = {},
+): Promise<void> {
+  const spec = specFor(old.name, pki, capi);
+  if (!spec) throw new Error(`${old.name} cannot be restarted this way`);
   await stop(old, 10_000, signal);
-  state.components.splice(state.components.indexOf(old), 1);
+  const at = state.components.indexOf(old);
+  state.components.splice(at, 1);
   await writeState(state);
   await new Promise((r) => setTimeout(r, downtimeMs));
   await launch(spec(), pki, state, log);
+  // Back in its place: recovery walks the components in start order.
+  const started = state.components.pop();
+  if (started) state.components.splice(at, 0, started);
+  await writeState(state);
 }
 
-/** Stops exactly the processes `up` recorded (by pid) and removes their state; logs stay. */
+/**
+ * Stops one component of a running plane and starts it again with the same arguments (for
+ * reliability tests: a kube-apiserver restart, an IPAM provider outage, our process SIGKILLed).
+ */
+export async function restart(
+  name: string,
+  log: Log,
+  options: { downtimeMs?: number; signal?: NodeJS.Signals } = {},
+): Promise<void> {
+  const state = await readState();
+  const old = state?.components.find((c) => c.name === name);
+  if (!state || !old) throw new Error(`No running component ${name} in the control plane`);
+  await relaunch(state, old, await ensurePki(), capiRelease(state.capi), log, options);
+}
+
 export async function down(log: Log): Promise<void> {
   const state = await readState();
   for (const c of [...(state?.components ?? [])].reverse()) {
@@ -192,7 +247,7 @@ export async function down(log: Log): Promise<void> {
   for (const p of [ETCD_DATA_DIR, STATE_FILE, KUBECONFIG, `${PLANE_DIR}/apiserver`]) {
     await rm(p, { recursive: true, force: true });
   }
-  log('Control plane down');
+  log('Control plane down; its etcd data is wiped');
 }
 
 export async function status(log: Log): Promise<boolean> {

@@ -1,8 +1,11 @@
 /**
  * Proves the local control plane is real: CAPI's topology controller, its validation webhook,
- * the in-cluster IPAM provider and kube-controller-manager's garbage collector all act.
+ * the in-cluster IPAM provider and kube-controller-manager's garbage collector all act; and that
+ * `up` keeps it, restarting only what is down.
  */
 import type { V1ConfigMap } from '@kubernetes/client-node';
+import { existsSync, readFileSync } from 'node:fs';
+import { execa } from 'execa';
 import { clusterClass, inClusterIPPool, topologyCluster, type Obj } from '../../hack/fixtures/fixtures.js';
 import {
   createNamespace,
@@ -113,3 +116,35 @@ test('kube-controller-manager garbage-collects an object whose owner is deleted'
       : true,
   );
 });
+
+// Only on the local plane (not a cluster given in KUBECONFIG).
+const STATE = '.cache/control-plane/state.json';
+(existsSync(STATE) ? test : test.skip)(
+  '`up` restarts what is down and keeps every object: our process and a controller killed',
+  async () => {
+    const marker = await core.createNamespacedConfigMap({
+      namespace: ns,
+      body: { metadata: { name: 'survives-up' }, data: { at: new Date().toISOString() } },
+    });
+    const state = JSON.parse(readFileSync(STATE, 'utf8')) as {
+      components: { name: string; pid: number }[];
+    };
+    for (const name of ['capi-vip-allocator', 'kube-controller-manager']) {
+      const pid = state.components.find((c) => c.name === name)?.pid;
+      if (pid) process.kill(pid, 'SIGKILL');
+    }
+    const cli = (command: string) =>
+      execa('npx', ['tsx', 'hack/control-plane/cli.ts', command], { reject: false });
+    const { stderr } = await cli('up');
+    expect(stderr).toContain('kube-controller-manager, capi-vip-allocator down; restarting, keeping etcd');
+    expect(stderr).toContain('Restarted kube-controller-manager, capi-vip-allocator');
+    expect(stderr).not.toContain('wiping');
+    const kept = await readOrUndefined<V1ConfigMap>({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'survives-up', namespace: ns },
+    });
+    expect(kept?.metadata?.uid).toBe(marker.metadata?.uid);
+    expect((await cli('status')).exitCode).toBe(0);
+  },
+);
