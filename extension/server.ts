@@ -73,6 +73,36 @@ function badRequest(res: Response, code: number, reason: string, message: string
 }
 
 /**
+ * A handler's answer to a body, with the log keys of its request. CAPI shows a Failure's message on
+ * the Cluster and retries with backoff, but treats any other HTTP code as a failed call: for a
+ * handler whose failure policy is Fail, the Cluster would then say "non 200 response code" instead
+ * of naming the field. So a body that fails validation is a 200 Failure there; for an Ignore
+ * handler the RequestError goes on to a 400, and CAPI carries on without it, as its policy says.
+ */
+async function answerOf(
+  h: RegisteredHandler,
+  body: unknown,
+  log: Logger,
+): Promise<{ answer: HookResponse; keys: Record<string, unknown> }> {
+  let call: ReturnType<RegisteredHandler['accept']>;
+  try {
+    call = h.accept(body);
+  } catch (err) {
+    if (!(err instanceof RequestError) || h.failurePolicy !== 'Fail') throw err;
+    return { answer: { status: 'Failure', message: `Invalid request: ${err.message}` }, keys: {} };
+  }
+  try {
+    return { answer: await call.handle(), keys: call.keys };
+  } catch (err) {
+    // One line: a client-node error's own message spans the whole HTTP response.
+    const code = statusCode(err);
+    const message = code ? `Kubernetes API answered ${code}: ${reason(err)}` : reason(err);
+    log.error('Hook handler failed', { hook: h.hook, error: message, ...call.keys });
+    return { answer: { status: 'Failure', message }, keys: call.keys };
+  }
+}
+
+/**
  * The runtime-extension app: discovery generated from the handler registry (so it cannot drift
  * from the routes), one route per handler, strict request validation, JSON errors only.
  */
@@ -134,18 +164,7 @@ export function createHookApp(
     if (!handler) return badRequest(res, 404, 'NotFound', `No handler at ${req.path}`);
     const started = process.hrtime.bigint();
     const h = handler;
-    const call = h.accept(req.body);
-    let answer: HookResponse;
-    try {
-      answer = await call.handle();
-    } catch (err) {
-      // CAPI shows a Failure's message on the Cluster and retries with backoff.
-      // One line: a client-node error's own message spans the whole HTTP response.
-      const code = statusCode(err);
-      const message = code ? `Kubernetes API answered ${code}: ${reason(err)}` : reason(err);
-      log.error('Hook handler failed', { hook: h.hook, error: message, ...call.keys });
-      answer = { status: 'Failure', message };
-    }
+    const { answer, keys } = await answerOf(h, req.body, log);
     send(res, 200, { apiVersion: HOOKS_API_VERSION, kind: `${h.hook}Response`, ...answer });
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     observer?.hookAnswered(h.hook, answer.status, seconds);
@@ -159,7 +178,7 @@ export function createHookApp(
       // Why a Cluster waits (retryAfterSeconds) or failed: the same text CAPI puts on the Cluster.
       // (`message` itself would be folded into `msg` by winston.)
       ...(answer.message ? { responseMessage: answer.message } : {}),
-      ...call.keys,
+      ...keys,
     });
   });
 

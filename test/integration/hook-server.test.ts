@@ -93,8 +93,9 @@ describe('bad requests get a JSON error naming the problem', () => {
           kind: 'GeneratePatchesRequest',
           items: {},
         }),
-      400,
-      'items: must be an array',
+      // A Fail handler answers 200 Failure, so CAPI shows the message on the Cluster.
+      200,
+      'Invalid request: items: must be an array',
     ],
     [
       'body over the limit',
