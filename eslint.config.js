@@ -1,6 +1,14 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/** Layers import downwards only: shared/ ← operator/ ← extension/ (like CAPI's .import-restrictions). */
+const above = (layers, why) => ({
+  'no-restricted-imports': [
+    'error',
+    { patterns: layers.map((layer) => ({ group: [`**/${layer}/**`, `${layer}/**`], message: why })) },
+  ],
+});
+
 export default tseslint.config(
   { ignores: ['dist/', '.cache/', 'node_modules/', 'coverage/'] },
   js.configs.recommended,
@@ -8,5 +16,13 @@ export default tseslint.config(
   {
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
     rules: { '@typescript-eslint/no-explicit-any': 'error' },
+  },
+  {
+    files: ['shared/**/*.ts'],
+    rules: above(['extension', 'operator'], 'shared/ is the bottom layer: move what it needs into shared/.'),
+  },
+  {
+    files: ['operator/**/*.ts'],
+    rules: above(['extension'], 'operator/ sits below extension/: move what it needs into shared/.'),
   },
 );

@@ -25,7 +25,7 @@ import { listen } from './listen.js';
 import { Metrics, serveMetrics, storeSnapshot } from './metrics.js';
 import { nudgeWaitingClusters } from './nudge.js';
 import { serveProbes } from './probes.js';
-import { handlerName, HANDLER_SUFFIX } from './protocol.js';
+import { handlerName, HANDLER_SUFFIX } from '../shared/protocol.js';
 import { createHookApp, register } from './server.js';
 import { readKeyPair, watchKeyPair } from './tls.js';
 

@@ -1,6 +1,6 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { randomUUID } from 'node:crypto';
-import { handlerName } from './protocol.js';
+import { handlerName } from '../shared/protocol.js';
 import { HOOKS_API_VERSION, type ResponseStatus } from '../shared/kube/types.js';
 import { reason, statusCode } from '../shared/kube/errors.js';
 import type { Logger } from '../shared/log.js';

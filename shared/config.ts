@@ -1,4 +1,4 @@
-import { HOOK_MARGIN_MS, HOOK_TIMEOUT_SECONDS } from '../extension/protocol.js';
+import { HOOK_MARGIN_MS, HOOK_TIMEOUT_SECONDS } from './protocol.js';
 import { DEFAULT_POOL_KINDS, type PoolKind } from './allocator/pools.js';
 import type { LogFormat, LogLevel } from './log.js';
 

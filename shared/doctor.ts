@@ -13,7 +13,7 @@ import {
 import { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import tls from 'node:tls';
-import { handlerName, HANDLER_SUFFIX } from '../extension/protocol.js';
+import { handlerName, HANDLER_SUFFIX } from './protocol.js';
 import { Allocator } from './allocator/allocator.js';
 import { answering, SILENT_AFTER_MS } from './answering.js';
 import { clusterNameOf, hasClusterOwner, isOurs } from './allocator/claims.js';

@@ -5,17 +5,12 @@
  * it answers Success only once the Cluster it is shown already carries the VIP, so the rest of that
  * reconcile (patches, builtins) sees it. The ingress VIP never holds the control-plane VIP back.
  */
-import {
-  ClaimConflictError,
-  isPaused,
-  ref,
-  type Allocation,
-  type Allocator,
-} from '../../shared/allocator/allocator.js';
+import { ClaimConflictError, type Allocation, type Allocator } from '../../shared/allocator/allocator.js';
+import { isPaused, ref, topologyClass } from '../../shared/cluster.js';
 import type { Slot } from '../../shared/allocator/claims.js';
 import { poolContains } from '../../shared/allocator/pools.js';
 import type { ClusterPatch } from '../../shared/allocator/store.js';
-import { HANDLER_SUFFIX, HOOK_TIMEOUT_SECONDS } from '../protocol.js';
+import { HANDLER_SUFFIX, HOOK_TIMEOUT_SECONDS } from '../../shared/protocol.js';
 import type { Recorder } from '../../shared/events.js';
 import type {
   BeforeClusterCreateRequest,
@@ -103,14 +98,6 @@ const retry = (seconds: number, message: string): HookResponse => ({
   retryAfterSeconds: seconds,
   message,
 });
-
-/** The ClusterClass name and namespace from a v1beta2 (`classRef`) or v1beta1 (`class`) Cluster. */
-export function topologyClass(cluster: Cluster): { name: string; namespace: string } | undefined {
-  const t = cluster.spec?.topology;
-  const name = t?.classRef?.name ?? t?.class;
-  if (!name) return undefined;
-  return { name, namespace: t?.classRef?.namespace ?? t?.classNamespace ?? cluster.metadata.namespace };
-}
 
 function referencesHandler(cc: ClusterClass | undefined, handler: string): boolean {
   return (cc?.spec?.patches ?? []).some((p) =>

@@ -5,7 +5,7 @@
  * and validates Clusters' `spec.topology.variables` against it. One answer for every manager:
  * `required` is always present and the schema uses only what v1beta1 and v1beta2 both accept.
  */
-import { HANDLER_SUFFIX, HOOK_TIMEOUT_SECONDS } from '../protocol.js';
+import { HANDLER_SUFFIX, HOOK_TIMEOUT_SECONDS } from '../../shared/protocol.js';
 import type { DiscoverVariablesRequest } from '../../shared/kube/types.js';
 import { VARIABLE_DEFINITION } from '../profiles/variable.js';
 import type { Handler } from '../server.js';

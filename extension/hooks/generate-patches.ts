@@ -6,7 +6,7 @@
  */
 import { JSONPath } from 'jsonpath-plus';
 import { isIP } from 'node:net';
-import { HANDLER_SUFFIX, HOOK_TIMEOUT_SECONDS } from '../protocol.js';
+import { HANDLER_SUFFIX, HOOK_TIMEOUT_SECONDS } from '../../shared/protocol.js';
 import type {
   GeneratePatchesRequest,
   GeneratePatchesResponseItem,

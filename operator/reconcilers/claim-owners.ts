@@ -3,7 +3,8 @@
  * never allocates (BeforeClusterCreate is the only allocator): a claim whose Cluster exists gets
  * the Cluster as owner; one whose Cluster never appears is reported, and deleted only if asked.
  */
-import { ref, type Allocator } from '../../shared/allocator/allocator.js';
+import type { Allocator } from '../../shared/allocator/allocator.js';
+import { ref, topologyClass } from '../../shared/cluster.js';
 import {
   claimName,
   clusterNameOf,
@@ -69,9 +70,9 @@ export function registerClaimOwners(op: Operator, options: ClaimOwnerOptions): v
     }
     // The cache holds metadata only; this rare case reads the whole Cluster.
     const cluster = await options.store.getCluster(meta.metadata.namespace, meta.metadata.name);
-    const className = cluster?.spec?.topology?.classRef?.name ?? cluster?.spec?.topology?.class;
-    if (!cluster || !className || !wantsIngress(cluster)) return;
-    const allocation = await options.allocator.allocate(cluster, className, { role: 'ingress' }, 0, claim);
+    const cls = cluster && topologyClass(cluster);
+    if (!cluster || !cls || !wantsIngress(cluster)) return;
+    const allocation = await options.allocator.allocate(cluster, cls.name, { role: 'ingress' }, 0, claim);
     if (allocation.state !== 'allocated') return;
     await options.store.patchCluster(cluster, clusterPatch({ ingress: allocation.address }));
     await options.recorder.event(

@@ -7,7 +7,7 @@
  * Warning VIPNotAnswering), cleared when it answers again. Paused Clusters (clusterctl move) are
  * left alone.
  */
-import { isPaused } from '../../shared/allocator/allocator.js';
+import { isPaused } from '../../shared/cluster.js';
 import type { Store } from '../../shared/allocator/store.js';
 import { answeringAction, answeringView } from '../../shared/answering.js';
 import type { Recorder } from '../../shared/events.js';

@@ -1,12 +1,6 @@
 import type { Cluster, IPAddress, IPAddressClaim, PoolRef } from '../kube/types.js';
-import {
-  ANNOTATION_PAUSED,
-  LABEL_ADDRESS_KEY,
-  LABEL_CLUSTER_CLASS,
-  LABEL_ROLE,
-  type Family,
-  type Role,
-} from '../vip.js';
+import { isPaused, ref } from '../cluster.js';
+import { LABEL_ADDRESS_KEY, LABEL_CLUSTER_CLASS, LABEL_ROLE, type Family, type Role } from '../vip.js';
 import { claimName, clusterOwnerReference, clusterOwners, newClaim, ownership, type Slot } from './claims.js';
 import { addressKey, twinOf } from './duplicates.js';
 import { freeAddresses, poolRef, rankPools, type Candidate, type PoolKind } from './pools.js';
@@ -41,14 +35,6 @@ export class ClaimConflictError extends Error {
     );
     this.name = 'ClaimConflictError';
   }
-}
-
-export function ref(obj: { metadata: { namespace?: string; name: string } }): string {
-  return obj.metadata.namespace ? `${obj.metadata.namespace}/${obj.metadata.name}` : obj.metadata.name;
-}
-
-export function isPaused(cluster: Cluster): boolean {
-  return cluster.spec?.paused === true || cluster.metadata.annotations?.[ANNOTATION_PAUSED] !== undefined;
 }
 
 export interface AllocatorOptions {
