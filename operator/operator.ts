@@ -47,6 +47,20 @@ export function splitKey(key: string): { namespace: string; name: string } {
   return { namespace: key.slice(0, i), name: key.slice(i + 1) };
 }
 
+/**
+ * Keys a reconciler counts (orphan claims, silent VIPs) for a gauge: `mark(key, true|false)` as
+ * each is reconciled, and `onCount` hears the new size whenever it changes.
+ */
+export function countedKeys(onCount?: (count: number) => void): (key: string, counted: boolean) => void {
+  const keys = new Set<string>();
+  return (key, counted) => {
+    const before = keys.size;
+    if (counted) keys.add(key);
+    else keys.delete(key);
+    if (keys.size !== before) onCount?.(keys.size);
+  };
+}
+
 class Reconciler {
   readonly queue: WorkQueue;
   readonly #triggers: {

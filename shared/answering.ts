@@ -6,6 +6,7 @@
  * ours has to reach the workload network, and every announcer and provider is judged alike. A VIP
  * that still does not answer well after the control plane reports initialized is "silent".
  */
+import { CLUSTER, typeMeta } from './kube/gvk.js';
 import type { Cluster, Condition } from './kube/types.js';
 import {
   ANNOTATION_ANSWERING_SINCE,
@@ -75,8 +76,13 @@ export function answering(cluster: Cluster, now: number = Date.now()): Answering
   const isInitialized =
     initialized?.status === 'True' || cluster.status?.initialization?.controlPlaneInitialized === true;
   // Dark since the later of "initialized" and the probe's last change (a VIP that answered and stopped).
-  const since = Math.max(time(initialized?.lastTransitionTime), time(probe?.lastTransitionTime));
-  if (!isInitialized || !probe || !(now - since >= SILENT_AFTER_MS)) return { state: 'waiting', vip };
+  // (`status.initialization` alone has no time: then the probe's counts.)
+  const since = Math.max(
+    ...[initialized?.lastTransitionTime, probe?.lastTransitionTime].map(time).filter(Number.isFinite),
+  );
+  if (!isInitialized || !probe || !Number.isFinite(since) || now - since < SILENT_AFTER_MS) {
+    return { state: 'waiting', vip };
+  }
   const causes = announced(cluster)
     ? `the announcer on the control-plane nodes is not running (see its pod or service there), announces on ` +
       `another interface than the one that reaches this management cluster (set ${SETTINGS_VARIABLE}.interface), ` +
@@ -111,8 +117,7 @@ export function answeringView(cluster: Cluster): Cluster {
   const paused = cluster.spec?.paused;
   return {
     // A list's items carry no apiVersion and kind; Events about the Cluster need them.
-    apiVersion: 'cluster.x-k8s.io/v1beta2',
-    kind: 'Cluster',
+    ...(typeMeta(CLUSTER) as Pick<Cluster, 'apiVersion' | 'kind'>),
     metadata: {
       name,
       namespace,

@@ -39,10 +39,13 @@ export interface VipAllocatorSettings {
   readonly keepalived: { readonly virtualRouterID?: number; readonly authPass?: string };
 }
 
+/** Longest lease timing the schema and the check accept. */
+const MAX_LEASE_SECONDS = 300;
+
 const seconds = (description: string, value: number): JSONSchemaProps => ({
   type: 'integer',
   minimum: 1,
-  maximum: 300,
+  maximum: MAX_LEASE_SECONDS,
   default: value,
   description,
 });
@@ -188,8 +191,12 @@ function readLeaderElection(value: unknown, cluster: string): LeaderElection {
   const given = isObject(value) ? value : {};
   const read = (key: keyof LeaderElection): number => {
     const v = given[key] ?? DEFAULT_LEADER_ELECTION[key];
-    if (!(Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 300)) {
-      throw new SettingsError(cluster, `leaderElection.${key}`, `${JSON.stringify(v)} is not 1-300 seconds`);
+    if (!(Number.isInteger(v) && (v as number) >= 1 && (v as number) <= MAX_LEASE_SECONDS)) {
+      throw new SettingsError(
+        cluster,
+        `leaderElection.${key}`,
+        `${JSON.stringify(v)} is not 1-${MAX_LEASE_SECONDS} seconds`,
+      );
     }
     return v as number;
   };

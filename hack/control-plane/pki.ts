@@ -118,20 +118,7 @@ export async function ensurePki(): Promise<Pki> {
   const capiWebhook = await issue('capi-webhook', serving('capi-webhook'), ca);
   const extension = await issue('extension', serving('capi-vip-allocator'), ca);
 
-  const serviceAccountKey = path.join(PKI_DIR, 'sa.key');
-  const serviceAccountPub = path.join(PKI_DIR, 'sa.pub');
-  if (!existsSync(serviceAccountPub)) {
-    await execa('openssl', [
-      'ecparam',
-      '-name',
-      'prime256v1',
-      '-genkey',
-      '-noout',
-      '-out',
-      serviceAccountKey,
-    ]);
-    await execa('openssl', ['ec', '-in', serviceAccountKey, '-pubout', '-out', serviceAccountPub]);
-  }
+  const { key: serviceAccountKey, pub: serviceAccountPub } = await ensureServiceAccountKey(PKI_DIR);
   return {
     ca,
     apiserver,
@@ -142,6 +129,38 @@ export async function ensurePki(): Promise<Pki> {
     serviceAccountKey,
     serviceAccountPub,
   };
+}
+
+/** The key pair the kube-apiserver signs and checks service-account tokens with, in `dir`. */
+export async function ensureServiceAccountKey(dir: string): Promise<{ key: string; pub: string }> {
+  const key = path.join(dir, 'sa.key');
+  const pub = path.join(dir, 'sa.pub');
+  if (!existsSync(pub)) {
+    await execa('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', key]);
+    await execa('openssl', ['ec', '-in', key, '-pubout', '-out', pub]);
+  }
+  return { key, pub };
+}
+
+/** A kubeconfig (JSON, which every client reads as YAML) for `user` at `server`, trusting `ca`. */
+export async function kubeconfig(name: string, server: string, ca: KeyPair, user: KeyPair): Promise<string> {
+  const config = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name, cluster: { server, 'certificate-authority-data': await base64(ca.cert) } }],
+    users: [
+      {
+        name: 'admin',
+        user: {
+          'client-certificate-data': await base64(user.cert),
+          'client-key-data': await base64(user.key),
+        },
+      },
+    ],
+    contexts: [{ name, context: { cluster: name, user: 'admin' } }],
+    'current-context': name,
+  };
+  return JSON.stringify(config, null, 2);
 }
 
 export async function base64(file: string): Promise<string> {

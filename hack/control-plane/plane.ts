@@ -17,7 +17,7 @@ import {
 import { capiRelease, CAPI_VERSION, type CapiRelease } from '../versions.js';
 import { installCrdsAndWebhooks } from './crds.js';
 import { HOST, KUBECONFIG, LOG_DIR, PLANE_DIR, PORTS, STATE_FILE, type Log } from './paths.js';
-import { base64, ensurePki, type Pki } from './pki.js';
+import { ensurePki, kubeconfig, type Pki } from './pki.js';
 import { isRunning, probe, start, stop, waitReady, type Started } from './processes.js';
 
 export interface PlaneState {
@@ -37,50 +37,16 @@ export async function writeState(state: PlaneState): Promise<void> {
 }
 
 async function writeKubeconfig(pki: Pki): Promise<void> {
-  // JSON is valid YAML, and every client reads it.
-  const config = {
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [
-      {
-        name: 'capi-vip-allocator-local',
-        cluster: {
-          server: `https://${HOST}:${PORTS.apiserver}`,
-          'certificate-authority-data': await base64(pki.ca.cert),
-        },
-      },
-    ],
-    users: [
-      {
-        name: 'admin',
-        user: {
-          'client-certificate-data': await base64(pki.admin.cert),
-          'client-key-data': await base64(pki.admin.key),
-        },
-      },
-    ],
-    contexts: [
-      { name: 'capi-vip-allocator-local', context: { cluster: 'capi-vip-allocator-local', user: 'admin' } },
-    ],
-    'current-context': 'capi-vip-allocator-local',
-  };
-  await writeFile(KUBECONFIG, JSON.stringify(config, null, 2), { mode: 0o600 });
+  const server = `https://${HOST}:${PORTS.apiserver}`;
+  await writeFile(KUBECONFIG, await kubeconfig('capi-vip-allocator-local', server, pki.ca, pki.admin), {
+    mode: 0o600,
+  });
 }
 
 export function loadKubeConfig(): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromFile(KUBECONFIG);
   return kc;
-}
-
-/** Every recorded component is alive and its probe answers. */
-export async function healthy(state: PlaneState | undefined): Promise<boolean> {
-  if (!state) return false;
-  const pki = await ensurePki();
-  for (const c of state.components) {
-    if (!isRunning(c) || !(await probe(c.probe, pki)).ok) return false;
-  }
-  return true;
 }
 
 /** Starts a component, records it in the state and waits until it is ready. */

@@ -18,7 +18,7 @@ import type { Cluster, IPAddressClaim, NamespacedMeta } from '../../shared/kube/
 import type { Store } from '../../shared/allocator/store.js';
 import { clusterPatch, wantsIngress } from '../../shared/publish.js';
 import { ANNOTATION_INGRESS_VIP, CLAIM_PREFIX, FAMILIES, LABEL_ROLE, type Role } from '../../shared/vip.js';
-import { keyOf, splitKey, type Operator, type ReconcileResult } from '../operator.js';
+import { countedKeys, keyOf, splitKey, type Operator, type ReconcileResult } from '../operator.js';
 
 /** A Cluster as the metadata-only watch holds it: no spec, no status. */
 interface ClusterMeta {
@@ -47,13 +47,7 @@ export function registerClaimOwners(op: Operator, options: ClaimOwnerOptions): v
   // Clusters are only looked up by name here: their metadata is all that is cached.
   const clusters = op.watch<ClusterMeta>(CLUSTER, { metadataOnly: true });
   const claims = op.watch<IPAddressClaim>(IP_ADDRESS_CLAIM);
-  const orphans = new Set<string>();
-  const setOrphan = (key: string, orphan: boolean): void => {
-    const before = orphans.size;
-    if (orphan) orphans.add(key);
-    else orphans.delete(key);
-    if (orphans.size !== before) options.onOrphans?.(orphans.size);
-  };
+  const setOrphan = countedKeys(options.onOrphans);
 
   /**
    * An ingress claim that bound after its Cluster's topology was created (BeforeClusterCreate no

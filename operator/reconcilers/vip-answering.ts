@@ -13,7 +13,7 @@ import { answeringAction, answeringView } from '../../shared/answering.js';
 import type { Recorder } from '../../shared/events.js';
 import { CLUSTER } from '../../shared/kube/gvk.js';
 import type { Cluster } from '../../shared/kube/types.js';
-import { keyOf, splitKey, type Operator, type ReconcileResult } from '../operator.js';
+import { countedKeys, keyOf, splitKey, type Operator, type ReconcileResult } from '../operator.js';
 
 export interface VipAnsweringOptions {
   readonly store: Store;
@@ -26,17 +26,14 @@ export interface VipAnsweringOptions {
 
 export function registerVipAnswering(op: Operator, options: VipAnsweringOptions): void {
   const clusters = op.watch<Cluster>(CLUSTER, { transform: (obj) => answeringView(obj as Cluster) });
-  const silent = new Set<string>();
+  const setSilent = countedKeys(options.onSilent);
 
   async function reconcile(key: string): Promise<ReconcileResult> {
     const { namespace, name } = splitKey(key);
     const cluster = clusters.get(namespace, name);
     const live = cluster && !cluster.metadata.deletionTimestamp && !isPaused(cluster) ? cluster : undefined;
     const action = live ? answeringAction(live) : undefined;
-    const before = silent.size;
-    if (action?.silent) silent.add(key);
-    else silent.delete(key);
-    if (silent.size !== before) options.onSilent?.(silent.size);
+    setSilent(key, action?.silent === true);
     if (!live || !action) return undefined;
     if (action.annotations) await options.store.patchCluster(live, { annotations: action.annotations });
     if (action.firstAnswerSeconds !== undefined) options.onAnswering?.(action.firstAnswerSeconds);

@@ -16,7 +16,7 @@ import { isIPv6 } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { binaryPath } from '../../hack/control-plane/build.js';
-import { issue, type KeyPair } from '../../hack/control-plane/pki.js';
+import { ensureServiceAccountKey, issue, kubeconfig, type KeyPair } from '../../hack/control-plane/pki.js';
 import { eventually } from '../../hack/fixtures/kube.js';
 import { PINS } from '../../hack/versions.js';
 
@@ -71,12 +71,9 @@ export class NodeProcess {
   #child?: ResultPromise;
   #stopped = false;
   readonly #start: () => ResultPromise;
-  readonly log: string;
-  restarts = 0;
 
-  constructor(start: () => ResultPromise, log: string) {
+  constructor(start: () => ResultPromise) {
     this.#start = start;
-    this.log = log;
     this.#run();
   }
 
@@ -85,7 +82,6 @@ export class NodeProcess {
     this.#child = child;
     void child.then(() => {
       if (this.#stopped || this.#child !== child) return;
-      this.restarts += 1;
       setTimeout(() => this.#stopped || this.#run(), 1000);
     });
   }
@@ -125,6 +121,8 @@ export interface PodSpec {
 
 const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 const SERVICE_RANGE = '198.18.200.0/24';
+/** The `kubernetes` Service's address: the range's first. */
+const SERVICE_IP = '198.18.200.1';
 
 export class Lab {
   readonly nodes: Node[];
@@ -132,6 +130,7 @@ export class Lab {
   readonly #processes = new Map<string, NodeProcess[]>();
   #ca?: KeyPair;
   #admin?: KeyPair;
+  #serviceAccount?: { key: string; pub: string };
   #apiservers: NodeProcess[] = [];
 
   private constructor(dir: string, count: number) {
@@ -182,9 +181,7 @@ export class Lab {
       this.#ca,
       this.dir,
     );
-    const key = path.join(this.dir, 'sa.key');
-    await execa('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', key]);
-    await execa('openssl', ['ec', '-in', key, '-pubout', '-out', path.join(this.dir, 'sa.pub')]);
+    this.#serviceAccount = await ensureServiceAccountKey(this.dir);
     await this.spawn(undefined, 'etcd', [
       ETCD,
       `--data-dir=${path.join(this.dir, 'etcd', 'data')}`,
@@ -268,7 +265,7 @@ export class Lab {
       });
       closeSync(fd);
       return child;
-    }, log);
+    });
     const key = node?.name ?? '';
     this.#processes.set(key, [...(this.#processes.get(key) ?? []), proc]);
     return proc;
@@ -300,37 +297,28 @@ export class Lab {
 
   /** A kubeconfig for the lab's admin, pointed at `server`, as kubeadm writes admin.conf. */
   async kubeconfig(server: string): Promise<string> {
-    const b64 = async (file: string) => (await readFile(file)).toString('base64');
-    const admin = this.#admin;
-    if (!admin) throw new Error('the lab has no admin certificate');
-    return [
-      'apiVersion: v1',
-      'kind: Config',
-      'clusters:',
-      `- name: lab`,
-      `  cluster: { server: "${server}", certificate-authority-data: ${await b64(this.ca.cert)} }`,
-      'users:',
-      `- name: kubernetes-admin`,
-      `  user: { client-certificate-data: ${await b64(admin.cert)}, client-key-data: ${await b64(admin.key)} }`,
-      'contexts:',
-      '- name: lab',
-      '  context: { cluster: lab, user: kubernetes-admin }',
-      'current-context: lab',
-      '',
-    ].join('\n');
+    if (!this.#admin) throw new Error('the lab has no admin certificate');
+    return kubeconfig('lab', server, this.ca, this.#admin);
   }
 
   /**
    * A kube-apiserver on every node, all on one etcd under a prefix of their own (a fresh cluster
-   * per call), serving a certificate with exactly `sans(node)`; resolves once every one is ready.
+   * per call), serving a certificate with the names every API server gets and exactly the
+   * `addresses` the control-plane object asks for; resolves once every one is ready.
    */
-  async startApiservers(cluster: string, sans: (node: Node) => readonly string[]): Promise<void> {
+  async startApiservers(cluster: string, addresses: readonly string[]): Promise<void> {
+    const serviceAccount = this.#serviceAccount;
+    if (!serviceAccount) throw new Error('the lab has no service-account key');
     await this.stopApiservers();
     this.#apiservers = await Promise.all(
       this.nodes.map(async (node) => {
         const cert = await issue(
           `apiserver-${cluster}`,
-          { commonName: 'kube-apiserver', usage: 'server', sans: sans(node) },
+          {
+            commonName: 'kube-apiserver',
+            usage: 'server',
+            sans: [...baseSans(node), ...[...new Set(addresses)].map((a) => `IP:${a}`)],
+          },
           this.ca,
           node.dir,
         );
@@ -348,8 +336,8 @@ export class Lab {
           '--authorization-mode=RBAC',
           '--disable-admission-plugins=ServiceAccount',
           '--service-account-issuer=https://kubernetes.default.svc',
-          `--service-account-key-file=${path.join(this.dir, 'sa.pub')}`,
-          `--service-account-signing-key-file=${path.join(this.dir, 'sa.key')}`,
+          `--service-account-key-file=${serviceAccount.pub}`,
+          `--service-account-signing-key-file=${serviceAccount.key}`,
           `--cert-dir=${path.join(node.dir, `kube-apiserver-${cluster}`, 'certs')}`,
         ]);
       }),
@@ -368,20 +356,6 @@ export class Lab {
   async stopApiservers(): Promise<void> {
     await Promise.all(this.#apiservers.map((p) => p.stop('SIGKILL')));
     this.#apiservers = [];
-  }
-
-  /** The base SANs kubeadm (and RKE2, k0s) give every API server: its names, its node and the service. */
-  static baseSans(node: Node): string[] {
-    return [
-      'DNS:kubernetes',
-      'DNS:kubernetes.default',
-      'DNS:kubernetes.default.svc',
-      'DNS:kubernetes.default.svc.cluster.local',
-      `DNS:${node.name}`,
-      `IP:${node.ipv4}`,
-      `IP:${node.ipv6}`,
-      'IP:198.18.200.1',
-    ];
   }
 
   /**
@@ -532,6 +506,20 @@ async function linkUp(node: Node): Promise<void> {
   await execa('ip', ['-n', node.netns, 'link', 'set', 'eth0', 'up']);
   await execa('ip', ['-n', node.netns, 'route', 'replace', 'default', 'dev', 'eth0']);
   await execa('ip', ['-n', node.netns, '-6', 'route', 'replace', 'default', 'dev', 'eth0']);
+}
+
+/** The SANs kubeadm (and RKE2, k0s) give every API server: its names, its node and the service. */
+function baseSans(node: Node): string[] {
+  return [
+    'DNS:kubernetes',
+    'DNS:kubernetes.default',
+    'DNS:kubernetes.default.svc',
+    'DNS:kubernetes.default.svc.cluster.local',
+    `DNS:${node.name}`,
+    `IP:${node.ipv4}`,
+    `IP:${node.ipv6}`,
+    `IP:${SERVICE_IP}`,
+  ];
 }
 
 /** SIGKILL to every process in a network namespace. */
