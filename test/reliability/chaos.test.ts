@@ -93,7 +93,7 @@ test('our process SIGKILLed at random moments during a 30-Cluster burst', async 
     firsts.stop();
     await deleteNamespace(ns);
   }
-});
+}, 240_000);
 
 test('two replicas answering BeforeClusterCreate for the same Clusters: one claim each, no duplicate address', async () => {
   const { ns, firsts } = await scenario('chaos-twins', ['10.141.0.0/26']);
@@ -127,7 +127,7 @@ test('two replicas answering BeforeClusterCreate for the same Clusters: one clai
     firsts.stop();
     await deleteNamespace(ns);
   }
-});
+}, 240_000);
 
 test('kube-apiserver restarted between two bursts: everything completes with unique VIPs after it returns', async () => {
   const { ns, firsts } = await scenario('chaos-apiserver', ['10.142.0.0/26']);
