@@ -9,6 +9,7 @@ import { hostname } from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Operator, OperatorEvent } from '../operator/operator.js';
 import { registerClaimOwners } from '../operator/reconcilers/claim-owners.js';
+import { registerQuarantine } from '../operator/reconcilers/quarantine.js';
 import { registerVipAnswering } from '../operator/reconcilers/vip-answering.js';
 import { Allocator } from '../shared/allocator/allocator.js';
 import { KubeStore } from '../shared/allocator/store.js';
@@ -19,6 +20,7 @@ import { loadKubeConfig } from '../shared/kube/kubeconfig.js';
 import { clusterKeys, createLogger, type Logger } from '../shared/log.js';
 import { doctorCommand } from './doctor-cli.js';
 import { beforeClusterCreate } from './hooks/before-cluster-create.js';
+import { beforeClusterDelete } from './hooks/before-cluster-delete.js';
 import { discoverVariables } from './hooks/discover-variables.js';
 import { generatePatchesHandler } from './hooks/generate-patches.js';
 import { listen } from './listen.js';
@@ -75,6 +77,14 @@ export async function run(config: Config, log: Logger): Promise<() => Promise<vo
         }),
       ),
       register(discoverVariables),
+      // At --reuse-grace=0 a deleted Cluster's claims go with it, as without this product.
+      ...(config.reuseGraceMs > 0
+        ? [
+            register(
+              beforeClusterDelete({ allocator, recorder, reuseGraceSeconds: config.reuseGraceMs / 1000 }),
+            ),
+          ]
+        : []),
     ];
     const pair = readKeyPair(config.certDir);
     const server = https.createServer(
@@ -112,7 +122,7 @@ export async function run(config: Config, log: Logger): Promise<() => Promise<vo
   }
 
   const operator =
-    config.enableReconciler || config.reportVipAnswering
+    config.enableReconciler || config.reportVipAnswering || config.reuseGraceMs > 0
       ? await startOperator(config, kc, store, allocator, recorder, metrics, log)
       : undefined;
 
@@ -175,6 +185,23 @@ async function startOperator(
       onSilent: (count) => metrics.vipsNotAnswering.set(count),
     });
   }
+  if (config.reuseGraceMs > 0) {
+    registerQuarantine(operator, {
+      store,
+      recorder,
+      onHeld: (count) => metrics.vipsQuarantined.set(count),
+      onReleased: (claim, how) => {
+        metrics.vipsReleased.inc({ how });
+        log.info(
+          how === 'grace' ? 'Released a held VIP: its quarantine is over' : 'A held VIP was released by hand',
+          {
+            IPAddressClaim: { name: claim.metadata.name, namespace: claim.metadata.namespace },
+            namespace: claim.metadata.namespace,
+          },
+        );
+      },
+    });
+  }
   operator.on(OperatorEvent.Leading, () => {
     metrics.leader.set(1);
     log.info('Reconciling: this replica leads', { identity });
@@ -207,6 +234,7 @@ async function startOperator(
     identity,
     claimOwners: config.enableReconciler,
     vipAnswering: config.reportVipAnswering,
+    quarantine: config.reuseGraceMs > 0,
   });
   return operator;
 }

@@ -77,6 +77,19 @@ export class Metrics implements ServerObserver {
     registers: [this.registry],
   });
 
+  readonly vipsQuarantined = new Gauge({
+    name: 'capi_vip_allocator_vips_quarantined',
+    help: "Claims holding a deleted Cluster's VIP out of its pool until --reuse-grace has passed",
+    registers: [this.registry],
+  });
+
+  readonly vipsReleased = new Counter({
+    name: 'capi_vip_allocator_vips_released_total',
+    help: 'Held VIPs given back to their pool, by how: grace (it passed) or early (the claim deleted by hand)',
+    labelNames: ['how'],
+    registers: [this.registry],
+  });
+
   constructor(snapshot?: () => Promise<Snapshot>) {
     collectDefaultMetrics({ register: this.registry, prefix: 'capi_vip_allocator_' });
     if (!snapshot) return;

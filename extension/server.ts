@@ -6,7 +6,8 @@ import { reason, statusCode } from '../shared/kube/errors.js';
 import type { Logger } from '../shared/log.js';
 import { discoveryRequest, RequestError } from './validate.js';
 
-export type HookName = 'BeforeClusterCreate' | 'GeneratePatches' | 'DiscoverVariables';
+export type HookName =
+  'BeforeClusterCreate' | 'BeforeClusterDelete' | 'GeneratePatches' | 'DiscoverVariables';
 
 /** What a handler answers; apiVersion and kind are added by the server. */
 export interface HookResponse {

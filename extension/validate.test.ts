@@ -1,4 +1,9 @@
-import { beforeClusterCreateRequest, generatePatchesRequest, RequestError } from './validate.js';
+import {
+  beforeClusterCreateRequest,
+  beforeClusterDeleteRequest,
+  generatePatchesRequest,
+  RequestError,
+} from './validate.js';
 
 const cluster = (spec: Record<string, unknown>, apiVersion = 'cluster.x-k8s.io/v1beta2') => ({
   apiVersion: 'hooks.runtime.cluster.x-k8s.io/v1alpha1',
@@ -21,6 +26,24 @@ describe('beforeClusterCreateRequest', () => {
     const request = cluster({ topology: { class: 'a', version: 'v1.34.0' } });
     const { apiVersion: _a, kind: _k, ...bare } = request.cluster; // eslint-disable-line @typescript-eslint/no-unused-vars
     expect(() => beforeClusterCreateRequest({ ...request, cluster: bare })).not.toThrow();
+  });
+  test('accepts empty label and annotation values, as CAPI itself sets them (topology.cluster.x-k8s.io/owned: "")', () => {
+    const request = cluster({ topology: { classRef: { name: 'a' }, version: 'v1.34.0' } });
+    const labelled = {
+      ...request,
+      cluster: {
+        ...request.cluster,
+        metadata: {
+          ...request.cluster.metadata,
+          labels: { 'topology.cluster.x-k8s.io/owned': '' },
+          annotations: { a: '' },
+        },
+      },
+    };
+    expect(() => beforeClusterCreateRequest(labelled)).not.toThrow();
+    expect(() =>
+      beforeClusterDeleteRequest({ ...labelled, kind: 'BeforeClusterDeleteRequest' }),
+    ).not.toThrow();
   });
   test.each([
     [null, 'request: must be an object, got null'],

@@ -1,6 +1,7 @@
 import {
   HOOKS_API_VERSION,
   type BeforeClusterCreateRequest,
+  type BeforeClusterDeleteRequest,
   type Cluster,
   type DiscoverVariablesRequest,
   type GeneratePatchesRequest,
@@ -29,11 +30,15 @@ function object(value: unknown, field: string): Json {
   return value as Json;
 }
 
-function string(value: unknown, field: string): string {
-  if (typeof value !== 'string' || value === '') {
+function string(value: unknown, field: string, { empty = false } = {}): string {
+  if (typeof value !== 'string' || (value === '' && !empty)) {
     throw new RequestError(
       field,
-      value === undefined ? 'missing' : `must be a non-empty string, got ${kindOf(value)}`,
+      value === undefined
+        ? 'missing'
+        : value === ''
+          ? 'must not be empty'
+          : `must be ${empty ? 'a' : 'a non-empty'} string, got ${kindOf(value)}`,
     );
   }
   return value;
@@ -65,7 +70,8 @@ function typeMeta(body: Json, kind: string): void {
 
 function stringMap(value: unknown, field: string): Record<string, string> {
   const map = object(value, field);
-  for (const [k, v] of Object.entries(map)) string(v, `${field}.${k}`);
+  // Label and annotation values may be empty (CAPI's own `topology.cluster.x-k8s.io/owned: ""`).
+  for (const [k, v] of Object.entries(map)) string(v, `${field}.${k}`, { empty: true });
   return map as Record<string, string>;
 }
 
@@ -125,13 +131,20 @@ function cluster(value: unknown, field: string): Cluster {
   return c as unknown as Cluster;
 }
 
-export function beforeClusterCreateRequest(body: unknown): BeforeClusterCreateRequest {
+/** BeforeClusterCreate and BeforeClusterDelete requests have one shape: settings and the Cluster. */
+function clusterRequest<R>(body: unknown, kind: string): R {
   const req = object(body, 'request');
-  typeMeta(req, 'BeforeClusterCreateRequest');
+  typeMeta(req, kind);
   optional(req.settings, (v) => stringMap(v, 'settings'));
   cluster(req.cluster, 'cluster');
-  return req as unknown as BeforeClusterCreateRequest;
+  return req as unknown as R;
 }
+
+export const beforeClusterCreateRequest = (body: unknown): BeforeClusterCreateRequest =>
+  clusterRequest(body, 'BeforeClusterCreateRequest');
+
+export const beforeClusterDeleteRequest = (body: unknown): BeforeClusterDeleteRequest =>
+  clusterRequest(body, 'BeforeClusterDeleteRequest');
 
 export function generatePatchesRequest(body: unknown): GeneratePatchesRequest {
   const req = object(body, 'request');

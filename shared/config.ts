@@ -27,6 +27,8 @@ export interface Config {
   readonly poolKinds: readonly PoolKind[];
   readonly orphanClaimGraceMs: number;
   readonly deleteOrphanClaims: boolean;
+  /** How long a deleted Cluster's VIP is held before its pool may hand it out again; 0: not held. */
+  readonly reuseGraceMs: number;
   readonly leaderElectionNamespace: string;
   readonly leaderElectLeaseDurationMs: number;
   readonly help: boolean;
@@ -80,8 +82,9 @@ const oneOf =
   };
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-/** Go-style durations: `500ms`, `5s`, `1m`, `1.5s`. */
+/** Go-style durations: `500ms`, `5s`, `1m`, `1.5s`, and `0` as Go takes it. */
 const duration: Parser<number> = (raw, flag) => {
+  if (raw === '0') return 0;
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(raw);
   if (!m) throw new FlagError(flag, `"${raw}" is not a duration such as 500ms, 5s or 1m`);
   return Math.round(Number(m[1]) * (UNITS[m[2] ?? 's'] ?? 1000));
@@ -219,6 +222,11 @@ const FLAGS = {
     'false',
     'Delete claims whose Cluster did not appear within the grace period (reconciler)',
   ),
+  'reuse-grace': flag(
+    duration,
+    '5m',
+    "How long a deleted Cluster's VIP is held after the Cluster is gone before its pool may hand it out again (0: at once)",
+  ),
   'leader-election-namespace': flag(
     text,
     '',
@@ -263,6 +271,7 @@ export function parseFlags(argv: readonly string[]): Config {
     poolKinds: get('pool-kinds'),
     orphanClaimGraceMs: get('orphan-claim-grace'),
     deleteOrphanClaims: get('delete-orphan-claims'),
+    reuseGraceMs: get('reuse-grace'),
     leaderElectionNamespace: get('leader-election-namespace') || process.env.POD_NAMESPACE || 'default',
     leaderElectLeaseDurationMs: get('leader-elect-lease-duration'),
     help: get('help'),

@@ -11,6 +11,7 @@ export const HOOK_MARGIN_MS = 2_000;
 /** Discovery names are `<--runtime-extension-name>-<suffix>`. */
 export const HANDLER_SUFFIX = {
   beforeClusterCreate: 'before-cluster-create',
+  beforeClusterDelete: 'before-cluster-delete',
   generatePatches: 'generate-patches',
   discoverVariables: 'discover-variables',
 } as const;

@@ -44,3 +44,11 @@ export const LABEL_ADDRESS_KEY = 'vip.capi.gorizond.io/address-key';
 export const ANNOTATION_ANSWERING_SINCE = 'vip.capi.gorizond.io/answering-since';
 /** Set while the control plane reports initialized and the VIP does not answer; removed when it does. */
 export const ANNOTATION_NOT_ANSWERING_SINCE = 'vip.capi.gorizond.io/not-answering-since';
+/**
+ * A deleted Cluster's claim held out of its pool (shared/quarantine.ts): the label selects them,
+ * the annotations say for how long after the Cluster is gone, which Cluster it was, and until when.
+ */
+export const LABEL_QUARANTINE = 'vip.capi.gorizond.io/quarantine';
+export const ANNOTATION_QUARANTINE_SECONDS = 'vip.capi.gorizond.io/quarantine-seconds';
+export const ANNOTATION_QUARANTINE_CLUSTER_UID = 'vip.capi.gorizond.io/quarantine-cluster-uid';
+export const ANNOTATION_QUARANTINED_UNTIL = 'vip.capi.gorizond.io/quarantined-until';

@@ -215,11 +215,14 @@ describe('BeforeClusterCreate decision table', () => {
     expect(recorder.reasons()).toEqual(['VIPInvalidRequest']);
   });
 
-  test('row 8: a paused Cluster: retry, saying IPAM binds once it is unpaused', async () => {
+  test('row 8: a paused Cluster (clusterctl move): retry, nothing claimed or written, no request', async () => {
     store.addPool(POOL_KIND, pool('pool', ['10.0.0.10-10.0.0.20']));
+    store.resetCalls();
     const response = await call(topologyCluster('c1', { paused: true }));
     expect(response).toMatchObject({ status: 'Success', retryAfterSeconds: RETRY.paused });
-    expect(response.message).toContain('once it is unpaused');
+    expect(response.message).toContain('nothing is claimed until it is unpaused');
+    expect(store.requests).toBe(0);
+    expect(store.claims.size).toBe(0);
   });
 
   test('row 9: an address another IPAddress of the pool holds: the claim is given back, VIPDuplicateAddress', async () => {

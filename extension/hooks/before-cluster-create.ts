@@ -45,6 +45,7 @@ export const RETRY = {
   paused: 5,
   exhausted: 5,
   noPool: 10,
+  quarantined: 10,
 } as const;
 
 /** How long after its creation a Cluster's topology waits for an ingress claim that is merely binding. */
@@ -318,6 +319,13 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
     const started = Date.now();
     const cls = topologyClass(cluster);
     if (!cls || cluster.metadata.annotations?.[ANNOTATION_ENABLED] === 'false') return success();
+    // clusterctl move pauses Clusters: nothing is claimed or written for one until it is unpaused.
+    if (isPaused(cluster)) {
+      return retry(
+        RETRY.paused,
+        `Cluster ${ref(cluster)} is paused: nothing is claimed until it is unpaused`,
+      );
+    }
 
     const host = cluster.spec?.controlPlaneEndpoint?.host || undefined;
     const vip = cluster.metadata.annotations?.[ANNOTATION_CONTROL_PLANE_VIP];
@@ -431,8 +439,10 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
       case 'pending': {
         if (waiting.reason === 'exhausted') await warn(cluster, 'VIPPoolExhausted', waiting.message);
         else if (waiting.reason === 'duplicate') await warn(cluster, 'VIPDuplicateAddress', waiting.message);
+        else if (waiting.reason === 'quarantined')
+          await warn(cluster, 'VIPClaimQuarantined', waiting.message);
         else await recorder.event(cluster, 'Normal', 'VIPPending', waiting.message);
-        return retry(isPaused(cluster) ? RETRY.paused : RETRY[waiting.reason], waiting.message);
+        return retry(RETRY[waiting.reason], waiting.message);
       }
     }
   }

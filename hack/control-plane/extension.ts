@@ -1,5 +1,8 @@
 import { KubernetesObjectApi, PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
 import { execa } from 'execa';
+import { readFileSync } from 'node:fs';
+import https from 'node:https';
+import { HOOKS_API_VERSION } from '../../shared/kube/types.js';
 import { EXTENSION_NAME, extension } from './components.js';
 import { HOST, PORTS, ROOT, type Log } from './paths.js';
 import { base64, ensurePki } from './pki.js';
@@ -10,6 +13,7 @@ import { stop } from './processes.js';
 export const EXTENSION_CONFIG = 'vip-allocator';
 
 interface ExtensionConfig extends KubernetesObject {
+  metadata: { name: string; annotations?: Record<string, string> };
   spec?: {
     clientConfig: { url: string; caBundle: string };
     namespaceSelector: Record<string, never>;
@@ -18,6 +22,37 @@ interface ExtensionConfig extends KubernetesObject {
     handlers?: { name: string }[];
     conditions?: { type: string; status: string; message?: string }[];
   };
+}
+
+const RESTARTED_AT = 'capi-vip-allocator.dev/restarted-at';
+
+/** The handler names our running process serves, from its own discovery endpoint. */
+function servedHandlers(caFile: string): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      `https://${HOST}:${PORTS.extension}/${HOOKS_API_VERSION}/discovery`,
+      { method: 'POST', ca: readFileSync(caFile), headers: { 'content-type': 'application/json' } },
+      (res) => {
+        let data = '';
+        res.on('data', (c: Buffer) => (data += c.toString()));
+        res.on('end', () => {
+          try {
+            resolve(
+              ((JSON.parse(data) as { handlers?: { name: string }[] }).handlers ?? []).map((h) => h.name),
+            );
+          } catch (err) {
+            reject(
+              new Error(`Discovery of our own process answered ${res.statusCode}: ${data.slice(0, 200)}`, {
+                cause: err,
+              }),
+            );
+          }
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(JSON.stringify({ apiVersion: HOOKS_API_VERSION, kind: 'DiscoveryRequest' }));
+  });
 }
 
 /** Builds and starts our process against the running plane and registers it with CAPI. */
@@ -37,10 +72,12 @@ export async function upExtension(log: Log): Promise<void> {
   await launch(extension(pki), pki, state, log);
 
   const client = KubernetesObjectApi.makeApiClient(loadKubeConfig());
+  const serving = await servedHandlers(pki.ca.cert);
   const config: ExtensionConfig = {
     apiVersion: 'runtime.cluster.x-k8s.io/v1beta2',
     kind: 'ExtensionConfig',
-    metadata: { name: EXTENSION_CONFIG },
+    // A changed object makes CAPI discover again: the rebuilt process may serve other handlers.
+    metadata: { name: EXTENSION_CONFIG, annotations: { [RESTARTED_AT]: new Date().toISOString() } },
     spec: {
       clientConfig: { url: `https://${HOST}:${PORTS.extension}`, caBundle: await base64(pki.ca.cert) },
       // Nothing defaults the selector without CAPI's webhooks, and a nil one matches no namespace.
@@ -61,8 +98,9 @@ export async function upExtension(log: Log): Promise<void> {
       config as KubernetesObject & { metadata: { name: string } },
     )) as ExtensionConfig;
     const discovered = current.status?.conditions?.find((c) => c.type === 'Discovered');
-    if (discovered?.status === 'True' && current.status?.handlers?.length) {
-      log(`  CAPI discovered ${current.status.handlers.map((h) => h.name).join(', ')}`);
+    const known = new Set((current.status?.handlers ?? []).map((h) => h.name.split('.')[0]));
+    if (discovered?.status === 'True' && serving.every((h) => known.has(h))) {
+      log(`  CAPI discovered ${[...known].join(', ')}`);
       return;
     }
     if (Date.now() > deadline) {

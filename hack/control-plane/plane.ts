@@ -51,6 +51,13 @@ export function loadKubeConfig(): KubeConfig {
 
 /** Starts a component, records it in the state and waits until it is ready. */
 export async function launch(component: Component, pki: Pki, state: PlaneState, log: Log): Promise<void> {
+  // A stray process on the port would answer the probe for the new one, which then dies unseen.
+  if ((await probe(component.probe, pki)).ok) {
+    throw new Error(
+      `${component.name}: ${component.probe.url} answers before it is started: a process not in this plane's ` +
+        `state holds its port (find it with \`ss -ltnp\`, stop it, then run up again)`,
+    );
+  }
   const t = Date.now();
   const proc = start(component);
   state.components.push(proc);

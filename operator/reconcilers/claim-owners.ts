@@ -3,35 +3,41 @@
  * never allocates (BeforeClusterCreate is the only allocator): a claim whose Cluster exists gets
  * the Cluster as owner; one whose Cluster never appears is reported, and deleted only if asked.
  */
+import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Allocator } from '../../shared/allocator/allocator.js';
-import { ref, topologyClass } from '../../shared/cluster.js';
+import { isPaused, ref, topologyClass } from '../../shared/cluster.js';
+import { isQuarantined } from '../../shared/quarantine.js';
 import {
+  ALL_SLOTS,
   claimName,
   clusterNameOf,
   hasClusterOwner,
   isOurs,
-  type Slot,
 } from '../../shared/allocator/claims.js';
 import type { Recorder } from '../../shared/events.js';
 import { CLUSTER, IP_ADDRESS_CLAIM, typeMeta } from '../../shared/kube/gvk.js';
 import type { Cluster, IPAddressClaim, NamespacedMeta } from '../../shared/kube/types.js';
 import type { Store } from '../../shared/allocator/store.js';
 import { clusterPatch, wantsIngress } from '../../shared/publish.js';
-import { ANNOTATION_INGRESS_VIP, CLAIM_PREFIX, FAMILIES, LABEL_ROLE, type Role } from '../../shared/vip.js';
+import { ANNOTATION_INGRESS_VIP, LABEL_ROLE } from '../../shared/vip.js';
 import { countedKeys, keyOf, splitKey, type Operator, type ReconcileResult } from '../operator.js';
 
-/** A Cluster as the metadata-only watch holds it: no spec, no status. */
+/** A Cluster as the watch holds it: its metadata and whether it is paused, nothing else. */
 interface ClusterMeta {
   apiVersion?: string;
   kind?: string;
   metadata: NamespacedMeta;
+  spec?: { paused?: boolean };
 }
 
-/** Every claim name a Cluster may have: each role, single-stack and either family second. */
-const SLOTS: Slot[] = (Object.keys(CLAIM_PREFIX) as Role[]).flatMap((role) => [
-  { role },
-  ...FAMILIES.map((family) => ({ role, family, secondary: true })),
-]);
+const clusterMeta = (obj: KubernetesObject): ClusterMeta => {
+  const c = obj as Cluster;
+  return {
+    ...typeMeta(CLUSTER),
+    metadata: c.metadata,
+    ...(c.spec?.paused ? { spec: { paused: true } } : {}),
+  };
+};
 
 export interface ClaimOwnerOptions {
   readonly allocator: Allocator;
@@ -44,8 +50,8 @@ export interface ClaimOwnerOptions {
 }
 
 export function registerClaimOwners(op: Operator, options: ClaimOwnerOptions): void {
-  // Clusters are only looked up by name here: their metadata is all that is cached.
-  const clusters = op.watch<ClusterMeta>(CLUSTER, { metadataOnly: true });
+  // Clusters are only looked up by name here: their metadata and pause are all that is cached.
+  const clusters = op.watch<ClusterMeta>(CLUSTER, { transform: clusterMeta });
   const claims = op.watch<IPAddressClaim>(IP_ADDRESS_CLAIM);
   const setOrphan = countedKeys(options.onOrphans);
 
@@ -80,15 +86,17 @@ export function registerClaimOwners(op: Operator, options: ClaimOwnerOptions): v
   async function reconcile(key: string): Promise<ReconcileResult> {
     const { namespace, name } = splitKey(key);
     const claim = claims.get(namespace, name);
-    if (!claim || !isOurs(claim) || claim.metadata.deletionTimestamp) {
+    // A held claim is the quarantine reconciler's: it has no owner on purpose.
+    if (!claim || !isOurs(claim) || claim.metadata.deletionTimestamp || isQuarantined(claim)) {
       setOrphan(key, false);
       return undefined;
     }
     const clusterName = clusterNameOf(claim);
     const meta = clusterName ? clusters.get(namespace, clusterName) : undefined;
+    // clusterctl move pauses the Cluster while it copies and deletes its objects: hands off.
+    if (meta && isPaused(meta as Cluster)) return undefined;
     if (meta) {
-      // Owner references and Events name the Cluster's own type, not PartialObjectMetadata.
-      const cluster = { ...meta, ...typeMeta(CLUSTER) } as Cluster;
+      const cluster = meta as Cluster;
       setOrphan(key, false);
       if (!hasClusterOwner(claim)) {
         await options.allocator.adopt(claim, cluster);
@@ -128,6 +136,6 @@ export function registerClaimOwners(op: Operator, options: ClaimOwnerOptions): v
   op.reconciler('claim-owners', reconcile)
     .on(claims, (claim) => (isOurs(claim) ? [keyOf(claim)] : []))
     .on(clusters, (cluster) =>
-      SLOTS.map((slot) => `${cluster.metadata.namespace}/${claimName(slot, cluster.metadata.name)}`),
+      ALL_SLOTS.map((slot) => `${cluster.metadata.namespace}/${claimName(slot, cluster.metadata.name)}`),
     );
 }

@@ -1,7 +1,23 @@
 import type { Cluster, IPAddress, IPAddressClaim, PoolRef } from '../kube/types.js';
-import { isPaused, ref } from '../cluster.js';
+import { ref } from '../cluster.js';
 import { LABEL_ADDRESS_KEY, LABEL_CLUSTER_CLASS, LABEL_ROLE, type Family, type Role } from '../vip.js';
-import { claimName, clusterOwnerReference, clusterOwners, newClaim, ownership, type Slot } from './claims.js';
+import {
+  ALL_SLOTS,
+  claimName,
+  clusterOwnerReference,
+  clusterOwners,
+  newClaim,
+  ownership,
+  type Slot,
+} from './claims.js';
+import {
+  heldFor,
+  holdSeconds,
+  isQuarantined,
+  providerGraceSeconds,
+  quarantinedUntil,
+  quarantineMeta,
+} from '../quarantine.js';
 import { addressKey, twinOf } from './duplicates.js';
 import { freeAddresses, poolRef, rankPools, type Candidate, type PoolKind } from './pools.js';
 import type { Store } from './store.js';
@@ -16,7 +32,7 @@ export type Allocation =
     }
   | {
       readonly state: 'pending';
-      readonly reason: 'binding' | 'exhausted' | 'paused' | 'duplicate' | 'releasing';
+      readonly reason: 'binding' | 'exhausted' | 'duplicate' | 'releasing' | 'quarantined';
       readonly message: string;
     }
   | { readonly state: 'no-pool'; readonly message: string };
@@ -35,6 +51,15 @@ export class ClaimConflictError extends Error {
     );
     this.name = 'ClaimConflictError';
   }
+}
+
+/** A claim BeforeClusterDelete took out of its Cluster's hands (shared/quarantine.ts). */
+export interface Held {
+  readonly claim: IPAddressClaim;
+  readonly address: string;
+  /** Seconds it is held once the Cluster is gone; 0 when the provider's own grace covers ours. */
+  readonly seconds: number;
+  readonly providerSeconds: number;
 }
 
 export interface AllocatorOptions {
@@ -100,7 +125,9 @@ export class Allocator {
       case 'foreign':
         throw new ClaimConflictError(claim, cluster);
       case 'unowned':
-        return this.#store.setClaimOwner(claim, clusterOwnerReference(cluster));
+        return this.#store.patchClaim(claim, {
+          ownerReferences: [...(claim.metadata.ownerReferences ?? []), clusterOwnerReference(cluster)],
+        });
     }
   }
 
@@ -137,6 +164,16 @@ export class Allocator {
       if (!claim) throw new Error(`IPAddressClaim ${namespace}/${name} vanished`);
     }
     if (claim.metadata.deletionTimestamp) return this.#releasing(claim);
+    // An earlier Cluster of this name held it: its address stays out of circulation until released.
+    if (isQuarantined(claim)) {
+      return {
+        state: 'pending',
+        reason: 'quarantined',
+        message:
+          `IPAddressClaim ${ref(claim)} holds the VIP of an earlier Cluster ${ref(cluster)} in quarantine ` +
+          `${heldFor(claim)}; this Cluster claims once it is released (deleting the claim releases it now)`,
+      };
+    }
     claim = await this.adopt(claim, cluster);
 
     claim = await this.#store.waitForClaim(claim, (c) => Boolean(c.status?.addressRef?.name), waitMs);
@@ -159,6 +196,38 @@ export class Allocator {
       };
     }
     return this.#pending(cluster, className, slot, claim);
+  }
+
+  /**
+   * Before CAPI deletes the Cluster: each claim it owns is taken out of its hands and labelled, so
+   * it outlives the Cluster and its address stays out of its pool for the grace (less whatever the
+   * pool's provider holds on its own). A claim the provider's grace covers is left to it.
+   */
+  async quarantine(cluster: Cluster, graceSeconds: number): Promise<Held[]> {
+    const namespace = cluster.metadata.namespace;
+    const held: Held[] = [];
+    for (const slot of ALL_SLOTS) {
+      const claim = await this.existingClaim(cluster, slot);
+      if (!claim || claim.metadata.deletionTimestamp || ownership(claim, cluster) !== 'owned') continue;
+      const addressName = claim.status?.addressRef?.name;
+      const address = addressName
+        ? (await this.#store.getAddress(namespace, addressName))?.spec.address
+        : undefined;
+      // An address never bound was never announced: nothing for neighbours to forget.
+      if (!address) continue;
+      const kind = this.#kindOf(claim.spec.poolRef);
+      const pool = kind
+        ? (await this.#store.listPools(kind, namespace))?.pools.find(
+            (p) => p.metadata.name === claim.spec.poolRef.name,
+          )
+        : undefined;
+      const seconds = holdSeconds(graceSeconds, pool);
+      if (seconds > 0 && !isQuarantined(claim)) {
+        await this.#store.patchClaim(claim, quarantineMeta(claim, cluster, seconds));
+      }
+      held.push({ claim, address, seconds, providerSeconds: providerGraceSeconds(pool) });
+    }
+    return held;
   }
 
   /** Another IPAddress of the same pool holding this one's address, read live (see twinOf). */
@@ -185,6 +254,21 @@ export class Allocator {
     return this.#kinds.find((k) => k.kind === pool.kind && k.apiVersion.startsWith(`${pool.apiGroup}/`));
   }
 
+  /** Claims held in quarantine on a pool, soonest released first (only asked when the pool is full). */
+  async #heldIn(pool: PoolRef, kind: PoolKind | undefined, namespace: string): Promise<IPAddressClaim[]> {
+    const namespaced = kind ? ((await this.#store.namespaced(kind)) ?? true) : true;
+    const claims = await this.#store.listClaims({
+      namespace: namespaced ? namespace : undefined,
+      labelled: true,
+    });
+    const until = (c: IPAddressClaim): number => quarantinedUntil(c)?.getTime() ?? Infinity;
+    return claims
+      .filter(
+        (c) => isQuarantined(c) && c.spec.poolRef.kind === pool.kind && c.spec.poolRef.name === pool.name,
+      )
+      .sort((a, b) => until(a) - until(b));
+  }
+
   #releasing(obj: IPAddressClaim | IPAddress): Allocation {
     return {
       state: 'pending',
@@ -200,13 +284,6 @@ export class Allocator {
     claim: IPAddressClaim,
   ): Promise<Allocation> {
     const pool = claim.spec.poolRef;
-    if (isPaused(cluster)) {
-      return {
-        state: 'pending',
-        reason: 'paused',
-        message: `Cluster ${ref(cluster)} is paused: the IPAM provider binds IPAddressClaim ${ref(claim)} once it is unpaused`,
-      };
-    }
     const kind = this.#kindOf(pool);
     const found = kind
       ? (await this.#store.listPools(kind, cluster.metadata.namespace))?.pools.find(
@@ -215,6 +292,7 @@ export class Allocator {
       : undefined;
     if (found && freeAddresses(found) === 0) {
       const total = found.status?.ipAddresses?.total ?? 0;
+      const held = await this.#heldIn(pool, kind, cluster.metadata.namespace);
       // Waiting on a full pool while another matching one has room: give the unbound claim back, and
       // the next call claims from the pool with room (the uid guard never deletes a newer claim).
       const { ranked } = await this.search(cluster.metadata.namespace, className, slot.role, slot.family);
@@ -234,7 +312,11 @@ export class Allocator {
       return {
         state: 'pending',
         reason: 'exhausted',
-        message: `IPAddressClaim ${ref(claim)} is waiting: pool ${pool.name} has no free address (0 of ${total})`,
+        message:
+          `IPAddressClaim ${ref(claim)} is waiting: pool ${pool.name} has no free address (0 of ${total}` +
+          (held.length
+            ? `, ${held.length} of them held in quarantine after their Clusters' deletion, the first ${heldFor(held[0] as IPAddressClaim)})`
+            : ')'),
       };
     }
     return {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { V1OwnerReference } from '@kubernetes/client-node';
 import { CLUSTER, IP_ADDRESS_CLAIM, typeMeta } from '../kube/gvk.js';
 import type { Cluster, IPAddressClaim, PoolRef } from '../kube/types.js';
-import { CLAIM_PREFIX, LABEL_CLUSTER_NAME, LABEL_ROLE, type Family, type Role } from '../vip.js';
+import { CLAIM_PREFIX, FAMILIES, LABEL_CLUSTER_NAME, LABEL_ROLE, type Family, type Role } from '../vip.js';
 
 /**
  * One address a Cluster wants: its role, the family when one was asked for, and whether it is the
@@ -13,6 +13,12 @@ export interface Slot {
   readonly family?: Family;
   readonly secondary?: boolean;
 }
+
+/** Every claim a Cluster may have: each role, single-stack and either family second. */
+export const ALL_SLOTS: readonly Slot[] = (Object.keys(CLAIM_PREFIX) as Role[]).flatMap((role) => [
+  { role },
+  ...FAMILIES.map((family) => ({ role, family, secondary: true })),
+]);
 
 /** Names stay DNS-1123 labels: the provider names the IPAddress after the claim. */
 const MAX_NAME = 63;

@@ -48,8 +48,11 @@ export interface Store {
   ): Promise<IPAddressClaim>;
   /** Creates the claim; resolves to undefined when one of that name already exists. */
   createClaim(claim: IPAddressClaim): Promise<IPAddressClaim | undefined>;
-  /** Sets the owner, guarded by the claim's resourceVersion. */
-  setClaimOwner(claim: IPAddressClaim, owner: V1OwnerReference): Promise<IPAddressClaim>;
+  /**
+   * Merges labels and annotations (`null` removes one) and sets the owner list, guarded by the
+   * claim's resourceVersion (a concurrent change is a 409).
+   */
+  patchClaim(claim: IPAddressClaim, meta: ClaimMeta): Promise<IPAddressClaim>;
   /** Deletes the claim, guarded by its uid; gone already is fine. */
   deleteClaim(claim: IPAddressClaim): Promise<void>;
   getAddress(namespace: string, name: string): Promise<IPAddress | undefined>;
@@ -70,6 +73,12 @@ export interface Store {
   listClusters(namespace?: string): Promise<Cluster[]>;
   /** Writes the endpoint, annotations, labels and topology variables given, in one patch. */
   patchCluster(cluster: Cluster, patch: ClusterPatch): Promise<void>;
+}
+
+export interface ClaimMeta {
+  readonly labels?: Record<string, string | null>;
+  readonly annotations?: Record<string, string | null>;
+  readonly ownerReferences?: V1OwnerReference[];
 }
 
 export interface PoolList {
@@ -221,24 +230,29 @@ export class KubeStore implements Store {
     }
   }
 
-  async setClaimOwner(claim: IPAddressClaim, owner: V1OwnerReference): Promise<IPAddressClaim> {
+  async patchClaim(claim: IPAddressClaim, meta: ClaimMeta): Promise<IPAddressClaim> {
     const patch = {
       ...typeMeta(IP_ADDRESS_CLAIM),
       metadata: {
         ...metaKey(claim),
-        // A merge patch replaces the whole list; the resourceVersion makes a concurrent change a 409.
+        // A merge patch replaces the whole owner list; the resourceVersion makes a concurrent change a 409.
         resourceVersion: claim.metadata.resourceVersion,
-        ownerReferences: [...(claim.metadata.ownerReferences ?? []), owner],
+        ...meta,
       },
     };
-    return (await this.#api.patch(
-      patch,
+    return (await this.#mergePatch(patch)) as IPAddressClaim;
+  }
+
+  /** A JSON merge patch (`null` removes a key, lists are replaced whole) under our field manager. */
+  #mergePatch(body: object): Promise<KubernetesObject> {
+    return this.#api.patch(
+      body as KubernetesObject,
       undefined,
       undefined,
       FIELD_MANAGER,
       undefined,
       PatchStrategy.MergePatch,
-    )) as IPAddressClaim;
+    );
   }
 
   async deleteClaim(claim: IPAddressClaim): Promise<void> {
@@ -257,14 +271,10 @@ export class KubeStore implements Store {
   }
 
   async labelAddress(address: IPAddress, key: string, value: string): Promise<void> {
-    await this.#api.patch(
-      { ...typeMeta(IP_ADDRESS), metadata: { ...metaKey(address), labels: { [key]: value } } },
-      undefined,
-      undefined,
-      FIELD_MANAGER,
-      undefined,
-      PatchStrategy.MergePatch,
-    );
+    await this.#mergePatch({
+      ...typeMeta(IP_ADDRESS),
+      metadata: { ...metaKey(address), labels: { [key]: value } },
+    });
   }
 
   listAddresses(namespace: string | undefined, key: string, value: string): Promise<IPAddress[]> {
@@ -304,8 +314,7 @@ export class KubeStore implements Store {
           : {}),
       },
     });
-    const write = (b: object) =>
-      this.#api.patch(b, undefined, undefined, FIELD_MANAGER, undefined, PatchStrategy.MergePatch);
+    const write = (b: object) => this.#mergePatch(b);
     if (!patch.variables) return void (await write(body()));
     for (let attempt = 1; ; attempt++) {
       const live = await this.getCluster(cluster.metadata.namespace, cluster.metadata.name);

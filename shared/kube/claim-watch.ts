@@ -25,6 +25,8 @@ export class ClaimWatch {
   readonly #recent = new TtlMap<string, IPAddressClaim>();
   #resourceVersion?: string;
   #running?: Promise<void>;
+  /** The watch is established: a waiter subscribing now hears every later change. */
+  #live = false;
   #abort?: AbortController;
   #restarts = 0;
   #stopped = false;
@@ -76,10 +78,12 @@ export class ClaimWatch {
       let set = this.#waiters.get(key);
       if (!set) this.#waiters.set(key, (set = new Set()));
       set.add(wake);
-      const starting = !this.#running;
+      // A waiter that subscribed before the watch was established (every waiter of a burst that
+      // arrives while the first one starts it) may have read its claim before the watch's starting
+      // point: it reads once more when the watch is live, or it waits out its whole timeout.
+      const late = !this.#live;
       this.#ensureRunning().then(
-        // The first start may have begun after the caller's read: read once more.
-        () => starting && wake(undefined),
+        () => late && wake(undefined),
         () => undefined,
       );
     });
@@ -123,6 +127,7 @@ export class ClaimWatch {
       (type: string, obj: IPAddressClaim & { code?: number }) => this.#event(type, obj),
       (err: unknown) => this.#restart(err),
     );
+    this.#live = true;
   }
 
   #event(type: string, obj: IPAddressClaim & { code?: number }): void {
@@ -140,6 +145,7 @@ export class ClaimWatch {
   }
 
   #restart(err: unknown): void {
+    this.#live = false;
     if (this.#stopped) return;
     // An ended or idle watch (client-node's TimeoutError) simply starts again; a failure backs off.
     const failed = err && (err as { name?: unknown }).name !== 'TimeoutError';

@@ -99,7 +99,14 @@ export interface IPPool {
   apiVersion: string;
   kind: string;
   metadata: ObjectMeta;
-  spec?: { addresses?: string[]; prefix?: number; gateway?: string; excludedAddresses?: string[] };
+  spec?: {
+    addresses?: string[];
+    prefix?: number;
+    gateway?: string;
+    excludedAddresses?: string[];
+    /** In-cluster IPAM's own reuse grace (its main branch, PR #387; in no release yet). */
+    addressReuseGracePeriodSeconds?: number;
+  };
   status?: { ipAddresses?: { total?: number; free?: number; used?: number; outOfRange?: number } };
 }
 
@@ -110,6 +117,14 @@ export type ResponseStatus = 'Success' | 'Failure';
 export interface BeforeClusterCreateRequest {
   apiVersion: typeof HOOKS_API_VERSION;
   kind: 'BeforeClusterCreateRequest';
+  settings?: Record<string, string>;
+  cluster: Cluster;
+}
+
+/** api/runtime/hooks/v1alpha1/lifecyclehooks_types.go: called before CAPI deletes anything of a topology Cluster. */
+export interface BeforeClusterDeleteRequest {
+  apiVersion: typeof HOOKS_API_VERSION;
+  kind: 'BeforeClusterDeleteRequest';
   settings?: Record<string, string>;
   cluster: Cluster;
 }

@@ -4,9 +4,8 @@
  * the way the in-cluster provider does (an IPAddress named after the claim, then status.addressRef).
  * `calls` counts every store call, so a test can assert what a path costs in API requests.
  */
-import type { V1OwnerReference } from '@kubernetes/client-node';
 import type { PoolKind } from '../allocator/pools.js';
-import type { ClusterPatch, PoolList, Store } from '../allocator/store.js';
+import type { ClaimMeta, ClusterPatch, PoolList, Store } from '../allocator/store.js';
 import type { Recorder, Regarding, EventType } from '../events.js';
 import type { Cluster, ClusterClass, IPAddress, IPAddressClaim, IPPool } from '../kube/types.js';
 import { withVariables } from '../allocator/store.js';
@@ -147,13 +146,20 @@ export class FakeStore implements Store {
     return structuredClone(this.claims.get(k));
   }
 
-  async setClaimOwner(claim: IPAddressClaim, owner: V1OwnerReference): Promise<IPAddressClaim> {
-    this.#count('setClaimOwner');
+  async patchClaim(claim: IPAddressClaim, meta: ClaimMeta): Promise<IPAddressClaim> {
+    this.#count('patchClaim');
     const stored = this.claims.get(key(claim.metadata.namespace, claim.metadata.name));
     if (!stored || stored.metadata.resourceVersion !== claim.metadata.resourceVersion) {
       throw Object.assign(new Error('conflict'), { code: 409 });
     }
-    stored.metadata.ownerReferences = [...(stored.metadata.ownerReferences ?? []), owner];
+    // A merge patch: null removes the key.
+    const merge = (into: Record<string, string> = {}, from: Record<string, string | null> = {}) =>
+      Object.fromEntries(
+        Object.entries({ ...into, ...from }).filter((e): e is [string, string] => e[1] !== null),
+      );
+    stored.metadata.labels = merge(stored.metadata.labels, meta.labels);
+    stored.metadata.annotations = merge(stored.metadata.annotations, meta.annotations);
+    if (meta.ownerReferences) stored.metadata.ownerReferences = meta.ownerReferences;
     return structuredClone(this.#meta(stored));
   }
 

@@ -150,7 +150,7 @@ describe('the ingress VIP', () => {
     expect(await claim('vip-ingress-optout')).toBeUndefined();
   });
 
-  test('deleting the Cluster gives both addresses back', async () => {
+  test('deleting the Cluster gives both addresses back, after the quarantine', async () => {
     await removeCluster('both');
     await eventually('both claims to be gone', async () =>
       !(await claim('vip-cp-both')) && !(await claim('vip-ingress-both')) ? true : undefined,

@@ -138,7 +138,7 @@ describe.each<Stack>(['capd', 'proxmox'])('on the %s stack', (stack) => {
     expect(sample(text, 'capi_vip_allocator_claims', { state: 'bound' })).toBeGreaterThan(0);
   });
 
-  test('deleting the Cluster gives the address back to the pool', async () => {
+  test('deleting the Cluster holds its address in quarantine, then gives it back to the pool', async () => {
     const claim = await claimOf(ns, 'alpha');
     const addressName = claim?.status?.addressRef?.name ?? '';
     await objects.delete({
@@ -146,6 +146,13 @@ describe.each<Stack>(['capd', 'proxmox'])('on the %s stack', (stack) => {
       kind: 'Cluster',
       metadata: { name: 'alpha', namespace: ns },
     });
+    // The plane runs --reuse-grace=15s: the claim outlives its Cluster, with no owner, until then.
+    const held = await eventually('the Cluster to be gone and its claim held', async () => {
+      const c = await claimOf(ns, 'alpha');
+      const until = c?.metadata.annotations?.['vip.capi.gorizond.io/quarantined-until'];
+      return !(await readCluster(ns, 'alpha')) && until ? { c, until } : undefined;
+    });
+    expect(held.c?.metadata.ownerReferences ?? []).toEqual([]);
     await eventually('the claim and its IPAddress to be gone', async () => {
       const [c, a] = await Promise.all([
         claimOf(ns, 'alpha'),
@@ -157,6 +164,7 @@ describe.each<Stack>(['capd', 'proxmox'])('on the %s stack', (stack) => {
       ]);
       return c || a ? undefined : true;
     });
+    expect(Date.now()).toBeGreaterThanOrEqual(new Date(held.until).getTime());
     await eventually('the pool to report all 3 addresses free', async () =>
       (await poolFree(ns, 'vips')) === 3 ? true : undefined,
     );

@@ -1,0 +1,163 @@
+import { Allocator } from '../../shared/allocator/allocator.js';
+import type { Cluster, IPAddressClaim, IPPool } from '../../shared/kube/types.js';
+import { FakeRecorder, FakeStore } from '../../shared/testing/fake-store.js';
+import {
+  ANNOTATION_INGRESS_ENABLED,
+  ANNOTATION_QUARANTINE_SECONDS,
+  ANNOTATION_QUARANTINED_UNTIL,
+  LABEL_CLUSTER_CLASS,
+  LABEL_QUARANTINE,
+  LABEL_ROLE,
+} from '../../shared/vip.js';
+import { beforeClusterCreate, RETRY } from './before-cluster-create.js';
+import { beforeClusterDelete } from './before-cluster-delete.js';
+
+const NS = 'ns';
+const POOL_KIND = { apiVersion: 'ipam.cluster.x-k8s.io/v1alpha2', kind: 'InClusterIPPool' };
+const HOOKS = 'hooks.runtime.cluster.x-k8s.io/v1alpha1' as const;
+
+let store: FakeStore;
+let recorder: FakeRecorder;
+let allocator: Allocator;
+
+const pool = (opts: { grace?: number; free?: number } = {}): IPPool => ({
+  apiVersion: POOL_KIND.apiVersion,
+  kind: POOL_KIND.kind,
+  metadata: {
+    name: 'pool',
+    namespace: NS,
+    labels: { [LABEL_CLUSTER_CLASS]: 'cc', [LABEL_ROLE]: 'control-plane' },
+  },
+  spec: {
+    addresses: ['10.0.0.10-10.0.0.11'],
+    prefix: 24,
+    ...(opts.grace !== undefined ? { addressReuseGracePeriodSeconds: opts.grace } : {}),
+  },
+  status: { ipAddresses: { total: 2, free: opts.free ?? 2, used: 2 - (opts.free ?? 2) } },
+});
+
+const topologyCluster = (name: string, paused = false): Cluster =>
+  store.addCluster({
+    apiVersion: 'cluster.x-k8s.io/v1beta2',
+    kind: 'Cluster',
+    metadata: {
+      name,
+      namespace: NS,
+      creationTimestamp: new Date(),
+      annotations: { [ANNOTATION_INGRESS_ENABLED]: 'false' },
+    },
+    spec: { ...(paused ? { paused } : {}), topology: { classRef: { name: 'cc' }, version: 'v1.34.0' } },
+  });
+
+const create = (cluster: Cluster) =>
+  beforeClusterCreate({
+    allocator,
+    recorder,
+    patchCluster: (c, p) => store.patchCluster(c, p),
+    getClusterClass: (ns, n) => store.getClusterClass(ns, n),
+    generatePatchesHandler: 'vip-allocator-generate-patches',
+    defaultPort: 6443,
+    allocationWaitMs: 50,
+  }).handle({ apiVersion: HOOKS, kind: 'BeforeClusterCreateRequest', cluster: structuredClone(cluster) });
+
+const remove = (cluster: Cluster) =>
+  beforeClusterDelete({ allocator, recorder, reuseGraceSeconds: 300 }).handle({
+    apiVersion: HOOKS,
+    kind: 'BeforeClusterDeleteRequest',
+    cluster: structuredClone(cluster),
+  });
+
+const claim = (name: string) => store.claims.get(`${NS}/${name}`) as IPAddressClaim;
+
+beforeEach(() => {
+  store = new FakeStore([POOL_KIND]);
+  recorder = new FakeRecorder();
+  allocator = new Allocator(store, { poolKinds: [POOL_KIND] });
+  store.addClass({
+    apiVersion: 'cluster.x-k8s.io/v1beta2',
+    kind: 'ClusterClass',
+    metadata: { name: 'cc', namespace: NS },
+  });
+});
+
+describe('BeforeClusterDelete: quarantine before reuse', () => {
+  test("the Cluster's claim loses its owner and is held for --reuse-grace once the Cluster is gone", async () => {
+    store.addPool(POOL_KIND, pool());
+    store.bindOnCreate = () => '10.0.0.10';
+    const cluster = topologyCluster('c1');
+    await create(cluster);
+    expect(await remove(cluster)).toEqual({ status: 'Success', retryAfterSeconds: 0 });
+    const held = claim('vip-cp-c1');
+    expect(held.metadata.ownerReferences ?? []).toEqual([]);
+    expect(held.metadata.labels?.[LABEL_QUARANTINE]).toBe('held');
+    expect(held.metadata.annotations?.[ANNOTATION_QUARANTINE_SECONDS]).toBe('300');
+    // The grace counts from when the Cluster is gone, not from now.
+    expect(held.metadata.annotations?.[ANNOTATION_QUARANTINED_UNTIL]).toBeUndefined();
+    expect(recorder.events.at(-1)).toMatchObject({ reason: 'VIPQuarantined', regarding: 'c1' });
+    expect(recorder.events.at(-1)?.note).toContain('VIP 10.0.0.10 of Cluster ns/c1');
+  });
+
+  test('a pool whose provider holds addresses as long on its own is left to it, and a shorter one is not doubled', async () => {
+    store.addPool(POOL_KIND, pool({ grace: 300 }));
+    store.bindOnCreate = () => '10.0.0.10';
+    const a = topologyCluster('a');
+    await create(a);
+    await remove(a);
+    expect(claim('vip-cp-a').metadata.labels?.[LABEL_QUARANTINE]).toBeUndefined();
+    expect(claim('vip-cp-a').metadata.ownerReferences).toHaveLength(1);
+    expect(recorder.events.at(-1)?.note).toContain("left to the pool's own reuse grace of 300s");
+
+    (store.pools.get(POOL_KIND.kind)?.[0]?.spec ?? {}).addressReuseGracePeriodSeconds = 120;
+    store.bindOnCreate = () => '10.0.0.11';
+    const b = topologyCluster('b');
+    await create(b);
+    await remove(b);
+    expect(claim('vip-cp-b').metadata.annotations?.[ANNOTATION_QUARANTINE_SECONDS]).toBe('180');
+    expect(recorder.events.at(-1)?.note).toContain(
+      "for 180s after the Cluster is gone, then 120s by the pool's own grace",
+    );
+  });
+
+  test('a paused Cluster (clusterctl move deletes the source without the hook): nothing is touched', async () => {
+    store.addPool(POOL_KIND, pool());
+    store.bindOnCreate = () => '10.0.0.10';
+    await create(topologyCluster('c1'));
+    store.resetCalls();
+    await remove(topologyCluster('c1', true));
+    expect(store.requests).toBe(0);
+    expect(claim('vip-cp-c1').metadata.ownerReferences).toHaveLength(1);
+  });
+
+  test('a Cluster made again under the same name waits for the held claim, and never adopts it', async () => {
+    store.addPool(POOL_KIND, pool());
+    store.bindOnCreate = () => '10.0.0.10';
+    const old = topologyCluster('c1');
+    await create(old);
+    await remove(old);
+    store.clusters.delete(`${NS}/c1`);
+    const again = topologyCluster('c1');
+    const response = await create(again);
+    expect(response).toMatchObject({ status: 'Success', retryAfterSeconds: RETRY.quarantined });
+    expect(response.message).toContain(
+      'holds the VIP of an earlier Cluster ns/c1 in quarantine for 300s once its Cluster is gone',
+    );
+    expect(claim('vip-cp-c1').metadata.ownerReferences ?? []).toEqual([]);
+    expect(recorder.reasons()).toContain('VIPClaimQuarantined');
+  });
+
+  test('a full pool says how many of its addresses are held, and until when', async () => {
+    store.addPool(POOL_KIND, pool({ free: 0 }));
+    store.bindOnCreate = () => '10.0.0.10';
+    const old = topologyCluster('old');
+    await create(old);
+    await remove(old);
+    await store.patchClaim(claim('vip-cp-old'), {
+      annotations: { [ANNOTATION_QUARANTINED_UNTIL]: '2026-11-30T12:05:00.000Z' },
+    });
+    store.bindOnCreate = undefined;
+    const response = await create(topologyCluster('new'));
+    expect(response.message).toContain(
+      "has no free address (0 of 2, 1 of them held in quarantine after their Clusters' deletion, the first until 2026-11-30T12:05:00.000Z)",
+    );
+  });
+});

@@ -1,0 +1,108 @@
+/**
+ * Quarantine before reuse, on the real plane (its extension runs --reuse-grace=15s): the real
+ * CAPI calls BeforeClusterDelete, the real garbage collector leaves the held claim alone, and the
+ * real IPAM provider keeps the address out of the pool until our reconciler lets it go.
+ */
+import { EXTENSION_NAME } from '../../hack/control-plane/components.js';
+import { PORTS } from '../../hack/control-plane/paths.js';
+import { restart } from '../../hack/control-plane/plane.js';
+import { clusterClass, inClusterIPPool, vipLabels } from '../../hack/fixtures/fixtures.js';
+import { createNamespace, deleteNamespace, events, eventually, kube } from '../../hack/fixtures/kube.js';
+import {
+  condition,
+  createCluster,
+  deleteCluster,
+  readClaim,
+  readCluster,
+  VIP_ANNOTATION,
+  waitForTopology,
+} from '../../hack/fixtures/vip.js';
+import { sample, scrape } from '../support/metrics.js';
+
+const UNTIL = 'vip.capi.gorizond.io/quarantined-until';
+const { objects } = kube();
+let ns: string;
+
+beforeAll(async () => {
+  ns = await createNamespace('quarantine');
+  for (const o of [
+    ...clusterClass('capd', ns, 'q'),
+    inClusterIPPool(ns, 'pool', ['10.150.0.10-10.150.0.12'], { labels: vipLabels('q') }),
+  ]) {
+    await objects.create(o);
+  }
+});
+afterAll(() => deleteNamespace(ns));
+
+/** Deletes the Cluster and waits until it is gone and its claim's grace has started. */
+async function deleteAndHold(name: string) {
+  await deleteCluster(ns, name);
+  return eventually(`Cluster ${name} to be gone and its claim held`, async () => {
+    const claim = await readClaim(ns, `vip-cp-${name}`);
+    const until = claim?.metadata.annotations?.[UNTIL];
+    return !(await readCluster(ns, name)) && claim && until ? { claim, until: new Date(until) } : undefined;
+  });
+}
+
+test('a deleted Cluster’s VIP is held, a Cluster of the same name waits for it, and no other Cluster gets it meanwhile', async () => {
+  await createCluster(ns, 'a', 'q');
+  const first = (await waitForTopology(ns, 'a')).metadata.annotations?.[VIP_ANNOTATION];
+  const { claim, until } = await deleteAndHold('a');
+  expect(claim.metadata.ownerReferences ?? []).toEqual([]);
+  expect(claim.metadata.labels?.['vip.capi.gorizond.io/quarantine']).toBe('held');
+  const notes = (await events(ns)).map((e) => `${e.reason}: ${e.note}`);
+  expect(notes).toContainEqual(expect.stringContaining(`VIPQuarantined: VIP ${first} of Cluster ${ns}/a`));
+  expect(notes).toContainEqual(expect.stringContaining('VIPQuarantineStarted: Cluster'));
+
+  // While held: a Cluster of the same name waits, saying why; another Cluster gets another address.
+  await createCluster(ns, 'a', 'q');
+  await createCluster(ns, 'b', 'q');
+  const b = (await waitForTopology(ns, 'b')).metadata.annotations?.[VIP_ANNOTATION];
+  expect(b).not.toBe(first);
+  await eventually('the new Cluster a to say it waits for the quarantine', async () =>
+    condition(await readCluster(ns, 'a'), 'TopologyReconciled')?.message?.includes('in quarantine')
+      ? true
+      : undefined,
+  );
+  const text = await scrape(PORTS.extensionMetrics);
+  expect(sample(text, 'capi_vip_allocator_vips_quarantined')).toBeGreaterThanOrEqual(1);
+
+  // Released when the grace is over, not before; then the new Cluster a claims afresh.
+  const again = await waitForTopology(ns, 'a', 90_000);
+  expect(Date.now()).toBeGreaterThanOrEqual(until.getTime());
+  const fresh = await readClaim(ns, 'vip-cp-a');
+  expect(fresh?.metadata.uid).not.toBe(claim.metadata.uid);
+  expect(fresh?.metadata.ownerReferences?.map((o) => o.name)).toEqual(['a']);
+  expect(again.metadata.annotations?.[VIP_ANNOTATION]).toBeDefined();
+}, 180_000);
+
+test('deleting a held claim by hand releases its address at once, and is counted as early', async () => {
+  await createCluster(ns, 'early', 'q');
+  await waitForTopology(ns, 'early');
+  const { claim } = await deleteAndHold('early');
+  await objects.delete(claim);
+  await eventually('the release to be counted as early', async () =>
+    (sample(await scrape(PORTS.extensionMetrics), 'capi_vip_allocator_vips_released_total', {
+      how: 'early',
+    }) ?? 0) >= 1
+      ? true
+      : undefined,
+  );
+  expect(await readClaim(ns, 'vip-cp-early')).toBeUndefined();
+}, 120_000);
+
+test('a Cluster deleted while the extension is down waits for it, and its VIP is held all the same', async () => {
+  await createCluster(ns, 'outage', 'q');
+  await waitForTopology(ns, 'outage');
+  const outage = restart(EXTENSION_NAME, () => undefined, { downtimeMs: 8_000 });
+  // Deleted while no replica answers: CAPI waits on BeforeClusterDelete (failurePolicy Fail).
+  await new Promise((r) => setTimeout(r, 1_000));
+  await deleteCluster(ns, 'outage');
+  await new Promise((r) => setTimeout(r, 4_000));
+  const during = await readClaim(ns, 'vip-cp-outage');
+  expect(during?.metadata.ownerReferences?.map((o) => o.name)).toEqual(['outage']);
+  expect(await readCluster(ns, 'outage')).toBeDefined();
+  await outage;
+  const { claim } = await deleteAndHold('outage');
+  expect(claim.status?.addressRef?.name).toBe('vip-cp-outage');
+}, 180_000);
