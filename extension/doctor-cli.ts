@@ -25,6 +25,7 @@ export async function doctorCommand(argv: readonly string[]): Promise<number> {
     poolKinds: config.poolKinds,
     certWarnDays: config.certWarnDays,
     announcerKinds: SUPPORTED_KINDS,
+    beforeMove: config.beforeMove,
   });
   process.stdout.write(
     config.output === 'json' ? `${JSON.stringify({ findings }, null, 2)}\n` : renderTable(findings),

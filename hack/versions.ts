@@ -121,6 +121,8 @@ export function capiRelease(version: string = CAPI_VERSION): CapiRelease {
         'capi-manager': core ? 'sigs.k8s.io/cluster-api/core' : 'sigs.k8s.io/cluster-api',
         // Only for its webhooks: they are what accepts or rejects a patched KubeadmControlPlane.
         'kcp-manager': 'sigs.k8s.io/cluster-api/controlplane/kubeadm',
+        // The current release's, for the clusterctl move suite (test/move).
+        ...(version === CAPI_VERSION ? { clusterctl: 'sigs.k8s.io/cluster-api/cmd/clusterctl' } : {}),
       },
       // From v1.14 the API types are a module of their own.
       ...(core ? { replace: { 'sigs.k8s.io/cluster-api/api': version } } : {}),

@@ -1,4 +1,6 @@
+import { isIPv4, isIPv6 } from 'node:net';
 import { HOOK_MARGIN_MS, HOOK_TIMEOUT_SECONDS } from './protocol.js';
+import type { ProbeScope } from './probe.js';
 import { DEFAULT_POOL_KINDS, type PoolKind } from './allocator/pools.js';
 import type { LogFormat, LogLevel } from './log.js';
 
@@ -29,6 +31,9 @@ export interface Config {
   readonly deleteOrphanClaims: boolean;
   /** How long a deleted Cluster's VIP is held before its pool may hand it out again; 0: not held. */
   readonly reuseGraceMs: number;
+  /** Which VIPs are probed before they are published (shared/probe.ts). */
+  readonly probeAddresses: ProbeScope;
+  readonly probeTimeoutMs: number;
   readonly leaderElectionNamespace: string;
   readonly leaderElectLeaseDurationMs: number;
   readonly help: boolean;
@@ -98,6 +103,20 @@ const address: Parser<ListenAddress> = (raw, flag) => {
 };
 
 const text: Parser<string> = (raw) => raw;
+
+/** `all`, `none`, or CIDRs such as `10.0.0.0/8,fd00::/64`. */
+const probeScope: Parser<ProbeScope> = (raw, flag) => {
+  if (raw === 'all' || raw === 'none') return raw;
+  const cidrs = raw.split(',').map((c) => c.trim());
+  const bad = cidrs.find((c) => {
+    const [ip, bits, extra] = c.split('/');
+    const width = isIPv4(ip ?? '') ? 32 : isIPv6(ip ?? '') ? 128 : 0;
+    return !width || extra !== undefined || !/^\d+$/.test(bits ?? '') || Number(bits) > width;
+  });
+  if (bad !== undefined)
+    throw new FlagError(flag, `"${bad}" is not a CIDR such as 10.0.0.0/24 (or use all, none)`);
+  return cidrs;
+};
 
 /** `Kind.version.group`, comma-separated, in search order: e.g. `InClusterIPPool.v1alpha2.ipam.cluster.x-k8s.io`. */
 const poolKinds: Parser<PoolKind[]> = (raw, flag) =>
@@ -227,6 +246,12 @@ const FLAGS = {
     '5m',
     "How long a deleted Cluster's VIP is held after the Cluster is gone before its pool may hand it out again (0: at once)",
   ),
+  'probe-addresses': flag(
+    probeScope,
+    'all',
+    'VIPs probed before they are published (TCP to the endpoint port, then the ARP/NDP table): all, none, or comma-separated CIDRs',
+  ),
+  'probe-timeout': flag(duration, '300ms', 'How long the probe of one address waits for an answer'),
   'leader-election-namespace': flag(
     text,
     '',
@@ -272,6 +297,8 @@ export function parseFlags(argv: readonly string[]): Config {
     orphanClaimGraceMs: get('orphan-claim-grace'),
     deleteOrphanClaims: get('delete-orphan-claims'),
     reuseGraceMs: get('reuse-grace'),
+    probeAddresses: get('probe-addresses'),
+    probeTimeoutMs: get('probe-timeout'),
     leaderElectionNamespace: get('leader-election-namespace') || process.env.POD_NAMESPACE || 'default',
     leaderElectLeaseDurationMs: get('leader-elect-lease-duration'),
     help: get('help'),
@@ -287,6 +314,11 @@ const DOCTOR_FLAGS = {
   'runtime-extension-name': FLAGS['runtime-extension-name'],
   'pool-kinds': FLAGS['pool-kinds'],
   'cert-warn-days': flag(int(0, 3650), '14', 'A certificate expiring sooner is a problem'),
+  'before-move': flag(
+    bool,
+    'false',
+    'Also check what clusterctl move would lose or duplicate: paused Clusters, unbound or held claims, pools that do not move',
+  ),
   help: FLAGS.help,
 } as const;
 const DOCTOR_SHORT = { o: 'output' };
@@ -299,6 +331,7 @@ export interface DoctorConfig {
   readonly handlerPrefix: string;
   readonly poolKinds: readonly PoolKind[];
   readonly certWarnDays: number;
+  readonly beforeMove: boolean;
   readonly help: boolean;
 }
 
@@ -320,6 +353,7 @@ export function parseDoctorFlags(argv: readonly string[]): DoctorConfig {
     handlerPrefix: get('runtime-extension-name'),
     poolKinds: get('pool-kinds'),
     certWarnDays: get('cert-warn-days'),
+    beforeMove: get('before-move'),
     help: get('help'),
   };
 }

@@ -2,7 +2,9 @@
  * `capi-vip-allocator doctor`: the troubleshooting list as one command against a kubeconfig.
  * Is RuntimeSDK on and our ExtensionConfig discovered; is the serving certificate valid; which
  * pools serve each ClusterClass that uses our patch; which Clusters our hook blocks and why; whether
- * each VIP answers; which claims are orphans. Exit 1 when something is wrong.
+ * each VIP answers; which VIPs are held in quarantine; which pool addresses were found already in
+ * use; which claims are orphans. Exit 1 when
+ * something is wrong.
  */
 import {
   CoreV1Api,
@@ -16,8 +18,10 @@ import tls from 'node:tls';
 import { handlerName, HANDLER_SUFFIX } from './protocol.js';
 import { Allocator } from './allocator/allocator.js';
 import { answering, SILENT_AFTER_MS } from './answering.js';
-import { clusterNameOf, hasClusterOwner, isOurs } from './allocator/claims.js';
-import { SETTINGS_VARIABLE as VARIABLE } from './vip.js';
+import { clusterNameOf, hasClusterOwner, isInUse, isOurs } from './allocator/claims.js';
+import { beforeMove } from './move-check.js';
+import { heldFor, isQuarantined, quarantinedUntil } from './quarantine.js';
+import { ANNOTATION_ADDRESS_IN_USE, SETTINGS_VARIABLE as VARIABLE } from './vip.js';
 import { freeAddresses, poolFamily, type Candidate, type PoolKind } from './allocator/pools.js';
 import { KubeStore } from './allocator/store.js';
 import { isNotFound, reason } from './kube/errors.js';
@@ -39,6 +43,8 @@ export interface DoctorOptions {
   readonly certWarnDays: number;
   /** Control-plane template kinds with an announcer profile (`vipAllocator.announce`). */
   readonly announcerKinds: readonly string[];
+  /** Also check what `clusterctl move` would lose or duplicate (shared/move-check.ts). */
+  readonly beforeMove?: boolean;
 }
 
 interface ExtensionConfig extends KubernetesObject {
@@ -50,6 +56,8 @@ interface ExtensionConfig extends KubernetesObject {
 }
 
 const INJECT_CA = 'runtime.cluster.x-k8s.io/inject-ca-from-secret';
+/** A held claim this long past its time was not released by any replica. */
+const OVERDUE_MS = 60_000;
 
 function peerCertificate(url: string, ca?: string): Promise<X509Certificate> {
   const u = new URL(url);
@@ -125,11 +133,17 @@ export async function diagnose(kc: KubeConfig, options: DoctorOptions): Promise<
     const names = (ec.status?.handlers ?? []).map((h) => h.name);
     for (const suffix of Object.values(HANDLER_SUFFIX)) {
       const want = `${handlerName(options.handlerPrefix, suffix)}.${options.extensionConfig}`;
+      // BeforeClusterDelete is registered only while --reuse-grace is above 0.
+      const optional = suffix === HANDLER_SUFFIX.beforeClusterDelete;
       add(
         'handlers',
-        names.includes(want),
+        names.includes(want) || optional,
         want,
-        names.includes(want) ? 'registered' : `not registered; CAPI lists: ${names.join(', ') || 'none'}`,
+        names.includes(want)
+          ? 'registered'
+          : optional
+            ? "not registered (--reuse-grace=0): a deleted Cluster's VIP goes straight back to its pool"
+            : `not registered; CAPI lists: ${names.join(', ') || 'none'}`,
       );
     }
 
@@ -261,11 +275,45 @@ export async function diagnose(kc: KubeConfig, options: DoctorOptions): Promise<
       );
   }
 
-  // 7. Orphan claims: ours, without a Cluster owner, whose Cluster does not exist.
+  // 7. Held VIPs (quarantine before reuse): worth knowing; one held well past its time is a problem.
   const claims = await store.listClaims({ namespace: options.namespace, labelled: false });
+  for (const claim of claims.filter(isQuarantined)) {
+    const until = quarantinedUntil(claim);
+    const overdue = until !== undefined && Date.now() - until.getTime() > OVERDUE_MS;
+    add(
+      'quarantine',
+      !overdue,
+      `IPAddressClaim ${claim.metadata.namespace}/${claim.metadata.name}`,
+      overdue
+        ? `held past ${until.toISOString()} and not released: is a replica running with --reuse-grace above 0?`
+        : `keeps its address out of ${claim.spec.poolRef.kind} ${claim.spec.poolRef.name} ${heldFor(claim)}; ` +
+            `kubectl delete ipaddressclaim -n ${claim.metadata.namespace} ${claim.metadata.name} releases it now`,
+    );
+  }
+
+  // 8. Addresses a pool hands out that something else answered on: someone must free or exclude them.
+  for (const claim of claims.filter(isInUse)) {
+    const subject = `IPAddressClaim ${claim.metadata.namespace}/${claim.metadata.name}`;
+    add(
+      'address-in-use',
+      false,
+      subject,
+      `${claim.spec.poolRef.kind} ${claim.spec.poolRef.name} handed out an address already answering ` +
+        `(${claim.metadata.annotations?.[ANNOTATION_ADDRESS_IN_USE] ?? '?'}); this claim keeps it out of ` +
+        `circulation: free the address or exclude it from the pool, then delete the claim`,
+    );
+  }
+
+  // 10. Before clusterctl move: what it would lose or duplicate.
+  if (options.beforeMove) {
+    for (const f of await beforeMove(kc, store, options.poolKinds, options.namespace))
+      add('before-move', f.ok, f.subject, f.detail);
+  }
+
+  // 9. Orphan claims: ours, without a Cluster owner, whose Cluster does not exist (held ones are not).
   const clusterKeys = new Set(clusters.map((c) => `${c.metadata.namespace}/${c.metadata.name}`));
   for (const claim of claims) {
-    if (!isOurs(claim) || hasClusterOwner(claim)) continue;
+    if (!isOurs(claim) || hasClusterOwner(claim) || isQuarantined(claim)) continue;
     const clusterName = clusterNameOf(claim);
     if (!clusterKeys.has(`${claim.metadata.namespace}/${clusterName}`)) {
       add(

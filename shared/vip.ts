@@ -52,3 +52,10 @@ export const LABEL_QUARANTINE = 'vip.capi.gorizond.io/quarantine';
 export const ANNOTATION_QUARANTINE_SECONDS = 'vip.capi.gorizond.io/quarantine-seconds';
 export const ANNOTATION_QUARANTINE_CLUSTER_UID = 'vip.capi.gorizond.io/quarantine-cluster-uid';
 export const ANNOTATION_QUARANTINED_UNTIL = 'vip.capi.gorizond.io/quarantined-until';
+/**
+ * On a claim bound to an address something already answered on before we published it
+ * (shared/probe.ts): it stays, owned by its Cluster, so the pool cannot hand that address out
+ * again; the annotation says what answered and when.
+ */
+export const LABEL_ADDRESS_IN_USE = 'vip.capi.gorizond.io/address-in-use';
+export const ANNOTATION_ADDRESS_IN_USE = 'vip.capi.gorizond.io/address-in-use';

@@ -1,4 +1,4 @@
-import { Allocator } from '../../shared/allocator/allocator.js';
+import { Allocator, MAX_IN_USE } from '../../shared/allocator/allocator.js';
 import type { Cluster, ClusterClass, IPAddressClaim, IPPool } from '../../shared/kube/types.js';
 import { FakeRecorder, FakeStore } from '../../shared/testing/fake-store.js';
 import {
@@ -235,6 +235,72 @@ describe('BeforeClusterCreate decision table', () => {
     expect(store.claims.has(`${NS}/vip-cp-second`)).toBe(false);
     expect(recorder.reasons()).toContain('VIPDuplicateAddress');
     expect(store.patches.map((p) => p.cluster)).toEqual([`${NS}/first`]);
+  });
+
+  test('row 10: an address something already answers on: its claim keeps it out of circulation, VIPAddressInUse, the next is claimed', async () => {
+    store.addPool(POOL_KIND, pool('pool', ['10.0.0.10-10.0.0.20']));
+    let next = 10;
+    store.bindOnCreate = () => `10.0.0.${next++}`;
+    const probed: string[] = [];
+    hook = beforeClusterCreate({
+      allocator: new Allocator(store, {
+        poolKinds: [POOL_KIND],
+        prober: async (address, port) => {
+          probed.push(`${address}:${port}`);
+          return address === '10.0.0.10'
+            ? { answered: true, how: 'a host refused TCP 6443 (its RST)' }
+            : { answered: false, how: 'no answer' };
+        },
+      }),
+      recorder,
+      patchCluster: (c, p) => store.patchCluster(c, p),
+      getClusterClass: (ns, n) => store.getClusterClass(ns, n),
+      generatePatchesHandler: 'vip-allocator-generate-patches',
+      defaultPort: 6443,
+      allocationWaitMs: 50,
+    });
+    const cluster = topologyCluster('c1');
+    const first = await call(cluster);
+    expect(first).toMatchObject({ status: 'Success', retryAfterSeconds: RETRY['in-use'] });
+    expect(first.message).toContain(
+      'handed out 10.0.0.10, and something already answers on it (a host refused TCP 6443',
+    );
+    expect(recorder.reasons()).toContain('VIPAddressInUse');
+    const held = store.claims.get(`${NS}/vip-cp-c1`);
+    expect(held?.metadata.labels?.['vip.capi.gorizond.io/address-in-use']).toBe('true');
+    expect(held?.metadata.ownerReferences?.map((o) => o.name)).toEqual(['c1']);
+    expect(await call(cluster)).toMatchObject({ retryAfterSeconds: RETRY.patched });
+    expect(store.claims.get(`${NS}/vip-cp-c1-2`)?.status?.addressRef?.name).toBe('vip-cp-c1-2');
+    expect(store.clusters.get(`${NS}/c1`)?.metadata.annotations?.[ANNOTATION_CONTROL_PLANE_VIP]).toBe(
+      '10.0.0.11',
+    );
+    expect(probed).toEqual(['10.0.0.10:6443', '10.0.0.11:6443']);
+  });
+
+  test(`row 11: ${MAX_IN_USE} addresses in use in a row: the Cluster stops claiming and says what to do`, async () => {
+    store.addPool(POOL_KIND, pool('pool', ['10.0.0.10-10.0.0.20']));
+    let next = 10;
+    store.bindOnCreate = () => `10.0.0.${next++}`;
+    hook = beforeClusterCreate({
+      allocator: new Allocator(store, {
+        poolKinds: [POOL_KIND],
+        prober: async () => ({ answered: true, how: 'TCP 6443 accepted a connection' }),
+      }),
+      recorder,
+      patchCluster: (c, p) => store.patchCluster(c, p),
+      getClusterClass: (ns, n) => store.getClusterClass(ns, n),
+      generatePatchesHandler: 'vip-allocator-generate-patches',
+      defaultPort: 6443,
+      allocationWaitMs: 50,
+    });
+    const cluster = topologyCluster('c1');
+    for (let i = 0; i <= MAX_IN_USE; i++) await call(cluster);
+    const last = await call(cluster);
+    expect(last).toMatchObject({ retryAfterSeconds: RETRY['all-in-use'] });
+    expect(last.message).toContain(
+      `${MAX_IN_USE + 1} addresses InClusterIPPool pool handed out already answer`,
+    );
+    expect(store.claims.size).toBe(MAX_IN_USE + 1);
   });
 
   test('waiting for the binding costs no store call, and a bind during the wait is taken at once', async () => {

@@ -46,7 +46,20 @@ export const RETRY = {
   exhausted: 5,
   noPool: 10,
   quarantined: 10,
+  'in-use': 1,
+  'all-in-use': 10,
 } as const;
+
+type PendingReason = Extract<Allocation, { state: 'pending' }>['reason'];
+
+/** The Warning each waiting reason records (the others are a Normal `VIPPending`). */
+const WARNING: Partial<Record<PendingReason, string>> = {
+  exhausted: 'VIPPoolExhausted',
+  duplicate: 'VIPDuplicateAddress',
+  quarantined: 'VIPClaimQuarantined',
+  'in-use': 'VIPAddressInUse',
+  'all-in-use': 'VIPAddressInUse',
+};
 
 /** How long after its creation a Cluster's topology waits for an ingress claim that is merely binding. */
 export const INGRESS_BINDING_GRACE_MS = 10_000;
@@ -437,10 +450,8 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
         return retry(RETRY.noPool, waiting.message);
       }
       case 'pending': {
-        if (waiting.reason === 'exhausted') await warn(cluster, 'VIPPoolExhausted', waiting.message);
-        else if (waiting.reason === 'duplicate') await warn(cluster, 'VIPDuplicateAddress', waiting.message);
-        else if (waiting.reason === 'quarantined')
-          await warn(cluster, 'VIPClaimQuarantined', waiting.message);
+        const warning = WARNING[waiting.reason];
+        if (warning) await warn(cluster, warning, waiting.message);
         else await recorder.event(cluster, 'Normal', 'VIPPending', waiting.message);
         return retry(RETRY[waiting.reason], waiting.message);
       }

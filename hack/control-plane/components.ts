@@ -189,6 +189,8 @@ export function extension(pki: Pki): Component {
       `--metrics-bind-address=${hostPort(PORTS.extensionMetrics)}`,
       // A deleted Cluster's VIP is held 15 s here, not 5 min: its whole life fits in a test or a demo.
       '--reuse-grace=15s',
+      // Probes reach only the announcer lab's own networks (test/alive): never an address of the host's.
+      '--probe-addresses=198.18.0.0/24,fd00:198:18::/64',
     ],
     probe: { url: `http://${hostPort(PORTS.extensionProbes)}/readyz` },
     readySeconds: 30,

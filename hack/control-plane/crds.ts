@@ -99,7 +99,7 @@ export async function installCrdsAndWebhooks(
   log(`  Installed ${names.length} CRDs`);
 
   for (const { file, prefix, url } of webhooks(capi)) {
-    const configs = await loadAllYaml(await readFile(path.join(await moduleDir(capi.pin), file), 'utf8'));
+    const configs = loadAllYaml(await readFile(path.join(await moduleDir(capi.pin), file), 'utf8'));
     for (const config of configs as WebhookConfiguration[]) {
       if (!config?.kind) continue;
       // The releases prefix the names; keep that so the objects look like a real install.

@@ -19,7 +19,17 @@ function findRoot(start: string): string {
 
 export const ROOT = findRoot(process.cwd());
 export const CACHE_DIR = path.join(ROOT, '.cache');
-export const PLANE_DIR = path.join(CACHE_DIR, 'control-plane');
+/**
+ * A second plane beside the first (`npm run control-plane -- up --name target`, e.g. the target of
+ * clusterctl move): its own directory, and every port 100 up. The CLI sets this for its child.
+ */
+export const PLANE_NAME = process.env.CONTROL_PLANE_NAME ?? '';
+if (PLANE_NAME && !/^[a-z0-9][-a-z0-9]{0,19}$/.test(PLANE_NAME)) {
+  throw new Error(`plane name "${PLANE_NAME}" must be a short DNS label (lowercase letters, digits, "-")`);
+}
+export const planeDir = (name: string): string =>
+  path.join(CACHE_DIR, name ? `control-plane-${name}` : 'control-plane');
+export const PLANE_DIR = planeDir(PLANE_NAME);
 export const PKI_DIR = path.join(PLANE_DIR, 'pki');
 export const LOG_DIR = path.join(PLANE_DIR, 'logs');
 export const STATE_FILE = path.join(PLANE_DIR, 'state.json');
@@ -27,8 +37,10 @@ export const KUBECONFIG = path.join(PLANE_DIR, 'kubeconfig');
 /** The one file `npm run build` writes and `npm start`, the image and the plane run. */
 export const BUNDLE = path.join(ROOT, 'dist/capi-vip-allocator.mjs');
 
+const PORT_OFFSET = PLANE_NAME ? 100 : 0;
+
 /** Every port the plane listens on, all on 127.0.0.1, chosen away from the usual defaults. */
-export const PORTS = {
+const BASE_PORTS = {
   etcdClient: 23790,
   etcdPeer: 23800,
   apiserver: 16443,
@@ -45,5 +57,9 @@ export const PORTS = {
   extensionProbes: 19461,
   extensionMetrics: 19462,
 } as const;
+
+export const PORTS = Object.fromEntries(
+  Object.entries(BASE_PORTS).map(([k, port]) => [k, port + PORT_OFFSET]),
+) as { readonly [K in keyof typeof BASE_PORTS]: number };
 
 export const HOST = '127.0.0.1';

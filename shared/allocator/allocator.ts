@@ -1,11 +1,21 @@
 import type { Cluster, IPAddress, IPAddressClaim, PoolRef } from '../kube/types.js';
 import { ref } from '../cluster.js';
-import { LABEL_ADDRESS_KEY, LABEL_CLUSTER_CLASS, LABEL_ROLE, type Family, type Role } from '../vip.js';
+import type { Prober } from '../probe.js';
+import {
+  ANNOTATION_ADDRESS_IN_USE,
+  LABEL_ADDRESS_IN_USE,
+  LABEL_ADDRESS_KEY,
+  LABEL_CLUSTER_CLASS,
+  LABEL_ROLE,
+  type Family,
+  type Role,
+} from '../vip.js';
 import {
   ALL_SLOTS,
   claimName,
   clusterOwnerReference,
   clusterOwners,
+  isInUse,
   newClaim,
   ownership,
   type Slot,
@@ -32,7 +42,8 @@ export type Allocation =
     }
   | {
       readonly state: 'pending';
-      readonly reason: 'binding' | 'exhausted' | 'duplicate' | 'releasing' | 'quarantined';
+      readonly reason:
+        'binding' | 'exhausted' | 'duplicate' | 'releasing' | 'quarantined' | 'in-use' | 'all-in-use';
       readonly message: string;
     }
   | { readonly state: 'no-pool'; readonly message: string };
@@ -64,7 +75,15 @@ export interface Held {
 
 export interface AllocatorOptions {
   readonly poolKinds: readonly PoolKind[];
+  /** Asked before an address is allocated: does something already answer on it? */
+  readonly prober?: Prober;
+  /** The control-plane port probed when the Cluster names none. */
+  readonly defaultPort?: number;
 }
+
+/** Claims in a row that found their address in use before a Cluster stops claiming and says so. */
+export const MAX_IN_USE = 5;
+const INGRESS_PROBE_PORT = 443;
 
 /**
  * Claims VIPs from IPAM pools for Clusters. Shared by the BeforeClusterCreate hook (which
@@ -73,10 +92,14 @@ export interface AllocatorOptions {
 export class Allocator {
   readonly #store: Store;
   readonly #kinds: readonly PoolKind[];
+  readonly #prober?: Prober;
+  readonly #defaultPort: number;
 
   constructor(store: Store, options: AllocatorOptions) {
     this.#store = store;
     this.#kinds = options.poolKinds;
+    if (options.prober) this.#prober = options.prober;
+    this.#defaultPort = options.defaultPort ?? 6443;
   }
 
   /** Pools that match the class and role, best first (see rankPools), and where they were looked for. */
@@ -113,8 +136,20 @@ export class Allocator {
     );
   }
 
-  existingClaim(cluster: Cluster, slot: Slot): Promise<IPAddressClaim | undefined> {
-    return this.#store.getClaim(cluster.metadata.namespace, claimName(slot, cluster.metadata.name));
+  /** The Cluster's claim for the slot: the first of its names whose address was not found in use. */
+  async existingClaim(cluster: Cluster, slot: Slot): Promise<IPAddressClaim | undefined> {
+    return (await this.#current(cluster, slot)).claim;
+  }
+
+  /** Walks the slot's claim names past those keeping an in-use address out (rarely more than one GET). */
+  async #current(cluster: Cluster, slot: Slot): Promise<{ claim?: IPAddressClaim; attempt: number }> {
+    for (let attempt = 0; ; attempt++) {
+      const claim = await this.#store.getClaim(
+        cluster.metadata.namespace,
+        claimName(slot, cluster.metadata.name, attempt),
+      );
+      if (!claim || !isInUse(claim) || attempt >= MAX_IN_USE) return { ...(claim ? { claim } : {}), attempt };
+    }
   }
 
   /** Makes the Cluster the claim's owner if it has none; a claim of another Cluster is an error. */
@@ -143,8 +178,12 @@ export class Allocator {
     existing?: IPAddressClaim,
   ): Promise<Allocation> {
     const namespace = cluster.metadata.namespace;
-    const name = claimName(slot, cluster.metadata.name);
-    let claim = existing ?? (await this.existingClaim(cluster, slot));
+    // The attempt only names a claim still to be made, so a given claim in use is looked up again.
+    const current =
+      existing && !isInUse(existing) ? { claim: existing, attempt: 0 } : await this.#current(cluster, slot);
+    let claim = current.claim;
+    const name = claimName(slot, cluster.metadata.name, current.attempt);
+    if (claim && isInUse(claim)) return this.#allInUse(claim, current.attempt + 1);
     if (!claim) {
       // The provider names the IPAddress after the claim: one left by a released claim would be
       // bound again to the new claim, address and all.
@@ -159,8 +198,8 @@ export class Allocator {
       }
       // Another replica or an earlier call may win the create; then its claim is the one.
       claim =
-        (await this.#store.createClaim(newClaim(cluster, slot, poolRef(best)))) ??
-        (await this.existingClaim(cluster, slot));
+        (await this.#store.createClaim(newClaim(cluster, slot, poolRef(best), current.attempt))) ??
+        (await this.#store.getClaim(namespace, name));
       if (!claim) throw new Error(`IPAddressClaim ${namespace}/${name} vanished`);
     }
     if (claim.metadata.deletionTimestamp) return this.#releasing(claim);
@@ -182,6 +221,8 @@ export class Allocator {
     if (address?.spec.address) {
       const twin = await this.#twin(address);
       if (!twin) {
+        const answer = await this.#probe(cluster, slot, address.spec.address);
+        if (answer) return this.#inUse(claim, address.spec.address, answer);
         const { prefix } = address.spec;
         return { state: 'allocated', address: address.spec.address, ...(prefix ? { prefix } : {}), claim };
       }
@@ -267,6 +308,47 @@ export class Allocator {
         (c) => isQuarantined(c) && c.spec.poolRef.kind === pool.kind && c.spec.poolRef.name === pool.name,
       )
       .sort((a, b) => until(a) - until(b));
+  }
+
+  /** What answered on the address, if anything (control-plane VIPs on their endpoint port, ingress on 443). */
+  async #probe(cluster: Cluster, slot: Slot, address: string): Promise<string | undefined> {
+    if (!this.#prober) return undefined;
+    const port =
+      slot.role === 'ingress'
+        ? INGRESS_PROBE_PORT
+        : cluster.spec?.controlPlaneEndpoint?.port || this.#defaultPort;
+    const result = await this.#prober(address, port);
+    return result.answered ? result.how : undefined;
+  }
+
+  /**
+   * The address already answers: the claim stays (owned by the Cluster, so it goes with it) and
+   * keeps the address out of circulation; the Cluster's next call claims under its next name.
+   */
+  async #inUse(claim: IPAddressClaim, address: string, how: string): Promise<Allocation> {
+    const seen = `${address}: ${how} (probed ${new Date().toISOString()})`;
+    await this.#store.patchClaim(claim, {
+      labels: { [LABEL_ADDRESS_IN_USE]: 'true' },
+      annotations: { [ANNOTATION_ADDRESS_IN_USE]: seen },
+    });
+    return {
+      state: 'pending',
+      reason: 'in-use',
+      message:
+        `${claim.spec.poolRef.kind} ${claim.spec.poolRef.name} handed out ${address}, and something already answers ` +
+        `on it (${how}): IPAddressClaim ${ref(claim)} keeps it out of circulation, and the next address is claimed`,
+    };
+  }
+
+  #allInUse(claim: IPAddressClaim, count: number): Allocation {
+    return {
+      state: 'pending',
+      reason: 'all-in-use',
+      message:
+        `${count} addresses ${claim.spec.poolRef.kind} ${claim.spec.poolRef.name} handed out already answer ` +
+        `(the last: ${claim.metadata.annotations?.[ANNOTATION_ADDRESS_IN_USE] ?? '?'}); free them or exclude them ` +
+        `from the pool, then delete their claims (label ${LABEL_ADDRESS_IN_USE})`,
+    };
   }
 
   #releasing(obj: IPAddressClaim | IPAddress): Allocation {

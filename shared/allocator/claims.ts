@@ -2,7 +2,15 @@ import { createHash } from 'node:crypto';
 import type { V1OwnerReference } from '@kubernetes/client-node';
 import { CLUSTER, IP_ADDRESS_CLAIM, typeMeta } from '../kube/gvk.js';
 import type { Cluster, IPAddressClaim, PoolRef } from '../kube/types.js';
-import { CLAIM_PREFIX, FAMILIES, LABEL_CLUSTER_NAME, LABEL_ROLE, type Family, type Role } from '../vip.js';
+import {
+  CLAIM_PREFIX,
+  FAMILIES,
+  LABEL_ADDRESS_IN_USE,
+  LABEL_CLUSTER_NAME,
+  LABEL_ROLE,
+  type Family,
+  type Role,
+} from '../vip.js';
 
 /**
  * One address a Cluster wants: its role, the family when one was asked for, and whether it is the
@@ -25,10 +33,13 @@ const MAX_NAME = 63;
 
 /**
  * `vip-cp-<cluster>` as the original named it (`vip-cp-<cluster>-ipv6` for a pair's second claim);
- * too long, it keeps a prefix and adds a hash.
+ * `attempt` n > 0 adds `-<n+1>`: the claim made after n addresses were found already in use (the
+ * earlier claims keep those addresses out of circulation). Too long, it keeps a prefix and adds a hash.
  */
-export function claimName(slot: Slot, clusterName: string): string {
-  const suffix = slot.secondary && slot.family ? `-${slot.family.toLowerCase()}` : '';
+export function claimName(slot: Slot, clusterName: string, attempt = 0): string {
+  const suffix =
+    (slot.secondary && slot.family ? `-${slot.family.toLowerCase()}` : '') +
+    (attempt > 0 ? `-${attempt + 1}` : '');
   const name = `${CLAIM_PREFIX[slot.role]}${clusterName}${suffix}`;
   if (name.length <= MAX_NAME) return name;
   const hash = createHash('sha256').update(name).digest('hex').slice(0, 8);
@@ -44,11 +55,11 @@ export function clusterOwnerReference(cluster: Cluster): V1OwnerReference {
   };
 }
 
-export function newClaim(cluster: Cluster, slot: Slot, pool: PoolRef): IPAddressClaim {
+export function newClaim(cluster: Cluster, slot: Slot, pool: PoolRef, attempt = 0): IPAddressClaim {
   return {
     ...(typeMeta(IP_ADDRESS_CLAIM) as Pick<IPAddressClaim, 'apiVersion' | 'kind'>),
     metadata: {
-      name: claimName(slot, cluster.metadata.name),
+      name: claimName(slot, cluster.metadata.name, attempt),
       namespace: cluster.metadata.namespace,
       labels: { [LABEL_CLUSTER_NAME]: cluster.metadata.name, [LABEL_ROLE]: slot.role },
       // The Cluster exists when BeforeClusterCreate runs, so the claim is owned from its first write.
@@ -96,3 +107,7 @@ export function clusterNameOf(claim: IPAddressClaim): string | undefined {
     (fromName ? claim.metadata.name.slice(fromName.length) : undefined)
   );
 }
+
+/** A claim whose address something else already answered on: it keeps that address out of circulation. */
+export const isInUse = (claim: IPAddressClaim): boolean =>
+  claim.metadata.labels?.[LABEL_ADDRESS_IN_USE] !== undefined;

@@ -87,10 +87,18 @@ export interface PoolList {
 }
 
 /** KubernetesObjectApi with its discovery cache opened up: a pool kind's scope is whatever the API says. */
-class Objects extends KubernetesObjectApi {
+export class Objects extends KubernetesObjectApi {
   async namespaced(apiVersion: string, kind: string): Promise<boolean | undefined> {
+    return (await this.discovered(apiVersion, kind))?.namespaced;
+  }
+
+  /** The kind's resource (plural name, scope) from discovery; undefined when it is not served. */
+  async discovered(
+    apiVersion: string,
+    kind: string,
+  ): Promise<{ name: string; namespaced: boolean } | undefined> {
     try {
-      return (await this.resource(apiVersion, kind))?.namespaced;
+      return await this.resource(apiVersion, kind);
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;

@@ -1,4 +1,5 @@
 /** `capi-vip-allocator doctor` against the real plane, healthy and broken. */
+import { ApiextensionsV1Api, PatchStrategy } from '@kubernetes/client-node';
 import { execa } from 'execa';
 import { clusterClass, inClusterIPPool, vipLabels } from '../../hack/fixtures/fixtures.js';
 import { createNamespace, deleteNamespace, eventually, kube } from '../../hack/fixtures/kube.js';
@@ -59,6 +60,21 @@ beforeAll(async () => {
     metadata: { name: 'vip-cp-gone', namespace: broken },
     spec: { poolRef: { apiGroup: 'ipam.cluster.x-k8s.io', kind: 'InClusterIPPool', name: 'nowhere' } },
   });
+  // A held claim (quarantine before reuse) as BeforeClusterDelete and the reconciler leave it.
+  await objects.create({
+    apiVersion: 'ipam.cluster.x-k8s.io/v1beta2',
+    kind: 'IPAddressClaim',
+    metadata: {
+      name: 'vip-cp-held',
+      namespace: broken,
+      labels: { 'vip.capi.gorizond.io/quarantine': 'held', 'vip.capi.gorizond.io/role': 'control-plane' },
+      annotations: {
+        'vip.capi.gorizond.io/quarantine-seconds': '300',
+        'vip.capi.gorizond.io/quarantined-until': new Date(Date.now() + 3_600_000).toISOString(),
+      },
+    },
+    spec: { poolRef: { apiGroup: 'ipam.cluster.x-k8s.io', kind: 'InClusterIPPool', name: 'nowhere' } },
+  });
 });
 afterAll(async () => {
   await deleteNamespace(healthy);
@@ -116,6 +132,77 @@ test('a broken namespace: the missing pool, the blocked Cluster, the orphan clai
       }),
     ]),
   );
+});
+
+test('a held claim in time is shown, with how to release it, and is not an orphan', async () => {
+  const all = findings((await doctor(`--namespace=${broken}`, '-o', 'json')).stdout);
+  expect(all.find((f) => f.subject === `IPAddressClaim ${broken}/vip-cp-held`)).toEqual({
+    check: 'quarantine',
+    ok: true,
+    subject: `IPAddressClaim ${broken}/vip-cp-held`,
+    detail: expect.stringContaining(`kubectl delete ipaddressclaim -n ${broken} vip-cp-held releases it now`),
+  });
+  expect(all.filter((f) => f.check === 'claims').map((f) => f.subject)).toEqual([
+    `IPAddressClaim ${broken}/vip-cp-gone`,
+  ]);
+});
+
+test('--before-move: the held claim and the unbound one would be lost, the Cluster with its VIP is ready', async () => {
+  const { exitCode, stdout } = await doctor(`--namespace=${broken}`, '--before-move', '-o', 'json');
+  expect(exitCode).toBe(1);
+  const move = findings(stdout).filter((f) => f.check === 'before-move');
+  expect(move).toEqual(
+    expect.arrayContaining([
+      expect.objectContaining({
+        ok: false,
+        subject: `IPAddressClaim ${broken}/vip-cp-held`,
+        detail: expect.stringContaining('stays on the source'),
+      }),
+      expect.objectContaining({
+        ok: false,
+        subject: `IPAddressClaim ${broken}/vip-cp-gone`,
+        detail: expect.stringContaining('not bound: status is not moved'),
+      }),
+    ]),
+  );
+  const healthyMove = async () =>
+    findings((await doctor(`--namespace=${healthy}`, '--before-move', '-o', 'json')).stdout).filter(
+      (f) => f.check === 'before-move',
+    );
+  // The plane installs the provider's CRD bases, without the move-hierarchy label its release adds
+  // (unless test/move labelled them as clusterctl init would): then a pool moves only by its own label.
+  const crd = await kube()
+    .kc.makeApiClient(ApiextensionsV1Api)
+    .readCustomResourceDefinition({ name: 'inclusterippools.ipam.cluster.x-k8s.io' });
+  if (crd.metadata?.labels?.['clusterctl.cluster.x-k8s.io/move-hierarchy'] === undefined) {
+    expect(await healthyMove()).toEqual([
+      expect.objectContaining({
+        ok: false,
+        subject: `InClusterIPPool ${healthy}/pool`,
+        detail: expect.stringContaining('will not move: neither its CRD nor it carries'),
+      }),
+    ]);
+  }
+  await objects.patch(
+    {
+      apiVersion: 'ipam.cluster.x-k8s.io/v1alpha2',
+      kind: 'InClusterIPPool',
+      metadata: { name: 'pool', namespace: healthy, labels: { 'clusterctl.cluster.x-k8s.io/move': '' } },
+    },
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+    PatchStrategy.MergePatch,
+  );
+  expect(await healthyMove()).toEqual([
+    {
+      check: 'before-move',
+      ok: true,
+      subject: `InClusterIPPool ${healthy}/pool`,
+      detail: 'moves with the namespace',
+    },
+  ]);
 });
 
 test('the table names problems, and a bad flag exits 2', async () => {

@@ -14,7 +14,7 @@ const BASE = `https://127.0.0.1:19460${HOOKS}`;
 const post = (hook: string, body: unknown, options?: https.RequestOptions) =>
   callHook(`${BASE}/${hook}`, JSON.stringify(body), options);
 
-test('discovery advertises the three handlers within CAPI limits', async () => {
+test('discovery advertises the four handlers within CAPI limits', async () => {
   const { code, body } = await post('discovery', {
     apiVersion: 'hooks.runtime.cluster.x-k8s.io/v1alpha1',
     kind: 'DiscoveryRequest',
@@ -39,6 +39,13 @@ test('discovery advertises the three handlers within CAPI limits', async () => {
       name: 'vip-allocator-discover-variables',
       requestHook: { apiVersion: 'hooks.runtime.cluster.x-k8s.io/v1alpha1', hook: 'DiscoverVariables' },
       timeoutSeconds: 10,
+      failurePolicy: 'Fail',
+    },
+    {
+      name: 'vip-allocator-before-cluster-delete',
+      requestHook: { apiVersion: 'hooks.runtime.cluster.x-k8s.io/v1alpha1', hook: 'BeforeClusterDelete' },
+      timeoutSeconds: 10,
+      // A deletion waits for a replica rather than hand its VIP back unquarantined (README).
       failurePolicy: 'Fail',
     },
   ]);

@@ -1,0 +1,150 @@
+/**
+ * `doctor --before-move`: what `clusterctl move` would lose or duplicate of our VIPs, checked on the
+ * source before the move. clusterctl moves what hangs off a Cluster by owner references (our claims,
+ * and their IPAddresses), and other objects only by the `clusterctl.cluster.x-k8s.io/move`
+ * labels; it does not carry status over, refuses an already-paused Cluster, and skips a
+ * cluster-scoped object that already exists on the target.
+ */
+import { ApiextensionsV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { isInUse, isOurs } from './allocator/claims.js';
+import type { PoolKind } from './allocator/pools.js';
+import { Objects, type Store } from './allocator/store.js';
+import { isPaused } from './cluster.js';
+import { isNotFound } from './kube/errors.js';
+import type { IPAddressClaim, IPPool } from './kube/types.js';
+import { heldFor, isQuarantined } from './quarantine.js';
+import { ANNOTATION_CONTROL_PLANE_VIP } from './vip.js';
+
+/** clusterctl's labels: on a CRD (every object of the kind) or on one object. */
+export const MOVE = 'clusterctl.cluster.x-k8s.io/move';
+export const MOVE_HIERARCHY = 'clusterctl.cluster.x-k8s.io/move-hierarchy';
+
+export interface MoveFinding {
+  readonly ok: boolean;
+  readonly subject: string;
+  readonly detail: string;
+}
+
+const moves = (labels: Record<string, string> | undefined): boolean =>
+  labels?.[MOVE] !== undefined || labels?.[MOVE_HIERARCHY] !== undefined;
+
+/** The CRD's labels for a pool kind, or undefined when it is not served. */
+async function crdLabels(kc: KubeConfig, kind: PoolKind): Promise<Record<string, string> | undefined> {
+  const resource = await kc.makeApiClient(Objects).discovered(kind.apiVersion, kind.kind);
+  if (!resource) return undefined;
+  const group = kind.apiVersion.split('/')[0] ?? '';
+  try {
+    const crd = await kc
+      .makeApiClient(ApiextensionsV1Api)
+      .readCustomResourceDefinition({ name: `${resource.name}.${group}` });
+    return crd.metadata?.labels ?? {};
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+/** The findings for claims and Clusters in `namespace` (all when undefined). */
+export async function beforeMove(
+  kc: KubeConfig,
+  store: Store,
+  poolKinds: readonly PoolKind[],
+  namespace: string | undefined,
+): Promise<MoveFinding[]> {
+  const findings: MoveFinding[] = [];
+  const add = (ok: boolean, subject: string, detail: string): void =>
+    void findings.push({ ok, subject, detail });
+  const claims = (await store.listClaims({ namespace, labelled: false })).filter(isOurs);
+  const clusters = await store.listClusters(namespace);
+
+  // clusterctl refuses to start while any Cluster is paused already.
+  for (const c of clusters.filter(isPaused)) {
+    add(
+      false,
+      `Cluster ${c.metadata.namespace}/${c.metadata.name}`,
+      'already paused: clusterctl move refuses to start; unpause it or move it on its own',
+    );
+  }
+  // A Cluster still waiting for its VIP would be claimed for again on the target.
+  for (const c of clusters) {
+    if (
+      c.spec?.topology &&
+      !c.metadata.deletionTimestamp &&
+      !c.metadata.annotations?.[ANNOTATION_CONTROL_PLANE_VIP]
+    ) {
+      const ref = `${c.metadata.namespace}/${c.metadata.name}`;
+      if (
+        claims.some(
+          (cl) => cl.metadata.namespace === c.metadata.namespace && cl.spec.clusterName === c.metadata.name,
+        )
+      ) {
+        add(false, `Cluster ${ref}`, 'has a claim but no VIP yet: let it finish before the move');
+      }
+    }
+  }
+  for (const claim of claims) {
+    const subject = `IPAddressClaim ${claim.metadata.namespace}/${claim.metadata.name}`;
+    if (isQuarantined(claim)) {
+      add(
+        false,
+        subject,
+        `held in quarantine ${heldFor(claim)} with no Cluster to move with: it stays on the source, and the moved ` +
+          `pool may hand its address out on the target at once; move after it is released, or release it on purpose`,
+      );
+    } else if (!claim.status?.addressRef?.name && !isInUse(claim)) {
+      add(
+        false,
+        subject,
+        'not bound: status is not moved, so the target pool would bind it afresh, maybe to another address; wait for it to bind',
+      );
+    }
+  }
+
+  // Every pool our claims use must move with them (namespaced), or already be on the target (cluster-scoped).
+  const used = new Map<string, IPAddressClaim>();
+  for (const claim of claims) {
+    const p = claim.spec.poolRef;
+    used.set(`${p.kind}/${claim.metadata.namespace}/${p.name}`, claim);
+  }
+  for (const kind of poolKinds) {
+    const crd = await crdLabels(kc, kind);
+    if (crd === undefined) continue;
+    const namespaced = await store.namespaced(kind);
+    const namespaces = [...new Set(claims.map((c) => c.metadata.namespace))];
+    const pools = new Map<string, IPPool>();
+    for (const ns of namespaced ? namespaces : [undefined]) {
+      for (const pool of (await store.listPools(kind, ns ?? ''))?.pools ?? []) {
+        pools.set(`${pool.metadata.namespace ?? ''}/${pool.metadata.name}`, pool);
+      }
+    }
+    for (const [key, claim] of used) {
+      if (!key.startsWith(`${kind.kind}/`)) continue;
+      const name = claim.spec.poolRef.name;
+      const pool = pools.get(`${namespaced ? claim.metadata.namespace : ''}/${name}`);
+      const subject = `${kind.kind} ${namespaced ? `${claim.metadata.namespace}/` : ''}${name}`;
+      if (!pool) {
+        add(
+          false,
+          subject,
+          `not found, but IPAddressClaim ${claim.metadata.namespace}/${claim.metadata.name} names it`,
+        );
+      } else if (!namespaced) {
+        add(
+          true,
+          subject,
+          'cluster-scoped: clusterctl skips it when it exists on the target, so create it there first, with the same spec',
+        );
+      } else if (moves(crd) || moves(pool.metadata.labels)) {
+        add(true, subject, 'moves with the namespace');
+      } else {
+        add(
+          false,
+          subject,
+          `will not move: neither its CRD nor it carries ${MOVE} or ${MOVE_HIERARCHY}; label it ${MOVE}=""`,
+        );
+      }
+      used.delete(key);
+    }
+  }
+  return findings;
+}
