@@ -3,7 +3,7 @@
  * registered with CAPI in place of the built one that `up --extension` starts.
  */
 import { execa } from 'execa';
-import { EXTENSION_NAME } from './control-plane/components.js';
+import { EXTENSION_NAME, PLANE_EXTENSION_FLAGS } from './control-plane/components.js';
 import { upExtension } from './control-plane/extension.js';
 import { HOST, KUBECONFIG, PKI_DIR, PORTS } from './control-plane/paths.js';
 import { readState, up, writeState } from './control-plane/plane.js';
@@ -32,6 +32,7 @@ await execa(
     `--runtime-extension-port=${PORTS.extension}`,
     `--health-probe-bind-address=${HOST}:${PORTS.extensionProbes}`,
     `--metrics-bind-address=${HOST}:${PORTS.extensionMetrics}`,
+    ...PLANE_EXTENSION_FLAGS,
     ...process.argv.slice(2),
   ],
   { stdio: 'inherit', preferLocal: true },

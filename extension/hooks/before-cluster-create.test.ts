@@ -4,11 +4,11 @@ import { FakeRecorder, FakeStore } from '../../shared/testing/fake-store.js';
 import {
   ANNOTATION_CONTROL_PLANE_VIP,
   ANNOTATION_ENABLED,
-  ANNOTATION_INGRESS_ENABLED,
   LABEL_CLUSTER_CLASS,
   LABEL_ROLE,
 } from '../../shared/vip.js';
 import { beforeClusterCreate, requestedFamilies, RETRY } from './before-cluster-create.js';
+import { testBeforeClusterCreate, testCluster } from './testing.js';
 
 const cluster = (variables?: unknown, annotations?: Record<string, string>): Cluster => ({
   apiVersion: 'cluster.x-k8s.io/v1beta2',
@@ -77,29 +77,8 @@ describe('BeforeClusterCreate decision table', () => {
         : [],
     },
   });
-  const topologyCluster = (
-    name: string,
-    opts: { host?: string; annotations?: Record<string, string>; paused?: boolean; variables?: unknown } = {},
-  ): Cluster =>
-    store.addCluster({
-      apiVersion: 'cluster.x-k8s.io/v1beta2',
-      kind: 'Cluster',
-      metadata: {
-        name,
-        namespace: NS,
-        creationTimestamp: new Date(),
-        annotations: { [ANNOTATION_INGRESS_ENABLED]: 'false', ...opts.annotations },
-      },
-      spec: {
-        ...(opts.paused ? { paused: true } : {}),
-        ...(opts.host ? { controlPlaneEndpoint: { host: opts.host, port: 6443 } } : {}),
-        topology: {
-          classRef: { name: 'cc' },
-          version: 'v1.34.0',
-          ...(opts.variables ? { variables: [{ name: 'vipAllocator', value: opts.variables }] } : {}),
-        },
-      },
-    });
+  const topologyCluster = (name: string, opts: Parameters<typeof testCluster>[1] = {}): Cluster =>
+    store.addCluster(testCluster(name, opts));
   let hook: ReturnType<typeof beforeClusterCreate>;
   const call = (cluster: Cluster) =>
     hook.handle({
@@ -112,15 +91,7 @@ describe('BeforeClusterCreate decision table', () => {
     store = new FakeStore([POOL_KIND]);
     recorder = new FakeRecorder();
     store.addClass(clusterClass(true));
-    hook = beforeClusterCreate({
-      allocator: new Allocator(store, { poolKinds: [POOL_KIND] }),
-      recorder,
-      patchCluster: (c, p) => store.patchCluster(c, p),
-      getClusterClass: (ns, n) => store.getClusterClass(ns, n),
-      generatePatchesHandler: 'vip-allocator-generate-patches',
-      defaultPort: 6443,
-      allocationWaitMs: 50,
-    });
+    hook = testBeforeClusterCreate(store, recorder, new Allocator(store, { poolKinds: [POOL_KIND] }));
   });
 
   test('a VIP is claimed, written, and the next call (CAPI reading it back) is Success', async () => {
@@ -242,8 +213,10 @@ describe('BeforeClusterCreate decision table', () => {
     let next = 10;
     store.bindOnCreate = () => `10.0.0.${next++}`;
     const probed: string[] = [];
-    hook = beforeClusterCreate({
-      allocator: new Allocator(store, {
+    hook = testBeforeClusterCreate(
+      store,
+      recorder,
+      new Allocator(store, {
         poolKinds: [POOL_KIND],
         prober: async (address, port) => {
           probed.push(`${address}:${port}`);
@@ -252,13 +225,7 @@ describe('BeforeClusterCreate decision table', () => {
             : { answered: false, how: 'no answer' };
         },
       }),
-      recorder,
-      patchCluster: (c, p) => store.patchCluster(c, p),
-      getClusterClass: (ns, n) => store.getClusterClass(ns, n),
-      generatePatchesHandler: 'vip-allocator-generate-patches',
-      defaultPort: 6443,
-      allocationWaitMs: 50,
-    });
+    );
     const cluster = topologyCluster('c1');
     const first = await call(cluster);
     expect(first).toMatchObject({ status: 'Success', retryAfterSeconds: RETRY['in-use'] });
@@ -281,18 +248,14 @@ describe('BeforeClusterCreate decision table', () => {
     store.addPool(POOL_KIND, pool('pool', ['10.0.0.10-10.0.0.20']));
     let next = 10;
     store.bindOnCreate = () => `10.0.0.${next++}`;
-    hook = beforeClusterCreate({
-      allocator: new Allocator(store, {
+    hook = testBeforeClusterCreate(
+      store,
+      recorder,
+      new Allocator(store, {
         poolKinds: [POOL_KIND],
         prober: async () => ({ answered: true, how: 'TCP 6443 accepted a connection' }),
       }),
-      recorder,
-      patchCluster: (c, p) => store.patchCluster(c, p),
-      getClusterClass: (ns, n) => store.getClusterClass(ns, n),
-      generatePatchesHandler: 'vip-allocator-generate-patches',
-      defaultPort: 6443,
-      allocationWaitMs: 50,
-    });
+    );
     const cluster = topologyCluster('c1');
     for (let i = 0; i <= MAX_IN_USE; i++) await call(cluster);
     const last = await call(cluster);

@@ -2,14 +2,14 @@ import { Allocator } from '../../shared/allocator/allocator.js';
 import type { Cluster, IPAddressClaim, IPPool } from '../../shared/kube/types.js';
 import { FakeRecorder, FakeStore } from '../../shared/testing/fake-store.js';
 import {
-  ANNOTATION_INGRESS_ENABLED,
   ANNOTATION_QUARANTINE_SECONDS,
   ANNOTATION_QUARANTINED_UNTIL,
   LABEL_CLUSTER_CLASS,
   LABEL_QUARANTINE,
   LABEL_ROLE,
 } from '../../shared/vip.js';
-import { beforeClusterCreate, RETRY } from './before-cluster-create.js';
+import { RETRY } from './before-cluster-create.js';
+import { testBeforeClusterCreate, testCluster } from './testing.js';
 import { beforeClusterDelete } from './before-cluster-delete.js';
 
 const NS = 'ns';
@@ -37,28 +37,14 @@ const pool = (opts: { grace?: number; free?: number } = {}): IPPool => ({
 });
 
 const topologyCluster = (name: string, paused = false): Cluster =>
-  store.addCluster({
-    apiVersion: 'cluster.x-k8s.io/v1beta2',
-    kind: 'Cluster',
-    metadata: {
-      name,
-      namespace: NS,
-      creationTimestamp: new Date(),
-      annotations: { [ANNOTATION_INGRESS_ENABLED]: 'false' },
-    },
-    spec: { ...(paused ? { paused } : {}), topology: { classRef: { name: 'cc' }, version: 'v1.34.0' } },
-  });
+  store.addCluster(testCluster(name, { paused }));
 
 const create = (cluster: Cluster) =>
-  beforeClusterCreate({
-    allocator,
-    recorder,
-    patchCluster: (c, p) => store.patchCluster(c, p),
-    getClusterClass: (ns, n) => store.getClusterClass(ns, n),
-    generatePatchesHandler: 'vip-allocator-generate-patches',
-    defaultPort: 6443,
-    allocationWaitMs: 50,
-  }).handle({ apiVersion: HOOKS, kind: 'BeforeClusterCreateRequest', cluster: structuredClone(cluster) });
+  testBeforeClusterCreate(store, recorder, allocator).handle({
+    apiVersion: HOOKS,
+    kind: 'BeforeClusterCreateRequest',
+    cluster: structuredClone(cluster),
+  });
 
 const remove = (cluster: Cluster) =>
   beforeClusterDelete({ allocator, recorder, reuseGraceSeconds: 300 }).handle({

@@ -172,6 +172,17 @@ export function deploymentNodeOptions(): string | undefined {
   return env.find((e) => e.name === 'NODE_OPTIONS')?.value;
 }
 
+/**
+ * What every process of ours against the plane runs with (the plane's, `npm run dev`'s, the tests'
+ * extra replicas): a deleted Cluster's VIP is held 15 s, not 5 min, so its whole life fits in a test
+ * or a demo; and probes reach only the announcer lab's own networks (test/alive), never an address
+ * of the host's.
+ */
+export const PLANE_EXTENSION_FLAGS = [
+  '--reuse-grace=15s',
+  '--probe-addresses=198.18.0.0/24,fd00:198:18::/64',
+];
+
 /** Our own process, exactly as `npm start` runs it (the bundle, with source maps), pointed at the plane. */
 export function extension(pki: Pki): Component {
   const nodeOptions = deploymentNodeOptions();
@@ -187,10 +198,7 @@ export function extension(pki: Pki): Component {
       `--runtime-extension-port=${PORTS.extension}`,
       `--health-probe-bind-address=${hostPort(PORTS.extensionProbes)}`,
       `--metrics-bind-address=${hostPort(PORTS.extensionMetrics)}`,
-      // A deleted Cluster's VIP is held 15 s here, not 5 min: its whole life fits in a test or a demo.
-      '--reuse-grace=15s',
-      // Probes reach only the announcer lab's own networks (test/alive): never an address of the host's.
-      '--probe-addresses=198.18.0.0/24,fd00:198:18::/64',
+      ...PLANE_EXTENSION_FLAGS,
     ],
     probe: { url: `http://${hostPort(PORTS.extensionProbes)}/readyz` },
     readySeconds: 30,

@@ -106,3 +106,33 @@ test('a Cluster deleted while the extension is down waits for it, and its VIP is
   const { claim } = await deleteAndHold('outage');
   expect(claim.status?.addressRef?.name).toBe('vip-cp-outage');
 }, 180_000);
+
+test('a pool deleted while it holds a quarantined address: the claim is still released on time, nothing is left', async () => {
+  const other = await createNamespace('quarantine-pool');
+  try {
+    for (const o of [
+      ...clusterClass('capd', other, 'q'),
+      inClusterIPPool(other, 'gone', ['10.151.0.10'], { labels: vipLabels('q') }),
+    ]) {
+      await objects.create(o);
+    }
+    await createCluster(other, 'orphaned', 'q');
+    await waitForTopology(other, 'orphaned');
+    await deleteCluster(other, 'orphaned');
+    await eventually('the claim to be held', async () =>
+      (await readClaim(other, 'vip-cp-orphaned'))?.metadata.annotations?.[UNTIL] ? true : undefined,
+    );
+    await objects.delete({
+      apiVersion: 'ipam.cluster.x-k8s.io/v1alpha2',
+      kind: 'InClusterIPPool',
+      metadata: { name: 'gone', namespace: other },
+    });
+    await eventually('the held claim to be released and gone', async () =>
+      (await readClaim(other, 'vip-cp-orphaned')) ? undefined : true,
+    );
+    const released = (await events(other)).find((e) => e.reason === 'VIPReleased');
+    expect(released?.note).toContain('Quarantine over: IPAddressClaim');
+  } finally {
+    await deleteNamespace(other);
+  }
+}, 120_000);

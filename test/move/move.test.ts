@@ -15,6 +15,7 @@
  */
 import {
   ApiextensionsV1Api,
+  CoreV1Api,
   CustomObjectsApi,
   KubeConfig,
   KubernetesObjectApi,
@@ -22,7 +23,7 @@ import {
   setHeaderOptions,
 } from '@kubernetes/client-node';
 import { execa } from 'execa';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { binaryPath } from '../../hack/control-plane/build.js';
@@ -197,10 +198,8 @@ describe('clusterctl move to a second plane', () => {
     await controlPlane(['down']).catch(() => undefined);
   }, 120_000);
 
-  test('before the move, doctor --before-move finds nothing to lose', async () => {
-    expect(vips.single?.ingress).toBeDefined();
-    expect(vips.pair?.secondary).toMatch(/^fd00:160::/);
-    expect(Object.values(before).every(Boolean)).toBe(true);
+  /** `doctor --before-move` on the source: its before-move findings. */
+  async function beforeMove() {
     const { stdout } = await execa(
       'node',
       [
@@ -214,9 +213,43 @@ describe('clusterctl move to a second plane', () => {
       ],
       { reject: false },
     );
-    const move = (
+    return (
       JSON.parse(stdout) as { findings: { check: string; ok: boolean; subject: string; detail: string }[] }
     ).findings.filter((f) => f.check === 'before-move');
+  }
+
+  /** clusterctl move of the namespace, with no config, no version check, no network. */
+  function clusterctlMove() {
+    const home = mkdtempSync(path.join(tmpdir(), 'clusterctl-'));
+    return execa(
+      CLUSTERCTL,
+      ['move', '--kubeconfig', KUBECONFIG, '--to-kubeconfig', TARGET_KUBECONFIG, '-n', ns, '-v', '2'],
+      {
+        env: { HOME: home, XDG_CONFIG_HOME: home, CLUSTERCTL_DISABLE_VERSIONCHECK: 'true' },
+        all: true,
+        reject: false,
+      },
+    );
+  }
+
+  const paused = async (kc: KubeConfig, name: string): Promise<boolean | undefined> => {
+    try {
+      const c = (await KubernetesObjectApi.makeApiClient(kc).read({
+        apiVersion: 'cluster.x-k8s.io/v1beta2',
+        kind: 'Cluster',
+        metadata: { name, namespace: ns },
+      })) as Obj & { spec?: { paused?: boolean } };
+      return c.spec?.paused === true;
+    } catch {
+      return undefined;
+    }
+  };
+
+  test('before the move, doctor --before-move finds nothing to lose', async () => {
+    expect(vips.single?.ingress).toBeDefined();
+    expect(vips.pair?.secondary).toMatch(/^fd00:160::/);
+    expect(Object.values(before).every(Boolean)).toBe(true);
+    const move = await beforeMove();
     expect(move.filter((f) => !f.ok)).toEqual([]);
     expect(move).toContainEqual(
       expect.objectContaining({
@@ -226,17 +259,107 @@ describe('clusterctl move to a second plane', () => {
     );
   });
 
-  test('every Cluster keeps its VIPs, every claim its address, nothing is claimed again, and a new Cluster gets another address', async () => {
-    const home = await mkdtemp(path.join(tmpdir(), 'clusterctl-'));
-    const moved = await execa(
-      CLUSTERCTL,
-      ['move', '--kubeconfig', KUBECONFIG, '--to-kubeconfig', TARGET_KUBECONFIG, '-n', ns, '-v', '2'],
-      {
-        env: { HOME: home, XDG_CONFIG_HOME: home, CLUSTERCTL_DISABLE_VERSIONCHECK: 'true' },
-        all: true,
-        reject: false,
+  test('a move interrupted half way: no address bound twice, no claim lost, doctor names the paused Clusters', async () => {
+    // The target refuses IPAddresses, so clusterctl stops after the Clusters and claims, and retries;
+    // it is killed there, as a crash or a lost connection would end it.
+    const policy = {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicy',
+      metadata: { name: `move-block-${process.pid}` },
+      spec: {
+        matchConstraints: {
+          resourceRules: [
+            { apiGroups: [IPAM], apiVersions: ['*'], operations: ['CREATE'], resources: ['ipaddresses'] },
+          ],
+        },
+        validations: [{ expression: 'false', message: 'test/move: the move is interrupted here' }],
       },
+    };
+    const binding = {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicyBinding',
+      metadata: { name: policy.metadata.name },
+      spec: {
+        policyName: policy.metadata.name,
+        validationActions: ['Deny'],
+        matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } },
+      },
+    };
+    // The namespace exists on the target first, so the policy's probe below lands in it.
+    await target.kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: ns } } });
+    await target.objects.create(policy);
+    await target.objects.create(binding);
+    // An admission policy takes effect once the API server has loaded it: probe with a throwaway object.
+    await eventually('the policy to refuse IPAddresses on the target', async () => {
+      const probe = await target.objects
+        .create({
+          apiVersion: `${IPAM}/v1beta2`,
+          kind: 'IPAddress',
+          metadata: { name: 'probe', namespace: ns },
+          spec: {
+            address: '192.0.2.1',
+            prefix: 32,
+            claimRef: { name: 'x' },
+            poolRef: { apiGroup: IPAM, kind: 'InClusterIPPool', name: 'x' },
+          },
+        })
+        .then(
+          async (made) => (await target.objects.delete(made), undefined),
+          (err: unknown) => (String(err).includes('interrupted here') ? true : undefined),
+        );
+      return probe;
+    });
+    const run = clusterctlMove();
+    try {
+      await eventually('clusterctl to have made the claims on the target', async () =>
+        Object.keys(await addresses(target.kc, ns)).length === Object.keys(before).length ? true : undefined,
+      );
+    } finally {
+      run.kill('SIGKILL');
+      await run;
+    }
+    await target.objects.delete(binding);
+    await target.objects.delete(policy);
+
+    // Half way: the source keeps every Cluster (paused) and every claim with its address; on the
+    // target the Clusters are paused, so nothing binds the claims there: no address is held twice.
+    expect(await addresses(clients().kc, ns)).toEqual(before);
+    const half = await addresses(target.kc, ns);
+    expect(Object.values(half).filter(Boolean)).toEqual([]);
+    for (const name of ['single', 'pair']) {
+      expect(await paused(clients().kc, name)).toBe(true);
+      expect(await paused(target.kc, name)).toBe(true);
+    }
+    const findings = await beforeMove();
+    expect(findings).toContainEqual(
+      expect.objectContaining({
+        ok: false,
+        subject: `Cluster ${ns}/single`,
+        detail: expect.stringContaining('already paused'),
+      }),
     );
+    // The way on: unpause the source, and move again (clusterctl updates what it made already).
+    for (const name of ['single', 'pair']) {
+      await clients().objects.patch(
+        {
+          apiVersion: 'cluster.x-k8s.io/v1beta2',
+          kind: 'Cluster',
+          metadata: { name, namespace: ns },
+          spec: { paused: null },
+        },
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+        PatchStrategy.MergePatch,
+      );
+    }
+    // Our extension leaves nothing claimed meanwhile: the source's claims are exactly the ones before.
+    expect(await addresses(clients().kc, ns)).toEqual(before);
+  }, 180_000);
+
+  test('every Cluster keeps its VIPs, every claim its address, nothing is claimed again, and a new Cluster gets another address', async () => {
+    const moved = await clusterctlMove();
     if (moved.exitCode !== 0) throw new Error(`clusterctl move failed:\n${moved.all}`);
 
     const readTarget = async (name: string) =>

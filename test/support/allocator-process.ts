@@ -1,5 +1,6 @@
 import { execa, type ResultPromise } from 'execa';
 import path from 'node:path';
+import { PLANE_EXTENSION_FLAGS } from '../../hack/control-plane/components.js';
 import { eventually } from '../../hack/fixtures/kube.js';
 import { sample, scrape } from './metrics.js';
 
@@ -31,6 +32,7 @@ export async function startAllocator(args: string[]): Promise<AllocatorProcess> 
       `--runtime-extension-port=${hookPort}`,
       `--health-probe-bind-address=127.0.0.1:${probePort}`,
       `--metrics-bind-address=127.0.0.1:${metricsPort}`,
+      ...PLANE_EXTENSION_FLAGS,
       ...args,
     ],
     { reject: false, all: true, buffer: false },
