@@ -13,7 +13,7 @@ import { isPaused } from './cluster.js';
 import { isNotFound } from './kube/errors.js';
 import type { IPAddressClaim, IPPool } from './kube/types.js';
 import { heldFor, isQuarantined } from './quarantine.js';
-import { ANNOTATION_CONTROL_PLANE_VIP } from './vip.js';
+import { ANNOTATION_CONTROL_PLANE_VIP, ANNOTATION_PAUSED } from './vip.js';
 
 /** clusterctl's labels: on a CRD (every object of the kind) or on one object. */
 export const MOVE = 'clusterctl.cluster.x-k8s.io/move';
@@ -57,7 +57,16 @@ export async function beforeMove(
   const claims = (await store.listClaims({ namespace, labelled: false })).filter(isOurs);
   const clusters = await store.listClusters(namespace);
 
-  // clusterctl refuses to start while any Cluster is paused already.
+  // clusterctl refuses to start while any Cluster or ClusterClass is paused already (an
+  // interrupted move leaves both so).
+  for (const cc of await store.listClusterClasses(namespace)) {
+    if (cc.metadata.annotations?.[ANNOTATION_PAUSED] === undefined) continue;
+    add(
+      false,
+      `ClusterClass ${cc.metadata.namespace}/${cc.metadata.name}`,
+      `already paused (annotation ${ANNOTATION_PAUSED}): clusterctl move refuses to start; remove the annotation`,
+    );
+  }
   for (const c of clusters.filter(isPaused)) {
     add(
       false,

@@ -331,14 +331,24 @@ describe('clusterctl move to a second plane', () => {
       expect(await paused(target.kc, name)).toBe(true);
     }
     const findings = await beforeMove();
-    expect(findings).toContainEqual(
-      expect.objectContaining({
-        ok: false,
-        subject: `Cluster ${ns}/single`,
-        detail: expect.stringContaining('already paused'),
-      }),
-    );
+    for (const subject of [`Cluster ${ns}/single`, `ClusterClass ${ns}/mv`]) {
+      expect(findings).toContainEqual(
+        expect.objectContaining({ ok: false, subject, detail: expect.stringContaining('already paused') }),
+      );
+    }
     // The way on: unpause the source, and move again (clusterctl updates what it made already).
+    await clients().objects.patch(
+      {
+        apiVersion: 'cluster.x-k8s.io/v1beta2',
+        kind: 'ClusterClass',
+        metadata: { name: 'mv', namespace: ns, annotations: { 'cluster.x-k8s.io/paused': null } },
+      } as unknown as Obj,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      PatchStrategy.MergePatch,
+    );
     for (const name of ['single', 'pair']) {
       await clients().objects.patch(
         {
