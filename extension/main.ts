@@ -18,7 +18,7 @@ import { EventRecorder } from '../shared/events.js';
 import { addressProber, inScope } from '../shared/probe.js';
 import { reason } from '../shared/kube/errors.js';
 import { loadKubeConfig } from '../shared/kube/kubeconfig.js';
-import { clusterKeys, createLogger, type Logger } from '../shared/log.js';
+import { createLogger, type Logger } from '../shared/log.js';
 import { doctorCommand } from './doctor-cli.js';
 import { beforeClusterCreate } from './hooks/before-cluster-create.js';
 import { beforeClusterDelete } from './hooks/before-cluster-delete.js';
@@ -74,11 +74,6 @@ export async function run(config: Config, log: Logger): Promise<() => Promise<vo
           observe: (slot, result) =>
             metrics.allocations.inc({ role: slot.role, family: slot.family ?? 'any', result }),
           observeTimeToVip: (seconds) => metrics.timeToVip.observe(seconds),
-          onCompletionError: (cluster, err) =>
-            log.warn('Could not write a VIP that bound after its call; the next call tries again', {
-              ...clusterKeys(cluster),
-              error: reason(err),
-            }),
         }),
       ),
       register(

@@ -16,6 +16,16 @@ export interface HookResponse {
   [field: string]: unknown;
 }
 
+/** What a handler knows of the call it answers. */
+export interface CallContext {
+  /** Epoch ms after which CAPI no longer waits for the answer: the handler's timeoutSeconds from arrival. */
+  readonly deadline: number;
+  /** Aborted once CAPI has given up: the deadline passed, or it closed the connection. */
+  readonly signal: AbortSignal;
+  /** This call's logger: every line carries its hook, handler and what `describe` says (the Cluster). */
+  readonly log: Logger;
+}
+
 /** One runtime-extension handler: its hook, its name suffix and its code (see ./hooks). */
 export interface Handler<Req = unknown> {
   readonly hook: HookName;
@@ -25,7 +35,7 @@ export interface Handler<Req = unknown> {
   /** What CAPI does when a call fails (not when we answer Failure): default Fail. */
   readonly failurePolicy?: 'Fail' | 'Ignore';
   readonly parse: (body: unknown) => Req;
-  readonly handle: (request: Req) => Promise<HookResponse>;
+  readonly handle: (request: Req, call: CallContext) => Promise<HookResponse>;
   /** Log keys describing the request (e.g. the Cluster). */
   readonly describe?: (request: Req) => Record<string, unknown>;
   /** Level of the per-request log line; `debug` for hooks CAPI calls on every reconcile. */
@@ -40,7 +50,10 @@ export interface RegisteredHandler {
   readonly failurePolicy: 'Fail' | 'Ignore';
   readonly logLevel: 'info' | 'debug';
   /** Validates the body (throwing RequestError) and returns the call to make. */
-  readonly accept: (body: unknown) => { keys: Record<string, unknown>; handle: () => Promise<HookResponse> };
+  readonly accept: (body: unknown) => {
+    keys: Record<string, unknown>;
+    handle: (call: CallContext) => Promise<HookResponse>;
+  };
 }
 
 export function register<Req>(handler: Handler<Req>): RegisteredHandler {
@@ -52,7 +65,7 @@ export function register<Req>(handler: Handler<Req>): RegisteredHandler {
     logLevel: handler.logLevel ?? 'info',
     accept: (body) => {
       const request = handler.parse(body);
-      return { keys: handler.describe?.(request) ?? {}, handle: () => handler.handle(request) };
+      return { keys: handler.describe?.(request) ?? {}, handle: (call) => handler.handle(request, call) };
     },
   };
 }
@@ -84,6 +97,7 @@ async function answerOf(
   h: RegisteredHandler,
   body: unknown,
   log: Logger,
+  context: Omit<CallContext, 'log'>,
 ): Promise<{ answer: HookResponse; keys: Record<string, unknown> }> {
   let call: ReturnType<RegisteredHandler['accept']>;
   try {
@@ -93,7 +107,10 @@ async function answerOf(
     return { answer: { status: 'Failure', message: `Invalid request: ${err.message}` }, keys: {} };
   }
   try {
-    return { answer: await call.handle(), keys: call.keys };
+    return {
+      answer: await call.handle({ ...context, log: log.child({ hook: h.hook, ...call.keys }) }),
+      keys: call.keys,
+    };
   } catch (err) {
     // One line: a client-node error's own message spans the whole HTTP response.
     const code = statusCode(err);
@@ -165,7 +182,14 @@ export function createHookApp(
     if (!handler) return badRequest(res, 404, 'NotFound', `No handler at ${req.path}`);
     const started = process.hrtime.bigint();
     const h = handler;
-    const { answer, keys } = await answerOf(h, req.body, log);
+    // CAPI stops waiting after the handler's timeout, or when it closes the connection.
+    const deadline = Date.now() + h.timeoutSeconds * 1000;
+    const giveUp = new AbortController();
+    const timer = setTimeout(() => giveUp.abort(), h.timeoutSeconds * 1000);
+    res.on('close', () => giveUp.abort());
+    const { answer, keys } = await answerOf(h, req.body, log, { deadline, signal: giveUp.signal }).finally(
+      () => clearTimeout(timer),
+    );
     send(res, 200, { apiVersion: HOOKS_API_VERSION, kind: `${h.hook}Response`, ...answer });
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     observer?.hookAnswered(h.hook, answer.status, seconds);

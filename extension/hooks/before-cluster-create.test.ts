@@ -8,7 +8,7 @@ import {
   LABEL_ROLE,
 } from '../../shared/vip.js';
 import { beforeClusterCreate, requestedFamilies, RETRY } from './before-cluster-create.js';
-import { testBeforeClusterCreate, testCluster } from './testing.js';
+import { testBeforeClusterCreate, testCall, testCluster } from './testing.js';
 
 const cluster = (variables?: unknown, annotations?: Record<string, string>): Cluster => ({
   apiVersion: 'cluster.x-k8s.io/v1beta2',
@@ -81,11 +81,14 @@ describe('BeforeClusterCreate decision table', () => {
     store.addCluster(testCluster(name, opts));
   let hook: ReturnType<typeof beforeClusterCreate>;
   const call = (cluster: Cluster) =>
-    hook.handle({
-      apiVersion: 'hooks.runtime.cluster.x-k8s.io/v1alpha1',
-      kind: 'BeforeClusterCreateRequest',
-      cluster: structuredClone(cluster),
-    });
+    hook.handle(
+      {
+        apiVersion: 'hooks.runtime.cluster.x-k8s.io/v1alpha1',
+        kind: 'BeforeClusterCreateRequest',
+        cluster: structuredClone(cluster),
+      },
+      testCall(),
+    );
 
   beforeEach(() => {
     store = new FakeStore([POOL_KIND]);
@@ -264,6 +267,31 @@ describe('BeforeClusterCreate decision table', () => {
       `${MAX_IN_USE + 1} addresses InClusterIPPool pool handed out already answer`,
     );
     expect(store.claims.size).toBe(MAX_IN_USE + 1);
+  });
+
+  test("a call CAPI has given up on stops waiting: a bind after that is the next call's", async () => {
+    store.addPool(POOL_KIND, pool('pool', ['10.0.0.10-10.0.0.20']));
+    hook = testBeforeClusterCreate(store, recorder, new Allocator(store, { poolKinds: [POOL_KIND] }), 5_000);
+    const giveUp = new AbortController();
+    const answer = hook.handle(
+      {
+        apiVersion: 'hooks.runtime.cluster.x-k8s.io/v1alpha1',
+        kind: 'BeforeClusterCreateRequest',
+        cluster: structuredClone(topologyCluster('c1')),
+      },
+      { ...testCall(), signal: giveUp.signal },
+    );
+    await new Promise((r) => setTimeout(r, 20));
+    giveUp.abort();
+    // Within the 5 s it would have waited; the call has answered by now, so it is not its VIP.
+    await new Promise((r) => setTimeout(r, 20));
+    store.bind(store.claims.get(`${NS}/vip-cp-c1`) as IPAddressClaim, '10.0.0.10');
+    expect(await answer).toMatchObject({ retryAfterSeconds: RETRY.binding });
+    // The claim is still watched past the call: the bind is written for CAPI's next call.
+    await new Promise((r) => setTimeout(r, 20));
+    expect(store.clusters.get(`${NS}/c1`)?.metadata.annotations?.[ANNOTATION_CONTROL_PLANE_VIP]).toBe(
+      '10.0.0.10',
+    );
   });
 
   test('waiting for the binding costs no store call, and a bind during the wait is taken at once', async () => {

@@ -10,7 +10,9 @@ import { isPaused, ref, topologyClass } from '../../shared/cluster.js';
 import type { Slot } from '../../shared/allocator/claims.js';
 import { poolContains } from '../../shared/allocator/pools.js';
 import type { ClusterPatch } from '../../shared/allocator/store.js';
-import { HANDLER_SUFFIX, HOOK_TIMEOUT_SECONDS } from '../../shared/protocol.js';
+import { HANDLER_SUFFIX, HOOK_MARGIN_MS, HOOK_TIMEOUT_SECONDS } from '../../shared/protocol.js';
+import { reason } from '../../shared/kube/errors.js';
+import type { Logger } from '../../shared/log.js';
 import type { Recorder } from '../../shared/events.js';
 import type {
   BeforeClusterCreateRequest,
@@ -31,7 +33,7 @@ import {
   type Family,
   type Role,
 } from '../../shared/vip.js';
-import type { Handler, HookResponse } from '../server.js';
+import type { CallContext, Handler, HookResponse } from '../server.js';
 import { beforeClusterCreateRequest } from '../validate.js';
 
 const INGRESS: Slot = { role: 'ingress' };
@@ -98,8 +100,6 @@ export interface BeforeClusterCreateDeps {
   readonly observe?: (slot: Slot, result: string) => void;
   /** Seconds from the Cluster's creation to its VIP being written (metrics). */
   readonly observeTimeToVip?: (seconds: number) => void;
-  /** A VIP that bound after its call returned could not be written (the next call tries again). */
-  readonly onCompletionError?: (cluster: Cluster, err: unknown) => void;
 }
 
 const success = (message?: string): HookResponse => ({
@@ -173,7 +173,7 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
   ): Promise<Allocation | undefined> {
     if (!wantsIngress(cluster)) return undefined;
     try {
-      const allocation = await allocator.allocate(cluster, className, INGRESS, 0, existing);
+      const allocation = await allocator.allocate(cluster, className, INGRESS, existing ? { existing } : {});
       deps.observe?.(INGRESS, outcome(allocation));
       return allocation;
     } catch (err) {
@@ -307,6 +307,7 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
     cls: { name: string; namespace: string },
     slots: readonly Slot[],
     message: string,
+    log: Logger,
   ): void {
     const uid = cluster.metadata.uid;
     if (!uid || answered.get(uid)) return;
@@ -314,22 +315,26 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
     void (async () => {
       try {
         const results = await Promise.all(
-          slots.map((slot) => allocator.allocate(cluster, cls.name, slot, COMPLETION_WAIT_MS)),
+          slots.map((slot) => allocator.allocate(cluster, cls.name, slot, { waitMs: COMPLETION_WAIT_MS })),
         );
         if (results.every((a) => a.state === 'allocated')) {
           await publish(cluster, cls, results, await ingress(cluster, cls.name));
           return;
         }
       } catch (err) {
-        deps.onCompletionError?.(cluster, err);
+        log.warn('Could not write a VIP that bound after its call; the next call tries again', {
+          error: reason(err),
+        });
       }
       // Not bound in time, or failed: the next call takes the full path again.
       answered.delete(uid);
     })();
   }
 
-  async function handle({ cluster }: BeforeClusterCreateRequest): Promise<HookResponse> {
-    const started = Date.now();
+  async function handle({ cluster }: BeforeClusterCreateRequest, call: CallContext): Promise<HookResponse> {
+    // The wait ends in time for our own writes before CAPI stops waiting: a loaded API server must
+    // not push the answer past CAPI's timeout (it would skip the hook; see failurePolicy below).
+    const waitUntil = Math.min(Date.now() + deps.allocationWaitMs, call.deadline - HOOK_MARGIN_MS);
     const cls = topologyClass(cluster);
     if (!cls || cluster.metadata.annotations?.[ANNOTATION_ENABLED] === 'false') return success();
     // clusterctl move pauses Clusters: nothing is claimed or written for one until it is unpaused.
@@ -407,15 +412,11 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
       [results, ing] = await Promise.all([
         Promise.all(
           slots.map((slot, i) =>
-            // The wait counts from the call's start: a loaded API server must not push the answer
-            // past CAPI's timeout (it would skip the hook; see failurePolicy below).
-            allocator.allocate(
-              cluster,
-              cls.name,
-              slot,
-              Math.max(0, started + deps.allocationWaitMs - Date.now()),
-              i === 0 ? claim : undefined,
-            ),
+            allocator.allocate(cluster, cls.name, slot, {
+              waitMs: Math.max(0, waitUntil - Date.now()),
+              ...(i === 0 && claim ? { existing: claim } : {}),
+              signal: call.signal,
+            }),
           ),
         ),
         claim ? undefined : ingress(cluster, cls.name),
@@ -436,7 +437,7 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
     );
     if (!waiting) return publish(cluster, cls, results, claim ? await ingress(cluster, cls.name) : ing);
     if (waiting.state === 'pending' && waiting.reason === 'binding') {
-      completeWhenBound(cluster, cls, slots, waiting.message);
+      completeWhenBound(cluster, cls, slots, waiting.message, call.log);
     }
     switch (waiting.state) {
       case 'no-pool': {

@@ -9,7 +9,7 @@ import {
   LABEL_ROLE,
 } from '../../shared/vip.js';
 import { RETRY } from './before-cluster-create.js';
-import { testBeforeClusterCreate, testCluster } from './testing.js';
+import { testBeforeClusterCreate, testCall, testCluster } from './testing.js';
 import { beforeClusterDelete } from './before-cluster-delete.js';
 
 const NS = 'ns';
@@ -40,18 +40,24 @@ const topologyCluster = (name: string, paused = false): Cluster =>
   store.addCluster(testCluster(name, { paused }));
 
 const create = (cluster: Cluster) =>
-  testBeforeClusterCreate(store, recorder, allocator).handle({
-    apiVersion: HOOKS,
-    kind: 'BeforeClusterCreateRequest',
-    cluster: structuredClone(cluster),
-  });
+  testBeforeClusterCreate(store, recorder, allocator).handle(
+    {
+      apiVersion: HOOKS,
+      kind: 'BeforeClusterCreateRequest',
+      cluster: structuredClone(cluster),
+    },
+    testCall(),
+  );
 
 const remove = (cluster: Cluster) =>
-  beforeClusterDelete({ allocator, recorder, reuseGraceSeconds: 300 }).handle({
-    apiVersion: HOOKS,
-    kind: 'BeforeClusterDeleteRequest',
-    cluster: structuredClone(cluster),
-  });
+  beforeClusterDelete({ allocator, recorder, reuseGraceSeconds: 300 }).handle(
+    {
+      apiVersion: HOOKS,
+      kind: 'BeforeClusterDeleteRequest',
+      cluster: structuredClone(cluster),
+    },
+    testCall(),
+  );
 
 const claim = (name: string) => store.claims.get(`${NS}/${name}`) as IPAddressClaim;
 

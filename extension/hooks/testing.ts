@@ -3,9 +3,16 @@ import type { Allocator } from '../../shared/allocator/allocator.js';
 import type { Cluster } from '../../shared/kube/types.js';
 import { ANNOTATION_INGRESS_ENABLED } from '../../shared/vip.js';
 import type { FakeRecorder, FakeStore } from '../../shared/testing/fake-store.js';
+import winston from 'winston';
+import type { CallContext } from '../server.js';
 import { beforeClusterCreate } from './before-cluster-create.js';
 
-export const testBeforeClusterCreate = (store: FakeStore, recorder: FakeRecorder, allocator: Allocator) =>
+export const testBeforeClusterCreate = (
+  store: FakeStore,
+  recorder: FakeRecorder,
+  allocator: Allocator,
+  allocationWaitMs = 50,
+) =>
   beforeClusterCreate({
     allocator,
     recorder,
@@ -13,7 +20,7 @@ export const testBeforeClusterCreate = (store: FakeStore, recorder: FakeRecorder
     getClusterClass: (ns, n) => store.getClusterClass(ns, n),
     generatePatchesHandler: 'vip-allocator-generate-patches',
     defaultPort: 6443,
-    allocationWaitMs: 50,
+    allocationWaitMs,
   });
 
 /** A v1beta2 topology Cluster of class `cc` in namespace `ns`, created now, ingress off unless asked. */
@@ -38,4 +45,11 @@ export const testCluster = (
       ...(opts.variables ? { variables: [{ name: 'vipAllocator', value: opts.variables }] } : {}),
     },
   },
+});
+
+/** A call as the server makes it: CAPI waits 10 s, nobody gives up, nothing is logged. */
+export const testCall = (): CallContext => ({
+  deadline: Date.now() + 10_000,
+  signal: new AbortController().signal,
+  log: winston.createLogger({ silent: true }),
 });

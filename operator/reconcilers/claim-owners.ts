@@ -72,7 +72,12 @@ export function registerClaimOwners(op: Operator, options: ClaimOwnerOptions): v
     const cluster = await options.store.getCluster(meta.metadata.namespace, meta.metadata.name);
     const cls = cluster && topologyClass(cluster);
     if (!cluster || !cls || !wantsIngress(cluster)) return;
-    const allocation = await options.allocator.allocate(cluster, cls.name, { role: 'ingress' }, 0, claim);
+    const allocation = await options.allocator.allocate(
+      cluster,
+      cls.name,
+      { role: 'ingress' },
+      { existing: claim },
+    );
     if (allocation.state !== 'allocated') return;
     await options.store.patchCluster(cluster, clusterPatch({ ingress: allocation.address }));
     await options.recorder.event(

@@ -168,14 +168,18 @@ export class Allocator {
 
   /**
    * Ensures the Cluster's claim (created in the best matching pool, or adopted) and waits up to
-   * `waitMs` for the IPAM provider to bind it (on the store's watch: no request while waiting).
+   * `waitMs` for the IPAM provider to bind it (on the store's watch: no request while waiting), less
+   * if `signal` aborts (the hook call it serves was given up).
    */
   async allocate(
     cluster: Cluster,
     className: string,
     slot: Slot,
-    waitMs: number,
-    existing?: IPAddressClaim,
+    {
+      waitMs = 0,
+      existing,
+      signal,
+    }: { waitMs?: number; existing?: IPAddressClaim; signal?: AbortSignal } = {},
   ): Promise<Allocation> {
     const namespace = cluster.metadata.namespace;
     // The attempt only names a claim still to be made, so a given claim in use is looked up again.
@@ -215,7 +219,7 @@ export class Allocator {
     }
     claim = await this.adopt(claim, cluster);
 
-    claim = await this.#store.waitForClaim(claim, (c) => Boolean(c.status?.addressRef?.name), waitMs);
+    claim = await this.#store.waitForClaim(claim, (c) => Boolean(c.status?.addressRef?.name), waitMs, signal);
     const addressName = claim.status?.addressRef?.name;
     const address = addressName ? await this.#store.getAddress(namespace, addressName) : undefined;
     if (address?.spec.address) {

@@ -38,13 +38,14 @@ export interface Store {
    */
   listClaims(scope: { namespace?: string; labelled: boolean }): Promise<IPAddressClaim[]>;
   /**
-   * The claim once `done` holds for it, or its newest version when `timeoutMs` runs out. Event
-   * driven: waiting costs no request.
+   * The claim once `done` holds for it, or its newest version when `timeoutMs` runs out or `signal`
+   * aborts (the hook call was given up). Event driven: waiting costs no request.
    */
   waitForClaim(
     claim: IPAddressClaim,
     done: (claim: IPAddressClaim) => boolean,
     timeoutMs: number,
+    signal?: AbortSignal,
   ): Promise<IPAddressClaim>;
   /** Creates the claim; resolves to undefined when one of that name already exists. */
   createClaim(claim: IPAddressClaim): Promise<IPAddressClaim | undefined>;
@@ -220,12 +221,17 @@ export class KubeStore implements Store {
     claim: IPAddressClaim,
     done: (claim: IPAddressClaim) => boolean,
     timeoutMs: number,
+    signal?: AbortSignal,
   ): Promise<IPAddressClaim> {
     // The watch selects our role label; an adopted claim of the original's without it is looked
     // at again on CAPI's next call instead.
     if (claim.metadata.labels?.[LABEL_ROLE] === undefined) return Promise.resolve(claim);
-    return this.#claims.until(claim, done, timeoutMs, () =>
-      this.getClaim(claim.metadata.namespace, claim.metadata.name),
+    return this.#claims.until(
+      claim,
+      done,
+      timeoutMs,
+      () => this.getClaim(claim.metadata.namespace, claim.metadata.name),
+      signal,
     );
   }
 

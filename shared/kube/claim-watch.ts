@@ -37,14 +37,16 @@ export class ClaimWatch {
   }
 
   /**
-   * The claim once `done` holds for it, or the newest version seen when `timeoutMs` runs out.
-   * `reread` fetches the claim live: used when the watch (re)starts, since events may be missed then.
+   * The claim once `done` holds for it, or the newest version seen when `timeoutMs` runs out or
+   * `signal` aborts. `reread` fetches the claim live: used when the watch (re)starts, since events
+   * may be missed then.
    */
   async until(
     claim: IPAddressClaim,
     done: (c: IPAddressClaim) => boolean,
     timeoutMs: number,
     reread: () => Promise<IPAddressClaim | undefined>,
+    signal?: AbortSignal,
   ): Promise<IPAddressClaim> {
     const key = keyOf(claim.metadata.namespace, claim.metadata.name);
     const sameClaim = (c: IPAddressClaim | undefined): c is IPAddressClaim =>
@@ -52,7 +54,7 @@ export class ClaimWatch {
     let latest = claim;
     const seen = this.#recent.get(key);
     if (sameClaim(seen) && done(seen)) return seen;
-    if (timeoutMs <= 0) return latest;
+    if (timeoutMs <= 0 || signal?.aborted) return latest;
 
     return new Promise<IPAddressClaim>((resolve) => {
       let settled = false;
@@ -60,6 +62,7 @@ export class ClaimWatch {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        signal?.removeEventListener('abort', finish);
         this.#waiters.get(key)?.delete(wake);
         if (this.#waiters.get(key)?.size === 0) this.#waiters.delete(key);
         resolve(latest);
@@ -75,6 +78,7 @@ export class ClaimWatch {
         else void reread().then(consider, () => undefined);
       };
       const timer = setTimeout(finish, timeoutMs);
+      signal?.addEventListener('abort', finish, { once: true });
       let set = this.#waiters.get(key);
       if (!set) this.#waiters.set(key, (set = new Set()));
       set.add(wake);

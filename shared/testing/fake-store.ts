@@ -119,18 +119,21 @@ export class FakeStore implements Store {
     claim: IPAddressClaim,
     done: (claim: IPAddressClaim) => boolean,
     timeoutMs: number,
+    signal?: AbortSignal,
   ): Promise<IPAddressClaim> {
     const current = (): IPAddressClaim =>
       structuredClone(this.claims.get(key(claim.metadata.namespace, claim.metadata.name))) ?? claim;
-    if (done(current()) || timeoutMs <= 0) return current();
+    if (done(current()) || timeoutMs <= 0 || signal?.aborted) return current();
     return new Promise((resolve) => {
       const finish = (): void => {
         this.#waiters.delete(wake);
         clearTimeout(timer);
+        signal?.removeEventListener('abort', finish);
         resolve(current());
       };
       const wake: Waiter = () => done(current()) && finish();
       const timer = setTimeout(finish, timeoutMs);
+      signal?.addEventListener('abort', finish, { once: true });
       this.#waiters.add(wake);
     });
   }
