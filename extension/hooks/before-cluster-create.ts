@@ -160,6 +160,9 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
   // meanwhile (and with a stale Cluster for a while after a write); those calls are answered from
   // here without a request.
   const answered = new TtlMap<string, string>();
+  // The Clusters whose claims are still binding, watched past their call: how many wait on the
+  // IPAM provider now (just-written VIPs and expired memos are not waiting).
+  const binding = new Set<string>();
   const warn = (cluster: Cluster, reason: string, note: string): Promise<void> =>
     recorder.event(cluster, 'Warning', reason, note);
   const outcome = (a: Allocation): string => (a.state === 'pending' ? a.reason : a.state);
@@ -312,12 +315,14 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
     const uid = cluster.metadata.uid;
     if (!uid || answered.get(uid)) return;
     answered.set(uid, message, COMPLETION_WAIT_MS);
+    binding.add(uid);
     void (async () => {
       try {
         const results = await Promise.all(
           slots.map((slot) => allocator.allocate(cluster, cls.name, slot, { waitMs: COMPLETION_WAIT_MS })),
         );
         if (results.every((a) => a.state === 'allocated')) {
+          binding.delete(uid);
           await publish(cluster, cls, results, await ingress(cluster, cls.name));
           return;
         }
@@ -327,6 +332,7 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
         });
       }
       // Not bound in time, or failed: the next call takes the full path again.
+      binding.delete(uid);
       answered.delete(uid);
     })();
   }
@@ -349,7 +355,7 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
     const vip = cluster.metadata.annotations?.[ANNOTATION_CONTROL_PLANE_VIP];
     if (host && host === vip) return ingressAfter(cluster, cls);
     const memo = cluster.metadata.uid ? answered.get(cluster.metadata.uid) : undefined;
-    if (memo) return retry(memoRetrySeconds(answered.size), memo);
+    if (memo) return retry(memoRetrySeconds(binding.size), memo);
 
     let slots: Slot[];
     try {
