@@ -50,7 +50,7 @@ suite('an address already in use is never published', () => {
     ]) {
       await kube().objects.create(o);
     }
-  }, 120_000);
+  }, 300_000);
 
   afterAll(async () => {
     await lab?.destroy();

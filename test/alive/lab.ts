@@ -147,6 +147,7 @@ export class Lab {
   /** The bridge, `count` nodes on it and an etcd beside it; what a crashed run left is removed first. */
   static async create(count: number): Promise<Lab> {
     await removeLeftovers();
+    await vethsGone();
     const lab = new Lab(await mkdtemp(path.join(tmpdir(), 'capi-vip-alive-')), count);
     try {
       await lab.#build();
@@ -541,13 +542,20 @@ async function removeLeftovers(): Promise<void> {
   // The etcd beside the bridge: its data directory is the only argument naming a lab.
   await execa('pkill', ['-KILL', '-f', `--data-dir=${tmpdir()}/capi-vip-alive-`], { reject: false });
   await execa('ip', ['link', 'del', BRIDGE], { reject: false });
-  // The kernel frees a deleted namespace, and the veth ends in it, a moment later.
+}
+
+/**
+ * The kernel frees a deleted namespace, and the veth ends in it, later: on a loaded machine more
+ * than 30 s later (its cleanup waits for RCU grace periods). Only a new lab needs the names free,
+ * so only creating one waits for them.
+ */
+async function vethsGone(): Promise<void> {
   await eventually(
-    "the lab's veth pairs to be gone",
+    "the previous lab's veth pairs to be gone (the kernel frees deleted namespaces lazily)",
     async () => {
       const { stdout: links } = await execa('ip', ['-o', 'link', 'show']);
       return links.includes(`${PREFIX}-veth`) ? undefined : true;
     },
-    30_000,
+    180_000,
   );
 }
