@@ -15,7 +15,7 @@ import { Allocator } from '../shared/allocator/allocator.js';
 import { KubeStore } from '../shared/allocator/store.js';
 import { FlagError, parseFlags, usage, type Config } from '../shared/config.js';
 import { EventRecorder } from '../shared/events.js';
-import { addressProber, inScope } from '../shared/probe.js';
+import { addressProber } from '../shared/probe.js';
 import { reason } from '../shared/kube/errors.js';
 import { loadKubeConfig } from '../shared/kube/kubeconfig.js';
 import { createLogger, type Logger } from '../shared/log.js';
@@ -39,19 +39,10 @@ export async function run(config: Config, log: Logger): Promise<() => Promise<vo
   const kc = loadKubeConfig(config.kubeconfig);
   const store = new KubeStore(kc);
   const metrics = new Metrics(() => storeSnapshot(store, config.poolKinds));
-  const probe = addressProber(config.probeTimeoutMs);
   const allocator = new Allocator(store, {
     poolKinds: config.poolKinds,
     defaultPort: config.defaultPort,
-    // Addresses outside --probe-addresses are never sent a packet.
-    ...(config.probeAddresses === 'none'
-      ? {}
-      : {
-          prober: (address, port) =>
-            inScope(config.probeAddresses, address)
-              ? probe(address, port)
-              : Promise.resolve({ answered: false, how: 'not probed' }),
-        }),
+    prober: addressProber(config.probeTimeoutMs, config.probeAddresses),
   });
   const recorder = new EventRecorder(kc, (err) =>
     log.warn('Could not record an Event', { error: reason(err) }),

@@ -1,6 +1,5 @@
-import { isIPv4, isIPv6 } from 'node:net';
 import { HOOK_MARGIN_MS, HOOK_TIMEOUT_SECONDS } from './protocol.js';
-import type { ProbeScope } from './probe.js';
+import { isCidr, type ProbeScope } from './probe.js';
 import { DEFAULT_POOL_KINDS, type PoolKind } from './allocator/pools.js';
 import type { LogFormat, LogLevel } from './log.js';
 
@@ -108,11 +107,7 @@ const text: Parser<string> = (raw) => raw;
 const probeScope: Parser<ProbeScope> = (raw, flag) => {
   if (raw === 'all' || raw === 'none') return raw;
   const cidrs = raw.split(',').map((c) => c.trim());
-  const bad = cidrs.find((c) => {
-    const [ip, bits, extra] = c.split('/');
-    const width = isIPv4(ip ?? '') ? 32 : isIPv6(ip ?? '') ? 128 : 0;
-    return !width || extra !== undefined || !/^\d+$/.test(bits ?? '') || Number(bits) > width;
-  });
+  const bad = cidrs.find((c) => !isCidr(c));
   if (bad !== undefined)
     throw new FlagError(flag, `"${bad}" is not a CIDR such as 10.0.0.0/24 (or use all, none)`);
   return cidrs;

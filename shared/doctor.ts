@@ -3,7 +3,7 @@
  * Is RuntimeSDK on and our ExtensionConfig discovered; is the serving certificate valid; which
  * pools serve each ClusterClass that uses our patch; which Clusters our hook blocks and why; whether
  * each VIP answers; which VIPs are held in quarantine; which pool addresses were found already in
- * use; which claims are orphans. Exit 1 when
+ * use; which claims are orphans; with --before-move, what clusterctl move would lose. Exit 1 when
  * something is wrong.
  */
 import {
@@ -20,6 +20,7 @@ import { Allocator } from './allocator/allocator.js';
 import { answering, SILENT_AFTER_MS } from './answering.js';
 import { clusterNameOf, hasClusterOwner, isInUse, isOurs } from './allocator/claims.js';
 import { beforeMove } from './move-check.js';
+import { ref } from './cluster.js';
 import { heldFor, isQuarantined, quarantinedUntil } from './quarantine.js';
 import { ANNOTATION_ADDRESS_IN_USE, SETTINGS_VARIABLE as VARIABLE } from './vip.js';
 import { freeAddresses, poolFamily, type Candidate, type PoolKind } from './allocator/pools.js';
@@ -283,7 +284,7 @@ export async function diagnose(kc: KubeConfig, options: DoctorOptions): Promise<
     add(
       'quarantine',
       !overdue,
-      `IPAddressClaim ${claim.metadata.namespace}/${claim.metadata.name}`,
+      `IPAddressClaim ${ref(claim)}`,
       overdue
         ? `held past ${until.toISOString()} and not released: is a replica running with --reuse-grace above 0?`
         : `keeps its address out of ${claim.spec.poolRef.kind} ${claim.spec.poolRef.name} ${heldFor(claim)}; ` +
@@ -293,21 +294,14 @@ export async function diagnose(kc: KubeConfig, options: DoctorOptions): Promise<
 
   // 8. Addresses a pool hands out that something else answered on: someone must free or exclude them.
   for (const claim of claims.filter(isInUse)) {
-    const subject = `IPAddressClaim ${claim.metadata.namespace}/${claim.metadata.name}`;
     add(
       'address-in-use',
       false,
-      subject,
+      `IPAddressClaim ${ref(claim)}`,
       `${claim.spec.poolRef.kind} ${claim.spec.poolRef.name} handed out an address already answering ` +
         `(${claim.metadata.annotations?.[ANNOTATION_ADDRESS_IN_USE] ?? '?'}); this claim keeps it out of ` +
         `circulation: free the address or exclude it from the pool, then delete the claim`,
     );
-  }
-
-  // 10. Before clusterctl move: what it would lose or duplicate.
-  if (options.beforeMove) {
-    for (const f of await beforeMove(kc, store, options.poolKinds, options.namespace))
-      add('before-move', f.ok, f.subject, f.detail);
   }
 
   // 9. Orphan claims: ours, without a Cluster owner, whose Cluster does not exist (held ones are not).
@@ -323,6 +317,11 @@ export async function diagnose(kc: KubeConfig, options: DoctorOptions): Promise<
         `orphan: no owner, and Cluster ${clusterName ?? '?'} does not exist`,
       );
     }
+  }
+  // 10. Before clusterctl move: what it would lose or duplicate.
+  if (options.beforeMove) {
+    for (const f of await beforeMove(kc, store, options.poolKinds, options.namespace))
+      add('before-move', f.ok, f.subject, f.detail);
   }
   return findings;
 }

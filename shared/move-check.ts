@@ -9,9 +9,8 @@ import { ApiextensionsV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { isInUse, isOurs } from './allocator/claims.js';
 import type { PoolKind } from './allocator/pools.js';
 import { Objects, type Store } from './allocator/store.js';
-import { isPaused } from './cluster.js';
+import { isPaused, ref } from './cluster.js';
 import { isNotFound } from './kube/errors.js';
-import type { IPAddressClaim, IPPool } from './kube/types.js';
 import { heldFor, isQuarantined } from './quarantine.js';
 import { ANNOTATION_CONTROL_PLANE_VIP, ANNOTATION_PAUSED } from './vip.js';
 
@@ -63,36 +62,30 @@ export async function beforeMove(
     if (cc.metadata.annotations?.[ANNOTATION_PAUSED] === undefined) continue;
     add(
       false,
-      `ClusterClass ${cc.metadata.namespace}/${cc.metadata.name}`,
+      `ClusterClass ${ref(cc)}`,
       `already paused (annotation ${ANNOTATION_PAUSED}): clusterctl move refuses to start; remove the annotation`,
     );
   }
   for (const c of clusters.filter(isPaused)) {
     add(
       false,
-      `Cluster ${c.metadata.namespace}/${c.metadata.name}`,
+      `Cluster ${ref(c)}`,
       'already paused: clusterctl move refuses to start; unpause it or move it on its own',
     );
   }
   // A Cluster still waiting for its VIP would be claimed for again on the target.
+  const claimed = new Set(claims.map((cl) => `${cl.metadata.namespace}/${cl.spec.clusterName ?? ''}`));
   for (const c of clusters) {
-    if (
+    const waiting =
       c.spec?.topology &&
       !c.metadata.deletionTimestamp &&
-      !c.metadata.annotations?.[ANNOTATION_CONTROL_PLANE_VIP]
-    ) {
-      const ref = `${c.metadata.namespace}/${c.metadata.name}`;
-      if (
-        claims.some(
-          (cl) => cl.metadata.namespace === c.metadata.namespace && cl.spec.clusterName === c.metadata.name,
-        )
-      ) {
-        add(false, `Cluster ${ref}`, 'has a claim but no VIP yet: let it finish before the move');
-      }
+      !c.metadata.annotations?.[ANNOTATION_CONTROL_PLANE_VIP];
+    if (waiting && claimed.has(ref(c))) {
+      add(false, `Cluster ${ref(c)}`, 'has a claim but no VIP yet: let it finish before the move');
     }
   }
   for (const claim of claims) {
-    const subject = `IPAddressClaim ${claim.metadata.namespace}/${claim.metadata.name}`;
+    const subject = `IPAddressClaim ${ref(claim)}`;
     if (isQuarantined(claim)) {
       add(
         false,
@@ -110,49 +103,31 @@ export async function beforeMove(
   }
 
   // Every pool our claims use must move with them (namespaced), or already be on the target (cluster-scoped).
-  const used = new Map<string, IPAddressClaim>();
-  for (const claim of claims) {
-    const p = claim.spec.poolRef;
-    used.set(`${p.kind}/${claim.metadata.namespace}/${p.name}`, claim);
-  }
+  const seen = new Set<string>();
   for (const kind of poolKinds) {
     const crd = await crdLabels(kc, kind);
     if (crd === undefined) continue;
-    const namespaced = await store.namespaced(kind);
-    const namespaces = [...new Set(claims.map((c) => c.metadata.namespace))];
-    const pools = new Map<string, IPPool>();
-    for (const ns of namespaced ? namespaces : [undefined]) {
-      for (const pool of (await store.listPools(kind, ns ?? ''))?.pools ?? []) {
-        pools.set(`${pool.metadata.namespace ?? ''}/${pool.metadata.name}`, pool);
-      }
-    }
-    for (const [key, claim] of used) {
-      if (!key.startsWith(`${kind.kind}/`)) continue;
+    for (const claim of claims.filter((c) => c.spec.poolRef.kind === kind.kind)) {
+      const list = await store.listPools(kind, claim.metadata.namespace);
       const name = claim.spec.poolRef.name;
-      const pool = pools.get(`${namespaced ? claim.metadata.namespace : ''}/${name}`);
-      const subject = `${kind.kind} ${namespaced ? `${claim.metadata.namespace}/` : ''}${name}`;
-      if (!pool) {
-        add(
-          false,
-          subject,
-          `not found, but IPAddressClaim ${claim.metadata.namespace}/${claim.metadata.name} names it`,
-        );
-      } else if (!namespaced) {
+      const subject = `${kind.kind} ${list?.namespaced ? `${claim.metadata.namespace}/` : ''}${name}`;
+      if (!list || seen.has(subject)) continue;
+      seen.add(subject);
+      const pool = list.pools.find((p) => p.metadata.name === name);
+      if (!pool) add(false, subject, `not found, but IPAddressClaim ${ref(claim)} names it`);
+      else if (!list.namespaced)
         add(
           true,
           subject,
           'cluster-scoped: clusterctl skips it when it exists on the target, so create it there first, with the same spec',
         );
-      } else if (moves(crd) || moves(pool.metadata.labels)) {
-        add(true, subject, 'moves with the namespace');
-      } else {
+      else if (moves(crd) || moves(pool.metadata.labels)) add(true, subject, 'moves with the namespace');
+      else
         add(
           false,
           subject,
           `will not move: neither its CRD nor it carries ${MOVE} or ${MOVE_HIERARCHY}; label it ${MOVE}=""`,
         );
-      }
-      used.delete(key);
     }
   }
   return findings;

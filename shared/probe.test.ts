@@ -47,7 +47,8 @@ describe('addressProber on this host', () => {
     const server = createServer().listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));
     const { port } = server.address() as AddressInfo;
-    const probe = addressProber(300);
+    const probe = addressProber(300, ['127.0.0.0/8']);
+    if (!probe) throw new Error('a scope of CIDRs has a prober');
     try {
       expect(await probe('127.0.0.1', port)).toEqual({
         answered: true,

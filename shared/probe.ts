@@ -15,7 +15,7 @@
  */
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { isIPv4, isIPv6, Socket } from 'node:net';
+import { BlockList, isIPv4, isIPv6, Socket } from 'node:net';
 import { promisify } from 'node:util';
 
 export interface ProbeResult {
@@ -76,9 +76,17 @@ async function neighbour(address: string): Promise<string | undefined> {
   return undefined;
 }
 
-/** The real prober: TCP to the port, then the neighbour table; at most about `timeoutMs`. */
-export function addressProber(timeoutMs: number): Prober {
+const NOT_PROBED: ProbeResult = { answered: false, how: 'not probed' };
+
+/**
+ * The real prober: TCP to the port, then the neighbour table; at most about `timeoutMs`. Addresses
+ * outside `scope` are never sent a packet; with scope `none` there is no prober at all.
+ */
+export function addressProber(timeoutMs: number, scope: ProbeScope): Prober | undefined {
+  if (scope === 'none') return undefined;
+  const inScope = scopeFilter(scope);
   return async (address, port) => {
+    if (!inScope(address)) return NOT_PROBED;
     const before = await neighbour(address);
     const answer = await tcp(address, port, timeoutMs);
     if (answer === 'accepted') return { answered: true, how: `TCP ${port} accepted a connection` };
@@ -92,27 +100,27 @@ export function addressProber(timeoutMs: number): Prober {
 /** Which addresses may be probed: `all`, `none`, or CIDRs (e.g. only the on-prem ranges). */
 export type ProbeScope = 'all' | 'none' | readonly string[];
 
-/** Whether `address` falls inside `cidr` (IPv4 or IPv6). */
-export function inCidr(address: string, cidr: string): boolean {
-  const [base, bits] = cidr.split('/');
-  const toBig = (ip: string): bigint | undefined => {
-    if (isIPv4(ip)) return ip.split('.').reduce((n, o) => (n << 8n) + BigInt(Number(o)), 0n);
-    if (!isIPv6(ip)) return undefined;
-    const [head = '', tail = ''] = ip.split('::');
-    const h = head ? head.split(':') : [];
-    const t = ip.includes('::') ? (tail ? tail.split(':') : []) : [];
-    const groups = [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
-    return groups.reduce((n, g) => (n << 16n) + BigInt(parseInt(g || '0', 16)), 0n);
-  };
-  const width = isIPv4(address) ? 32n : 128n;
-  if (!base || isIPv4(base) !== isIPv4(address)) return false;
-  const a = toBig(address);
-  const b = toBig(base);
-  const prefix = BigInt(Number(bits ?? width));
-  if (a === undefined || b === undefined || prefix > width) return false;
-  const shift = width - prefix;
-  return a >> shift === b >> shift;
+/** Whether `cidr` is one (`10.0.0.0/24`, `fd00::/64`); config.ts refuses a flag otherwise. */
+export function isCidr(cidr: string): boolean {
+  const [ip = '', bits = '', extra] = cidr.split('/');
+  const width = isIPv4(ip) ? 32 : isIPv6(ip) ? 128 : 0;
+  return width > 0 && extra === undefined && /^\d+$/.test(bits) && Number(bits) <= width;
 }
 
-export const inScope = (scope: ProbeScope, address: string): boolean =>
-  scope === 'all' ? true : scope === 'none' ? false : scope.some((c) => inCidr(address, c));
+const family = (address: string): 'ipv4' | 'ipv6' => (isIPv4(address) ? 'ipv4' : 'ipv6');
+
+/** Whether an address is in scope, decided by Node's own subnet matching (net.BlockList). */
+function scopeFilter(scope: ProbeScope): (address: string) => boolean {
+  if (scope === 'all' || scope === 'none') return () => scope === 'all';
+  const list = new BlockList();
+  for (const cidr of scope) {
+    const [ip = '', bits] = cidr.split('/');
+    list.addSubnet(ip, Number(bits), family(ip));
+  }
+  return (address) => list.check(address, family(address));
+}
+
+/** Whether `address` falls inside `cidr` (IPv4 or IPv6; another family never does). */
+export const inCidr = (address: string, cidr: string): boolean => scopeFilter([cidr])(address);
+
+export const inScope = (scope: ProbeScope, address: string): boolean => scopeFilter(scope)(address);

@@ -12,7 +12,7 @@ import { ref } from '../../shared/cluster.js';
 import type { Recorder } from '../../shared/events.js';
 import { IP_ADDRESS_CLAIM } from '../../shared/kube/gvk.js';
 import type { IPAddressClaim } from '../../shared/kube/types.js';
-import { clusterGone, isQuarantined, releaseAction } from '../../shared/quarantine.js';
+import { clusterGone, releaseAction } from '../../shared/quarantine.js';
 import { ANNOTATION_QUARANTINED_UNTIL, LABEL_QUARANTINE } from '../../shared/vip.js';
 import { countedKeys, keyOf, splitKey, type Operator, type ReconcileResult } from '../operator.js';
 
@@ -35,7 +35,8 @@ export function registerQuarantine(op: Operator, options: QuarantineOptions): vo
   async function reconcile(key: string): Promise<ReconcileResult> {
     const { namespace, name } = splitKey(key);
     const claim = claims.get(namespace, name);
-    if (!claim || !isQuarantined(claim) || claim.metadata.deletionTimestamp) {
+    // Gone from the watch: deleted, or its label taken off (the watch selects the label).
+    if (!claim || claim.metadata.deletionTimestamp) {
       setHeld(key, false);
       const gone = last.get(key);
       last.delete(key);

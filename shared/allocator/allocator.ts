@@ -1,4 +1,4 @@
-import type { Cluster, IPAddress, IPAddressClaim, PoolRef } from '../kube/types.js';
+import type { Cluster, IPAddress, IPAddressClaim, IPPool, PoolRef } from '../kube/types.js';
 import { ref } from '../cluster.js';
 import type { Prober } from '../probe.js';
 import {
@@ -76,7 +76,7 @@ export interface Held {
 export interface AllocatorOptions {
   readonly poolKinds: readonly PoolKind[];
   /** Asked before an address is allocated: does something already answer on it? */
-  readonly prober?: Prober;
+  readonly prober?: Prober | undefined;
   /** The control-plane port probed when the Cluster names none. */
   readonly defaultPort?: number;
 }
@@ -92,13 +92,13 @@ const INGRESS_PROBE_PORT = 443;
 export class Allocator {
   readonly #store: Store;
   readonly #kinds: readonly PoolKind[];
-  readonly #prober?: Prober;
+  readonly #prober: Prober | undefined;
   readonly #defaultPort: number;
 
   constructor(store: Store, options: AllocatorOptions) {
     this.#store = store;
     this.#kinds = options.poolKinds;
-    if (options.prober) this.#prober = options.prober;
+    this.#prober = options.prober;
     this.#defaultPort = options.defaultPort ?? 6443;
   }
 
@@ -260,12 +260,7 @@ export class Allocator {
         : undefined;
       // An address never bound was never announced: nothing for neighbours to forget.
       if (!address) continue;
-      const kind = this.#kindOf(claim.spec.poolRef);
-      const pool = kind
-        ? (await this.#store.listPools(kind, namespace))?.pools.find(
-            (p) => p.metadata.name === claim.spec.poolRef.name,
-          )
-        : undefined;
+      const pool = await this.#poolOf(claim.spec.poolRef, namespace);
       const seconds = holdSeconds(graceSeconds, pool);
       if (seconds > 0 && !isQuarantined(claim)) {
         await this.#store.patchClaim(claim, quarantineMeta(claim, cluster, seconds));
@@ -281,13 +276,10 @@ export class Allocator {
     if (address.metadata.labels?.[LABEL_ADDRESS_KEY] !== key) {
       await this.#store.labelAddress(address, LABEL_ADDRESS_KEY, key);
     }
-    const kind = this.#kindOf(address.spec.poolRef);
-    // A pool kind we were not told about is taken as namespaced: no false twins from other namespaces.
-    const namespaced = kind ? ((await this.#store.namespaced(kind)) ?? true) : true;
     return twinOf(
       address,
       await this.#store.listAddresses(
-        namespaced ? address.metadata.namespace : undefined,
+        await this.#scopeOf(address.spec.poolRef, address.metadata.namespace),
         LABEL_ADDRESS_KEY,
         key,
       ),
@@ -299,11 +291,29 @@ export class Allocator {
     return this.#kinds.find((k) => k.kind === pool.kind && k.apiVersion.startsWith(`${pool.apiGroup}/`));
   }
 
-  /** Claims held in quarantine on a pool, soonest released first (only asked when the pool is full). */
-  async #heldIn(pool: PoolRef, kind: PoolKind | undefined, namespace: string): Promise<IPAddressClaim[]> {
+  /**
+   * Where a pool's addresses and claims can be: `namespace` for a namespaced pool kind, everywhere
+   * (undefined) for a cluster-scoped one. A kind we were not told about is taken as namespaced: no
+   * false matches from other namespaces.
+   */
+  async #scopeOf(pool: PoolRef, namespace: string): Promise<string | undefined> {
+    const kind = this.#kindOf(pool);
     const namespaced = kind ? ((await this.#store.namespaced(kind)) ?? true) : true;
+    return namespaced ? namespace : undefined;
+  }
+
+  /** The pool a claim or address names, as listed for `namespace` (undefined: not of a kind we know). */
+  async #poolOf(pool: PoolRef, namespace: string): Promise<IPPool | undefined> {
+    const kind = this.#kindOf(pool);
+    return kind
+      ? (await this.#store.listPools(kind, namespace))?.pools.find((p) => p.metadata.name === pool.name)
+      : undefined;
+  }
+
+  /** Claims held in quarantine on a pool, soonest released first (only asked when the pool is full). */
+  async #heldIn(pool: PoolRef, namespace: string): Promise<IPAddressClaim[]> {
     const claims = await this.#store.listClaims({
-      namespace: namespaced ? namespace : undefined,
+      namespace: await this.#scopeOf(pool, namespace),
       labelled: true,
     });
     const until = (c: IPAddressClaim): number => quarantinedUntil(c)?.getTime() ?? Infinity;
@@ -370,15 +380,10 @@ export class Allocator {
     claim: IPAddressClaim,
   ): Promise<Allocation> {
     const pool = claim.spec.poolRef;
-    const kind = this.#kindOf(pool);
-    const found = kind
-      ? (await this.#store.listPools(kind, cluster.metadata.namespace))?.pools.find(
-          (p) => p.metadata.name === pool.name,
-        )
-      : undefined;
+    const found = await this.#poolOf(pool, cluster.metadata.namespace);
     if (found && freeAddresses(found) === 0) {
       const total = found.status?.ipAddresses?.total ?? 0;
-      const held = await this.#heldIn(pool, kind, cluster.metadata.namespace);
+      const held = await this.#heldIn(pool, cluster.metadata.namespace);
       // Waiting on a full pool while another matching one has room: give the unbound claim back, and
       // the next call claims from the pool with room (the uid guard never deletes a newer claim).
       const { ranked } = await this.search(cluster.metadata.namespace, className, slot.role, slot.family);
