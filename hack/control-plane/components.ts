@@ -183,7 +183,7 @@ export const PLANE_EXTENSION_FLAGS = [
   '--probe-addresses=198.18.0.0/24,fd00:198:18::/64',
 ];
 
-/** Our own process, exactly as `npm start` runs it (the bundle, with source maps), pointed at the plane. */
+/** Our own process as `npm start` runs it (the bundle, with source maps), pointed at the plane, with the plane's flags. */
 export function extension(pki: Pki): Component {
   const nodeOptions = deploymentNodeOptions();
   return {
