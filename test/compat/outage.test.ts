@@ -67,11 +67,14 @@ test(`CAPI ${CAPI}: while every replica is down, other classes are created and o
   const cluster = await waitForTopology(ns, 'patient', BACK_WITHIN_MS);
   const vip = cluster.metadata.annotations?.[VIP_ANNOTATION];
   expect(vip).toMatch(/^10\.70\.0\./);
-  await eventually('the first DockerCluster', async () =>
-    firsts.first.get(cluster.spec?.infrastructureRef?.name ?? ''),
-  );
-  expect(firsts.endpointOf(cluster.spec?.infrastructureRef?.name ?? '')).toEqual({ host: vip, port: 6443 });
-  expect(cluster.metadata.annotations?.['vip.capi.gorizond.io/nudged-at']).toBeDefined();
+  const infra = cluster.spec?.infrastructureRef?.name ?? '';
+  await eventually('the first DockerCluster', async () => firsts.first.get(infra));
+  expect(firsts.endpointOf(infra)).toEqual({ host: vip, port: 6443 });
+  // The replica nudges what still waits when it starts serving. CAPI's own retry may reach it first;
+  // then the DockerCluster came before the replica was declared back (1 s for the event's delivery).
+  if (cluster.metadata.annotations?.['vip.capi.gorizond.io/nudged-at'] === undefined) {
+    expect(firsts.at.get(infra)).toBeLessThanOrEqual(back + 1_000);
+  }
   process.stderr.write(
     `CAPI ${CAPI}: Cluster of our class completed ${Date.now() - back} ms after the extension was back\n`,
   );
