@@ -4,10 +4,21 @@ import { FakeRecorder, FakeStore } from '../../shared/testing/fake-store.js';
 import {
   ANNOTATION_CONTROL_PLANE_VIP,
   ANNOTATION_ENABLED,
+  ANNOTATION_INGRESS_ENABLED,
   LABEL_CLUSTER_CLASS,
   LABEL_ROLE,
 } from '../../shared/vip.js';
-import { beforeClusterCreate, requestedFamilies, RETRY } from './before-cluster-create.js';
+import { readFileSync } from 'node:fs';
+import type { Allocation } from '../../shared/allocator/allocator.js';
+import {
+  beforeClusterCreate,
+  decide,
+  requestedFamilies,
+  RETRY,
+  type Facts,
+  type Need,
+  type Outcome,
+} from './before-cluster-create.js';
 import { testBeforeClusterCreate, testCall, testCluster } from './testing.js';
 
 const cluster = (variables?: unknown, annotations?: Record<string, string>): Cluster => ({
@@ -114,7 +125,7 @@ describe('BeforeClusterCreate decision table', () => {
     expect(store.requests).toBe(0);
   });
 
-  test('row 1: not a topology Cluster, or enabled "false": Success, untouched', async () => {
+  test('not a topology Cluster, or enabled "false": Success, untouched', async () => {
     const plain: Cluster = {
       apiVersion: 'cluster.x-k8s.io/v1beta2',
       kind: 'Cluster',
@@ -128,7 +139,7 @@ describe('BeforeClusterCreate decision table', () => {
     expect(store.patches).toEqual([]);
   });
 
-  test('row 2: a hand-set host is kept, published, and warned about inside a pool', async () => {
+  test('a hand-set host is kept, published, and warned about inside a pool', async () => {
     store.addPool(POOL_KIND, pool('pool', ['10.0.0.10-10.0.0.20']));
     const response = await call(topologyCluster('c1', { host: '10.0.0.15' }));
     expect(response).toMatchObject({ status: 'Success', retryAfterSeconds: RETRY.patched });
@@ -137,7 +148,7 @@ describe('BeforeClusterCreate decision table', () => {
     expect(recorder.reasons()).toEqual(['ManualVIPInPool']);
   });
 
-  test('row 3: no matching pool, class lists our patch: blocked, naming where it looked', async () => {
+  test('no matching pool, class lists our patch: blocked, naming where it looked', async () => {
     const response = await call(topologyCluster('c1'));
     expect(response).toMatchObject({ status: 'Success', retryAfterSeconds: RETRY.noPool });
     expect(response.message).toMatch(
@@ -146,13 +157,13 @@ describe('BeforeClusterCreate decision table', () => {
     expect(recorder.reasons()).toEqual(['VIPPoolNotFound']);
   });
 
-  test('row 4: no matching pool, class without our patch: Success, not ours', async () => {
+  test('no matching pool, class without our patch: Success, not ours', async () => {
     store.addClass(clusterClass(false));
     expect(await call(topologyCluster('c1'))).toEqual({ status: 'Success', retryAfterSeconds: 0 });
     expect(recorder.events).toEqual([]);
   });
 
-  test('row 5: pool exhausted: retry every 5 s naming the pool, VIPPoolExhausted', async () => {
+  test('pool exhausted: retry every 5 s naming the pool, VIPPoolExhausted', async () => {
     store.addPool(POOL_KIND, pool('full', ['10.0.0.10'], { free: 0, total: 1 }));
     const response = await call(topologyCluster('c1'));
     expect(response).toMatchObject({ status: 'Success', retryAfterSeconds: RETRY.exhausted });
@@ -160,7 +171,7 @@ describe('BeforeClusterCreate decision table', () => {
     expect(recorder.reasons()).toEqual(['VIPPoolExhausted']);
   });
 
-  test('row 5b: a claim waiting on a full pool is given back when another matching pool has room', async () => {
+  test('a claim waiting on a full pool is given back when another matching pool has room', async () => {
     store.addPool(POOL_KIND, pool('a-full', ['10.0.0.10'], { free: 0, total: 1 }));
     const cluster = topologyCluster('c1');
     await call(cluster);
@@ -174,7 +185,7 @@ describe('BeforeClusterCreate decision table', () => {
     expect(store.claims.get(`${NS}/vip-cp-c1`)?.spec.poolRef.name).toBe('b-roomy');
   });
 
-  test('row 6: a dual-stack pair with a family without a pool: retry naming it, nothing claimed', async () => {
+  test('a dual-stack pair with a family without a pool: retry naming it, nothing claimed', async () => {
     store.addPool(POOL_KIND, pool('v4', ['10.0.0.10-10.0.0.20']));
     const response = await call(topologyCluster('c1', { variables: { ipFamilies: ['IPv4', 'IPv6'] } }));
     expect(response).toMatchObject({ status: 'Success', retryAfterSeconds: RETRY.noPool });
@@ -182,14 +193,14 @@ describe('BeforeClusterCreate decision table', () => {
     expect(store.claims.size).toBe(0);
   });
 
-  test('row 7: bad ipFamilies: Failure naming the Cluster and the field, VIPInvalidRequest', async () => {
+  test('bad ipFamilies: Failure naming the Cluster and the field, VIPInvalidRequest', async () => {
     const response = await call(topologyCluster('c1', { variables: { ipFamilies: ['IPv5'] } }));
     expect(response.status).toBe('Failure');
     expect(response.message).toContain('Cluster ns/c1: variable vipAllocator.ipFamilies');
     expect(recorder.reasons()).toEqual(['VIPInvalidRequest']);
   });
 
-  test('row 8: a paused Cluster (clusterctl move): retry, nothing claimed or written, no request', async () => {
+  test('a paused Cluster (clusterctl move): retry, nothing claimed or written, no request', async () => {
     store.addPool(POOL_KIND, pool('pool', ['10.0.0.10-10.0.0.20']));
     store.resetCalls();
     const response = await call(topologyCluster('c1', { paused: true }));
@@ -199,7 +210,7 @@ describe('BeforeClusterCreate decision table', () => {
     expect(store.claims.size).toBe(0);
   });
 
-  test('row 9: an address another IPAddress of the pool holds: the claim is given back, VIPDuplicateAddress', async () => {
+  test('an address another IPAddress of the pool holds: the claim is given back, VIPDuplicateAddress', async () => {
     store.addPool(POOL_KIND, pool('pool', ['10.0.0.10-10.0.0.20']));
     store.bindOnCreate = () => '10.0.0.10';
     await call(topologyCluster('first'));
@@ -211,7 +222,7 @@ describe('BeforeClusterCreate decision table', () => {
     expect(store.patches.map((p) => p.cluster)).toEqual([`${NS}/first`]);
   });
 
-  test('row 10: an address something already answers on: its claim keeps it out of circulation, VIPAddressInUse, the next is claimed', async () => {
+  test('an address something already answers on: its claim keeps it out of circulation, VIPAddressInUse, the next is claimed', async () => {
     store.addPool(POOL_KIND, pool('pool', ['10.0.0.10-10.0.0.20']));
     let next = 10;
     store.bindOnCreate = () => `10.0.0.${next++}`;
@@ -247,7 +258,7 @@ describe('BeforeClusterCreate decision table', () => {
     expect(probed).toEqual(['10.0.0.10:6443', '10.0.0.11:6443']);
   });
 
-  test(`row 11: ${MAX_IN_USE} addresses in use in a row: the Cluster stops claiming and says what to do`, async () => {
+  test(`${MAX_IN_USE} addresses in use in a row: the Cluster stops claiming and says what to do`, async () => {
     store.addPool(POOL_KIND, pool('pool', ['10.0.0.10-10.0.0.20']));
     let next = 10;
     store.bindOnCreate = () => `10.0.0.${next++}`;
@@ -267,6 +278,19 @@ describe('BeforeClusterCreate decision table', () => {
       `${MAX_IN_USE + 1} addresses InClusterIPPool pool handed out already answer`,
     );
     expect(store.claims.size).toBe(MAX_IN_USE + 1);
+  });
+
+  test('a Cluster that carries its VIP and has no ingress claim reads it once, then never again', async () => {
+    const cluster = topologyCluster('c1', {
+      host: '10.0.0.10',
+      annotations: { [ANNOTATION_CONTROL_PLANE_VIP]: '10.0.0.10', [ANNOTATION_INGRESS_ENABLED]: 'true' },
+    });
+    cluster.metadata.uid = 'uid-c1';
+    store.resetCalls();
+    expect(await call(cluster)).toEqual({ status: 'Success', retryAfterSeconds: 0 });
+    expect(store.requests).toBe(1);
+    expect(await call(cluster)).toEqual({ status: 'Success', retryAfterSeconds: 0 });
+    expect(store.requests).toBe(1);
   });
 
   test("a call CAPI has given up on stops waiting: a bind after that is the next call's", async () => {
@@ -324,5 +348,254 @@ describe('BeforeClusterCreate decision table', () => {
     // CAPI's cache may still show the Cluster without it: answered from memory, no second write.
     expect((await call(stale)).message).toContain('Control-plane VIP 10.0.0.12 written');
     expect(store.patches).toHaveLength(1);
+  });
+});
+
+/**
+ * The README's "Cases the hook handles", row by row, against the pure decision: what it reads, in
+ * which order (each row gives what those reads return), and what it answers, writes and records.
+ * The first test checks that this list and the README's table are the same list.
+ */
+describe('decide: the README table', () => {
+  const SETTINGS = { generatePatchesHandler: 'vip-allocator-generate-patches', defaultPort: 6443 };
+  const cc = (ourPatch: boolean): ClusterClass => ({
+    apiVersion: 'cluster.x-k8s.io/v1beta2',
+    kind: 'ClusterClass',
+    metadata: { name: 'cc', namespace: 'ns' },
+    spec: {
+      patches: ourPatch
+        ? [{ name: 'vip', external: { generatePatchesExtension: 'vip-allocator-generate-patches.x' } }]
+        : [],
+    },
+  });
+  const claim = (name: string): IPAddressClaim => ({
+    apiVersion: 'ipam.cluster.x-k8s.io/v1beta2',
+    kind: 'IPAddressClaim',
+    metadata: { name, namespace: 'ns' },
+    spec: { poolRef: { apiGroup: 'ipam.cluster.x-k8s.io', kind: 'InClusterIPPool', name: 'pool' } },
+  });
+  const pending = (reason: Extract<Allocation, { state: 'pending' }>['reason']): Allocation => ({
+    state: 'pending',
+    reason,
+    message: `pending: ${reason}`,
+  });
+  const allocated: Allocation = {
+    state: 'allocated',
+    address: '10.0.0.10',
+    prefix: 24,
+    claim: claim('vip-cp-c1'),
+  };
+  const withVip = testCluster('c1', {
+    host: '10.0.0.10',
+    annotations: { [ANNOTATION_CONTROL_PLANE_VIP]: '10.0.0.10' },
+  });
+  const waitingOn = (reason: Parameters<typeof pending>[0]): Reads => [
+    ['claim', { claim: null }],
+    ['allocations', { allocations: [pending(reason)], ingress: null }],
+  ];
+
+  type Reads = [Need, Partial<Facts>][];
+  interface Row {
+    situation: string;
+    cluster?: Cluster;
+    memory?: Partial<Facts>;
+    reads: Reads;
+    answer: Partial<Outcome['response']>;
+    events: string[];
+    writes?: boolean;
+    remembers?: 'written' | 'tracked' | 'no ingress';
+  }
+  const ROWS: Row[] = [
+    {
+      situation: 'not a topology Cluster, or annotation `vip.capi.gorizond.io/enabled: "false"`',
+      cluster: testCluster('c1', { annotations: { [ANNOTATION_ENABLED]: 'false' } }),
+      reads: [],
+      answer: { status: 'Success', retryAfterSeconds: 0 },
+      events: [],
+    },
+    {
+      situation: 'Cluster paused (clusterctl move)',
+      cluster: testCluster('c1', { paused: true }),
+      reads: [],
+      answer: { retryAfterSeconds: RETRY.paused },
+      events: [],
+    },
+    {
+      situation: 'the Cluster carries its VIP',
+      cluster: {
+        ...withVip,
+        metadata: {
+          ...withVip.metadata,
+          annotations: { ...withVip.metadata.annotations, [ANNOTATION_INGRESS_ENABLED]: 'true' },
+        },
+      },
+      reads: [['ingressClaim', { ingressClaim: null }]],
+      answer: { status: 'Success', retryAfterSeconds: 0 },
+      events: [],
+      remembers: 'no ingress',
+    },
+    {
+      situation: 'called again while its claim binds, or just after its VIP was written',
+      memory: { memo: 'Waiting for InClusterIPPool pool to bind', binding: 60 },
+      reads: [],
+      answer: { retryAfterSeconds: 3, message: 'Waiting for InClusterIPPool pool to bind' },
+      events: [],
+    },
+    {
+      situation: 'bad `vipAllocator.ipFamilies` or `ip-families` annotation',
+      cluster: testCluster('c1', { variables: { ipFamilies: ['IPv5'] } }),
+      reads: [],
+      answer: { status: 'Failure' },
+      events: ['VIPInvalidRequest'],
+    },
+    {
+      situation: '`controlPlaneEndpoint.host` set by the user, no claim of ours',
+      cluster: testCluster('c1', { host: '10.0.0.15' }),
+      reads: [
+        ['claim', { claim: null }],
+        ['hostPool', { hostPool: 'InClusterIPPool pool' }],
+        ['clusterClass', { clusterClass: cc(true) }],
+        ['ingress', { ingress: null }],
+      ],
+      answer: { retryAfterSeconds: RETRY.patched },
+      events: ['ManualVIPInPool'],
+      writes: true,
+    },
+    {
+      situation: 'dual-stack pair asked, a family without a pool',
+      cluster: testCluster('c1', { variables: { ipFamilies: ['IPv4', 'IPv6'] } }),
+      reads: [
+        ['claim', { claim: null }],
+        ['missingFamily', { missingFamily: 'no pool serves IPv6' }],
+        ['clusterClass', { clusterClass: cc(true) }],
+      ],
+      answer: { retryAfterSeconds: RETRY.noPool, message: 'no pool serves IPv6' },
+      events: ['VIPPoolNotFound'],
+    },
+    {
+      situation: "a claim of the Cluster's name belongs to another Cluster",
+      reads: [
+        ['claim', { claim: null }],
+        ['allocations', { allocations: { conflict: 'claimed by Cluster ns/other' }, ingress: null }],
+      ],
+      answer: { status: 'Failure', message: 'claimed by Cluster ns/other' },
+      events: ['VIPClaimConflict'],
+    },
+    {
+      situation: 'the claim binds within `--allocation-wait`',
+      reads: [
+        ['claim', { claim: null }],
+        ['allocations', { allocations: [allocated], ingress: null }],
+        ['clusterClass', { clusterClass: cc(true) }],
+      ],
+      answer: { retryAfterSeconds: RETRY.patched },
+      events: ['VIPAllocated'],
+      writes: true,
+      remembers: 'written',
+    },
+    {
+      situation: 'the claim is still binding after `--allocation-wait`',
+      reads: waitingOn('binding'),
+      answer: { retryAfterSeconds: RETRY.binding },
+      events: ['VIPPending'],
+      remembers: 'tracked',
+    },
+    {
+      situation: 'no matching pool, class lists our patch',
+      reads: [
+        ['claim', { claim: null }],
+        [
+          'allocations',
+          { allocations: [{ state: 'no-pool', message: 'No IP pool for ClusterClass cc' }], ingress: null },
+        ],
+        ['clusterClass', { clusterClass: cc(true) }],
+      ],
+      answer: { retryAfterSeconds: RETRY.noPool, message: 'No IP pool for ClusterClass cc' },
+      events: ['VIPPoolNotFound'],
+    },
+    {
+      situation: 'no matching pool, class does not list our patch',
+      reads: [
+        ['claim', { claim: null }],
+        [
+          'allocations',
+          { allocations: [{ state: 'no-pool', message: 'No IP pool for ClusterClass cc' }], ingress: null },
+        ],
+        ['clusterClass', { clusterClass: cc(false) }],
+      ],
+      answer: { status: 'Success', retryAfterSeconds: 0 },
+      events: [],
+    },
+    {
+      situation: 'pool exhausted',
+      reads: waitingOn('exhausted'),
+      answer: { retryAfterSeconds: RETRY.exhausted },
+      events: ['VIPPoolExhausted'],
+    },
+    {
+      situation: 'a claim waits on a full pool and another matching pool has room',
+      reads: waitingOn('releasing'),
+      answer: { retryAfterSeconds: RETRY.releasing },
+      events: ['VIPPending'],
+    },
+    {
+      situation: 'the provider bound the claim to an address another IPAddress of the pool holds',
+      reads: waitingOn('duplicate'),
+      answer: { retryAfterSeconds: RETRY.duplicate },
+      events: ['VIPDuplicateAddress'],
+    },
+    {
+      situation: 'something already answers on the bound address (the probe)',
+      reads: waitingOn('in-use'),
+      answer: { retryAfterSeconds: RETRY['in-use'] },
+      events: ['VIPAddressInUse'],
+    },
+    {
+      situation: "a claim of the Cluster's name is held in quarantine (a deleted Cluster's)",
+      reads: waitingOn('quarantined'),
+      answer: { retryAfterSeconds: RETRY.quarantined },
+      events: ['VIPClaimQuarantined'],
+    },
+  ];
+
+  test('the rows are the README table, in its order', () => {
+    const readme = readFileSync('README.md', 'utf8');
+    const table = readme.slice(readme.indexOf('Cases the hook handles'), readme.indexOf('## Configuration'));
+    const situations = [...table.matchAll(/^\| (.+?) +\| .* \|$/gm)]
+      .map((m) => m[1] ?? '')
+      .filter((cell) => cell !== 'situation' && !cell.startsWith('---'));
+    expect(situations).toEqual(ROWS.map((r) => r.situation));
+  });
+
+  test.each(ROWS)('$situation', (row) => {
+    let facts: Facts = {
+      cluster: row.cluster ?? testCluster('c1'),
+      now: Date.now(),
+      binding: 0,
+      noIngress: false,
+      ...row.memory,
+    };
+    const asked: Need[] = [];
+    let step = decide(facts, SETTINGS);
+    while ('need' in step) {
+      const what = step.need;
+      asked.push(what);
+      const answer = row.reads.find(([need]) => need === what);
+      if (!answer || asked.length > row.reads.length) throw new Error(`unexpected read ${what}`);
+      facts = { ...facts, ...answer[1] };
+      step = decide(facts, SETTINGS);
+    }
+    expect(asked).toEqual(row.reads.map(([need]) => need));
+    expect(step.response).toMatchObject(row.answer);
+    expect(step.events.map((e) => e.reason)).toEqual(row.events);
+    expect(step.publication !== undefined).toBe(row.writes ?? false);
+    const remembered = step.written
+      ? 'written'
+      : step.track
+        ? 'tracked'
+        : step.noIngress
+          ? 'no ingress'
+          : undefined;
+    expect(remembered).toBe(row.remembers);
   });
 });

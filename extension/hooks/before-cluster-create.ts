@@ -4,15 +4,17 @@
  * of the Cluster, so addresses are written through the API and the hook asks to be called again;
  * it answers Success only once the Cluster it is shown already carries the VIP, so the rest of that
  * reconcile (patches, builtins) sees it. The ingress VIP never holds the control-plane VIP back.
+ *
+ * `decide` is the whole decision, pure: from what is known of the Cluster it either names the one
+ * thing it needs read next or gives the outcome (answer, patch, Events, metrics, what to remember).
+ * The handler is a loop that reads what is asked, so each path reads only what it needs, and then
+ * carries the outcome out. The README's "Cases the hook handles" table is `decide`'s test table.
  */
 import { ClaimConflictError, type Allocation, type Allocator } from '../../shared/allocator/allocator.js';
-import { isPaused, ref, topologyClass } from '../../shared/cluster.js';
 import type { Slot } from '../../shared/allocator/claims.js';
 import { poolContains } from '../../shared/allocator/pools.js';
 import type { ClusterPatch } from '../../shared/allocator/store.js';
-import { HANDLER_SUFFIX, HOOK_MARGIN_MS, HOOK_TIMEOUT_SECONDS } from '../../shared/protocol.js';
-import { reason } from '../../shared/kube/errors.js';
-import type { Logger } from '../../shared/log.js';
+import { isPaused, ref, topologyClass } from '../../shared/cluster.js';
 import type { Recorder } from '../../shared/events.js';
 import type {
   BeforeClusterCreateRequest,
@@ -20,8 +22,8 @@ import type {
   ClusterClass,
   IPAddressClaim,
 } from '../../shared/kube/types.js';
-import { clusterKeys } from '../../shared/log.js';
-import { TtlMap } from '../../shared/ttl-map.js';
+import { clusterKeys, type Logger } from '../../shared/log.js';
+import { HANDLER_SUFFIX, HOOK_MARGIN_MS, HOOK_TIMEOUT_SECONDS } from '../../shared/protocol.js';
 import { clusterPatch, wantsIngress, type Publication } from '../../shared/publish.js';
 import {
   ANNOTATION_CONTROL_PLANE_VIP,
@@ -33,6 +35,7 @@ import {
   type Family,
   type Role,
 } from '../../shared/vip.js';
+import { BindingTracker, COMPLETION_WAIT_MS } from '../binding-tracker.js';
 import type { CallContext, Handler, HookResponse } from '../server.js';
 import { beforeClusterCreateRequest } from '../validate.js';
 
@@ -52,10 +55,11 @@ export const RETRY = {
   'all-in-use': 10,
 } as const;
 
-type PendingReason = Extract<Allocation, { state: 'pending' }>['reason'];
+type Pending = Extract<Allocation, { state: 'pending' }>;
+type Allocated = Extract<Allocation, { state: 'allocated' }>;
 
 /** The Warning each waiting reason records (the others are a Normal `VIPPending`). */
-const WARNING: Partial<Record<PendingReason, string>> = {
+const WARNING: Partial<Record<Pending['reason'], string>> = {
   exhausted: 'VIPPoolExhausted',
   duplicate: 'VIPDuplicateAddress',
   quarantined: 'VIPClaimQuarantined',
@@ -65,14 +69,6 @@ const WARNING: Partial<Record<PendingReason, string>> = {
 
 /** How long after its creation a Cluster's topology waits for an ingress claim that is merely binding. */
 export const INGRESS_BINDING_GRACE_MS = 10_000;
-
-/**
- * How long a claim that is still binding is watched after the call returns: its VIP is written the
- * moment it binds, and CAPI's next call finds it on the Cluster.
- */
-export const COMPLETION_WAIT_MS = 120_000;
-/** How long a written VIP answers CAPI's calls from memory while CAPI's cache catches up. */
-export const WRITTEN_MEMO_MS = 30_000;
 
 const MAX_MEMO_RETRY = 3;
 const CLUSTERS_PER_SECOND = 25;
@@ -87,19 +83,71 @@ const CLUSTERS_PER_SECOND = 25;
 const memoRetrySeconds = (waiting: number): number =>
   Math.min(MAX_MEMO_RETRY, Math.max(RETRY.binding, Math.ceil(waiting / CLUSTERS_PER_SECOND)));
 
-export interface BeforeClusterCreateDeps {
-  readonly allocator: Allocator;
-  readonly recorder: Recorder;
-  readonly patchCluster: (cluster: Cluster, patch: ClusterPatch) => Promise<void>;
-  readonly getClusterClass: (namespace: string, name: string) => Promise<ClusterClass | undefined>;
-  /** `<handler>.` prefix a ClusterClass's external patch uses for our GeneratePatches handler. */
+/** A claim of the Cluster's name that another Cluster owns: its message. */
+export interface Conflict {
+  readonly conflict: string;
+}
+
+/**
+ * What is known when deciding. Memory and the clock are always there; every read is `undefined`
+ * until the decision asks for it, then the value, or `null` for "read, there is none".
+ */
+export interface Facts {
+  readonly cluster: Cluster;
+  readonly now: number;
+  /** What memory answers for this Cluster while nothing can have changed for it. */
+  readonly memo?: string;
+  /** How many Clusters' claims are binding now. */
+  readonly binding: number;
+  /** Memory: this Cluster carries its VIP and has no ingress claim that could still bind. */
+  readonly noIngress: boolean;
+  /** The claim of the first control-plane slot. */
+  readonly claim?: IPAddressClaim | null;
+  /** The Cluster's ClusterClass. */
+  readonly clusterClass?: ClusterClass | null;
+  /** The matching pool a hand-set host lies in (`<kind> <name>`). */
+  readonly hostPool?: string | null;
+  /** Why a dual-stack pair cannot be claimed: a family without a pool. */
+  readonly missingFamily?: string | null;
+  /** One allocation per control-plane slot, or the conflict that stopped them. */
+  readonly allocations?: readonly Allocation[] | Conflict;
+  /** The ingress claim, for a Cluster that carries its VIP. */
+  readonly ingressClaim?: IPAddressClaim | null;
+  /** The ingress allocation (`null`: the Cluster does not want one). */
+  readonly ingress?: Allocation | Conflict | null;
+}
+
+export type Need =
+  'claim' | 'clusterClass' | 'hostPool' | 'missingFamily' | 'allocations' | 'ingressClaim' | 'ingress';
+
+export interface Note {
+  readonly type: 'Normal' | 'Warning';
+  readonly reason: string;
+  readonly message: string;
+}
+
+export interface Outcome {
+  readonly response: HookResponse;
+  /** Written to the Cluster before answering. */
+  readonly publication?: Publication;
+  /** Recorded on the Cluster, in order. */
+  readonly events: readonly Note[];
+  /** Allocation outcomes by slot (metrics). */
+  readonly observed: readonly (readonly [Slot, string])[];
+  /** The control-plane VIP is written now: remember the answer until CAPI's cache shows it. */
+  readonly written?: boolean;
+  /** Claims still binding: watch them past the call and write the VIP when they bind. */
+  readonly track?: boolean;
+  /** Remember that no ingress claim waits, so later calls read nothing. */
+  readonly noIngress?: boolean;
+}
+
+export type Step = { readonly need: Need } | Outcome;
+
+export interface Settings {
+  /** `<handler>` prefix a ClusterClass's external patch uses for our GeneratePatches handler. */
   readonly generatePatchesHandler: string;
   readonly defaultPort: number;
-  readonly allocationWaitMs: number;
-  /** Counts each allocation outcome by role and family (metrics). */
-  readonly observe?: (slot: Slot, result: string) => void;
-  /** Seconds from the Cluster's creation to its VIP being written (metrics). */
-  readonly observeTimeToVip?: (seconds: number) => void;
 }
 
 const success = (message?: string): HookResponse => ({
@@ -112,12 +160,8 @@ const retry = (seconds: number, message: string): HookResponse => ({
   retryAfterSeconds: seconds,
   message,
 });
-
-function referencesHandler(cc: ClusterClass | undefined, handler: string): boolean {
-  return (cc?.spec?.patches ?? []).some((p) =>
-    p.external?.generatePatchesExtension?.startsWith(`${handler}.`),
-  );
-}
+const normal = (reason: string, message: string): Note => ({ type: 'Normal', reason, message });
+const warning = (reason: string, message: string): Note => ({ type: 'Warning', reason, message });
 
 /** A Cluster asking for something the hook cannot give: a Failure naming the field. */
 class BadRequestError extends Error {}
@@ -147,157 +191,362 @@ export function requestedFamilies(cluster: Cluster): Family[] {
 }
 
 /** The control-plane claims: one, or one per family of a dual-stack pair (the first keeps the original name). */
-function controlPlaneSlots(families: readonly Family[]): Slot[] {
+export function controlPlaneSlots(cluster: Cluster): Slot[] {
   const role: Role = 'control-plane';
+  const families = requestedFamilies(cluster);
   if (families.length === 0) return [{ role }];
   return families.map((family, i) => ({ role, family, ...(i > 0 ? { secondary: true } : {}) }));
 }
 
-export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<BeforeClusterCreateRequest> {
-  const { allocator, recorder } = deps;
-  // What a Cluster (by uid) was last answered while nothing can have changed for it: its claim is
-  // binding and watched, or its VIP was just written. CAPI calls again every second or so
-  // meanwhile (and with a stale Cluster for a while after a write); those calls are answered from
-  // here without a request.
-  const answered = new TtlMap<string, string>();
-  // The Clusters whose claims are still binding, watched past their call: how many wait on the
-  // IPAM provider now (just-written VIPs and expired memos are not waiting).
-  const binding = new Set<string>();
-  const warn = (cluster: Cluster, reason: string, note: string): Promise<void> =>
-    recorder.event(cluster, 'Warning', reason, note);
-  const outcome = (a: Allocation): string => (a.state === 'pending' ? a.reason : a.state);
-  const portOf = (cluster: Cluster): number => cluster.spec?.controlPlaneEndpoint?.port || deps.defaultPort;
+const isConflict = (x: unknown): x is Conflict => typeof x === 'object' && x !== null && 'conflict' in x;
+const outcomeOf = (a: Allocation): string => (a.state === 'pending' ? a.reason : a.state);
+const ingressAddress = (a: Facts['ingress']): string | undefined =>
+  a && !isConflict(a) && a.state === 'allocated' ? a.address : undefined;
 
-  /** The ingress VIP, best effort: it never waits, and a claim of another Cluster is only a Warning. */
-  async function ingress(
-    cluster: Cluster,
-    className: string,
-    existing?: IPAddressClaim,
-  ): Promise<Allocation | undefined> {
-    if (!wantsIngress(cluster)) return undefined;
-    try {
-      const allocation = await allocator.allocate(cluster, className, INGRESS, existing ? { existing } : {});
-      deps.observe?.(INGRESS, outcome(allocation));
-      return allocation;
-    } catch (err) {
-      if (!(err instanceof ClaimConflictError)) throw err;
-      await warn(cluster, 'VIPClaimConflict', err.message);
-      return undefined;
-    }
+/** Why the ingress VIP does not come with the control-plane VIP, said once, when that is written. */
+function ingressNotes(a: Facts['ingress']): Note[] {
+  if (!a || isConflict(a)) return [];
+  if (a.state === 'allocated') {
+    return [normal('IngressVIPAllocated', `Ingress VIP ${a.address} from IPAddressClaim ${ref(a.claim)}`)];
   }
-
-  /** Says, once (when the control-plane VIP is written), why the ingress VIP does not come with it. */
-  async function reportIngress(cluster: Cluster, allocation: Allocation | undefined): Promise<void> {
-    if (allocation?.state === 'allocated') {
-      await recorder.event(
-        cluster,
-        'Normal',
-        'IngressVIPAllocated',
-        `Ingress VIP ${allocation.address} from IPAddressClaim ${ref(allocation.claim)}`,
-      );
-    } else if (allocation?.state === 'no-pool') {
-      await recorder.event(
-        cluster,
-        'Normal',
-        'IngressVIPPoolNotFound',
-        `No ingress VIP. ${allocation.message}`,
-      );
-    } else if (allocation?.state === 'pending' && allocation.reason === 'exhausted') {
-      await warn(
-        cluster,
+  if (a.state === 'no-pool') return [normal('IngressVIPPoolNotFound', `No ingress VIP. ${a.message}`)];
+  if (a.reason === 'exhausted') {
+    return [
+      warning(
         'IngressVIPPoolExhausted',
-        `${allocation.message}; the Cluster is created without an ingress VIP for now`,
-      );
+        `${a.message}; the Cluster is created without an ingress VIP for now`,
+      ),
+    ];
+  }
+  return [];
+}
+
+/** A path's answer; `decide` adds what every path shares (observations, an ingress conflict). */
+type Answer = Omit<Outcome, 'events' | 'observed'> & { readonly events?: readonly Note[] };
+type Route = { readonly need: Need } | Answer;
+const need = (what: Need): Route => ({ need: what });
+
+/** The outcome for these facts, or the read it needs first. */
+export function decide(f: Facts, s: Settings): Step {
+  const step = route(f, s);
+  if ('need' in step) return step;
+  // Whatever path was taken, every allocation read is counted, and an ingress conflict said first.
+  const observed: (readonly [Slot, string])[] = [];
+  if (f.allocations) {
+    const slots = controlPlaneSlots(f.cluster);
+    if (isConflict(f.allocations)) observed.push([slots[0] ?? { role: 'control-plane' }, 'conflict']);
+    else f.allocations.forEach((a, i) => slots[i] && observed.push([slots[i], outcomeOf(a)]));
+  }
+  if (f.ingress && !isConflict(f.ingress)) observed.push([INGRESS, outcomeOf(f.ingress)]);
+  const conflict = isConflict(f.ingress) ? [warning('VIPClaimConflict', f.ingress.conflict)] : [];
+  return { ...step, events: [...conflict, ...(step.events ?? [])], observed };
+}
+
+function route(f: Facts, s: Settings): Route {
+  const { cluster } = f;
+  if (!topologyClass(cluster) || cluster.metadata.annotations?.[ANNOTATION_ENABLED] === 'false') {
+    return { response: success() };
+  }
+  // clusterctl move pauses Clusters: nothing is claimed or written for one until it is unpaused.
+  if (isPaused(cluster)) {
+    return {
+      response: retry(
+        RETRY.paused,
+        `Cluster ${ref(cluster)} is paused: nothing is claimed until it is unpaused`,
+      ),
+    };
+  }
+  const host = cluster.spec?.controlPlaneEndpoint?.host || undefined;
+  if (host && host === cluster.metadata.annotations?.[ANNOTATION_CONTROL_PLANE_VIP]) return ingressAfter(f);
+  if (f.memo) return { response: retry(memoRetrySeconds(f.binding), f.memo) };
+
+  let slots: Slot[];
+  try {
+    slots = controlPlaneSlots(cluster);
+  } catch (err) {
+    if (!(err instanceof BadRequestError)) throw err;
+    return {
+      response: { status: 'Failure', message: err.message },
+      events: [warning('VIPInvalidRequest', err.message)],
+    };
+  }
+  if (f.claim === undefined) return need('claim');
+  if (host && !f.claim) return handSet(f, s, host);
+  if (slots.length > 1 && !f.claim) {
+    if (f.missingFamily === undefined) return need('missingFamily');
+    if (f.missingFamily) return blocked(f, s, f.missingFamily);
+  }
+  if (f.allocations === undefined) return need('allocations');
+  if (isConflict(f.allocations)) {
+    return {
+      response: { status: 'Failure', message: f.allocations.conflict },
+      events: [warning('VIPClaimConflict', f.allocations.conflict)],
+    };
+  }
+  const waiting = f.allocations.find((a): a is Exclude<Allocation, Allocated> => a.state !== 'allocated');
+  if (!waiting) return publish(f, s, f.allocations as Allocated[]);
+  switch (waiting.state) {
+    case 'no-pool':
+      return blocked(f, s, waiting.message);
+    case 'pending': {
+      const reason = WARNING[waiting.reason];
+      return {
+        response: retry(RETRY[waiting.reason], waiting.message),
+        events: [reason ? warning(reason, waiting.message) : normal('VIPPending', waiting.message)],
+        ...(waiting.reason === 'binding' ? { track: true } : {}),
+      };
     }
   }
+}
 
-  const ingressAddress = (a: Allocation | undefined): string | undefined =>
-    a?.state === 'allocated' ? a.address : undefined;
+/** Whether the class lists our GeneratePatches (`undefined`: not read yet). Without it the Cluster is not ours. */
+const listsOurPatch = (f: Facts, s: Settings): boolean | undefined =>
+  f.clusterClass === undefined
+    ? undefined
+    : (f.clusterClass?.spec?.patches ?? []).some((p) =>
+        p.external?.generatePatchesExtension?.startsWith(`${s.generatePatchesHandler}.`),
+      );
 
-  /** A dual-stack pair needs a pool of each family before either family is claimed. */
-  async function missingFamily(
-    cluster: Cluster,
-    className: string,
-    slots: readonly Slot[],
-  ): Promise<string | undefined> {
-    const searches = await Promise.all(
-      slots.map((s) => allocator.search(cluster.metadata.namespace, className, s.role, s.family)),
-    );
-    const i = searches.findIndex((s) => s.ranked.length === 0);
-    const missing = slots[i];
-    if (!missing) return undefined;
-    return (
-      `Cluster ${ref(cluster)} asks for a dual-stack pair (${slots.map((s) => s.family).join(', ')}) and no pool serves ` +
-      `${missing.family}: nothing is claimed until both families have one. ` +
-      allocator.noPoolMessage(searches[i]?.searched ?? '', className, missing.role, missing.family)
-    );
+/** No pool (for the Cluster, or for a family of its pair): blocked if the class lists our patch. */
+function blocked(f: Facts, s: Settings, message: string): Route {
+  const ours = listsOurPatch(f, s);
+  if (ours === undefined) return need('clusterClass');
+  if (!ours) return { response: success() };
+  return { response: retry(RETRY.noPool, message), events: [warning('VIPPoolNotFound', message)] };
+}
+
+const portOf = (cluster: Cluster, s: Settings): number =>
+  cluster.spec?.controlPlaneEndpoint?.port || s.defaultPort;
+
+/**
+ * The user chose the endpoint: theirs to keep, but said when it sits inside a pool we hand out. A
+ * class that uses our patch gets it published like a VIP of ours, so the InfrastructureCluster
+ * and the announcer are born with it, and GeneratePatches knows it is this Cluster's.
+ */
+function handSet(f: Facts, s: Settings, host: string): Route {
+  if (f.hostPool === undefined) return need('hostPool');
+  const notes = f.hostPool
+    ? [
+        warning(
+          'ManualVIPInPool',
+          `spec.controlPlaneEndpoint.host ${host} was set by hand and lies inside ${f.hostPool}, which may hand the same address to another Cluster`,
+        ),
+      ]
+    : [];
+  const ours = listsOurPatch(f, s);
+  if (ours === undefined) return need('clusterClass');
+  if (!ours) return { response: success(), events: notes };
+  if (f.ingress === undefined) return need('ingress');
+  const port = portOf(f.cluster, s);
+  return {
+    response: retry(
+      RETRY.patched,
+      `Hand-set endpoint ${host}:${port} published for the class's patches; waiting for CAPI to read it back`,
+    ),
+    publication: { endpoint: { host, port }, ingress: ingressAddress(f.ingress) },
+    events: [...notes, ...ingressNotes(f.ingress)],
+  };
+}
+
+/** Every control-plane claim is bound: the VIPs (and the ingress VIP, if any) are written in one patch. */
+function publish(f: Facts, s: Settings, [first, second]: readonly Allocated[]): Route {
+  if (!first) throw new Error(`Cluster ${ref(f.cluster)}: no control-plane allocation`);
+  // An adopted claim's ingress was not read beside it: read now, never waited for.
+  if (f.ingress === undefined) return need('ingress');
+  if (f.clusterClass === undefined) return need('clusterClass');
+  const port = portOf(f.cluster, s);
+  return {
+    response: retry(
+      RETRY.patched,
+      `Control-plane VIP ${first.address} written to the Cluster; waiting for CAPI to read it back`,
+    ),
+    publication: {
+      endpoint: {
+        host: first.address,
+        port,
+        prefix: first.prefix,
+        secondary: second?.address,
+        secondaryPrefix: second?.prefix,
+      },
+      ingress: ingressAddress(f.ingress),
+    },
+    events: [
+      normal(
+        'VIPAllocated',
+        `Control-plane VIP ${first.address}:${port} from IPAddressClaim ${ref(first.claim)}` +
+          (second ? `, and ${second.address} from IPAddressClaim ${ref(second.claim)}` : ''),
+      ),
+      ...ingressNotes(f.ingress),
+    ],
+    written: true,
+    noIngress: !f.ingress || (!isConflict(f.ingress) && f.ingress.state === 'no-pool'),
+  };
+}
+
+/** The Cluster carries its VIP: the ingress VIP once its claim binds; waits only briefly, and only while binding. */
+function ingressAfter(f: Facts): Route {
+  const { cluster } = f;
+  if (!wantsIngress(cluster) || cluster.metadata.annotations?.[ANNOTATION_INGRESS_VIP] || f.noIngress) {
+    return { response: success() };
   }
-
-  /** After the control-plane VIP: the ingress VIP once its claim binds; waits only briefly, and only while binding. */
-  async function ingressAfter(
-    cluster: Cluster,
-    cls: { name: string; namespace: string },
-  ): Promise<HookResponse> {
-    if (!wantsIngress(cluster) || cluster.metadata.annotations?.[ANNOTATION_INGRESS_VIP]) return success();
-    const claim = await allocator.existingClaim(cluster, INGRESS);
-    // No claim: no ingress pool served the class when the VIP was claimed.
-    if (!claim) return success();
-    const allocation = await ingress(cluster, cls.name, claim);
-    const address = ingressAddress(allocation);
-    if (address) {
-      const cc = await deps.getClusterClass(cls.namespace, cls.name);
-      await deps.patchCluster(cluster, clusterPatch({ ingress: address }, cc));
-      await reportIngress(cluster, allocation);
-      return retry(
+  if (f.ingressClaim === undefined) return need('ingressClaim');
+  // No claim: no ingress pool served the class when the VIP was claimed.
+  if (!f.ingressClaim) return { response: success(), noIngress: true };
+  if (f.ingress === undefined) return need('ingress');
+  const address = ingressAddress(f.ingress);
+  if (address) {
+    if (f.clusterClass === undefined) return need('clusterClass');
+    return {
+      response: retry(
         RETRY.patched,
         `Ingress VIP ${address} written to the Cluster; waiting for CAPI to read it back`,
-      );
-    }
-    const age = Date.now() - new Date(cluster.metadata.creationTimestamp ?? 0).getTime();
-    if (
-      allocation?.state === 'pending' &&
-      allocation.reason === 'binding' &&
-      age < INGRESS_BINDING_GRACE_MS
-    ) {
-      return retry(RETRY.binding, allocation.message);
-    }
-    // Later binds are written by --enable-reconciler.
-    return success();
+      ),
+      publication: { ingress: address },
+      events: ingressNotes(f.ingress),
+    };
+  }
+  const age = f.now - new Date(cluster.metadata.creationTimestamp ?? 0).getTime();
+  if (
+    f.ingress &&
+    !isConflict(f.ingress) &&
+    f.ingress.state === 'pending' &&
+    f.ingress.reason === 'binding' &&
+    age < INGRESS_BINDING_GRACE_MS
+  ) {
+    return { response: retry(RETRY.binding, f.ingress.message) };
+  }
+  // Later binds are written by --enable-reconciler.
+  return { response: success() };
+}
+
+/** A claim of the Cluster's name that another Cluster holds is a conflict to answer, not an error. */
+async function unlessConflict<T>(work: Promise<T>): Promise<T | Conflict> {
+  try {
+    return await work;
+  } catch (err) {
+    if (!(err instanceof ClaimConflictError)) throw err;
+    return { conflict: err.message };
+  }
+}
+
+export interface BeforeClusterCreateDeps extends Settings {
+  readonly allocator: Allocator;
+  readonly recorder: Recorder;
+  readonly patchCluster: (cluster: Cluster, patch: ClusterPatch) => Promise<void>;
+  readonly getClusterClass: (namespace: string, name: string) => Promise<ClusterClass | undefined>;
+  readonly allocationWaitMs: number;
+  /** Counts each allocation outcome by role and family (metrics). */
+  readonly observe?: (slot: Slot, result: string) => void;
+  /** Seconds from the Cluster's creation to its VIP being written (metrics). */
+  readonly observeTimeToVip?: (seconds: number) => void;
+}
+
+/** What one run of the shell reads with: the call's wait and signal (none for a background write). */
+interface Reads {
+  readonly waitUntil: number;
+  readonly signal?: AbortSignal;
+  readonly log: Logger;
+}
+
+export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<BeforeClusterCreateRequest> {
+  const { allocator, recorder } = deps;
+  const tracker = new BindingTracker();
+
+  /** The ingress allocation, best effort: it never waits. */
+  function ingress(f: Facts, className: string): Promise<Allocation | Conflict | null> {
+    if (!wantsIngress(f.cluster)) return Promise.resolve(null);
+    const existing = f.ingressClaim ?? undefined;
+    return unlessConflict(allocator.allocate(f.cluster, className, INGRESS, existing ? { existing } : {}));
   }
 
-  /** Writes the allocated VIPs (and the ingress VIP, if any) to the Cluster in one patch, and says so. */
-  async function publish(
-    cluster: Cluster,
-    cls: { name: string; namespace: string },
-    results: Allocation[],
-    ing: Allocation | undefined,
-  ): Promise<HookResponse> {
-    const [first, second] = results as Extract<Allocation, { state: 'allocated' }>[];
-    if (!first) throw new Error(`Cluster ${ref(cluster)}: no control-plane allocation`);
-    const port = portOf(cluster);
-    const cc = await deps.getClusterClass(cls.namespace, cls.name);
-    const endpoint = {
-      host: first.address,
-      port,
-      prefix: first.prefix,
-      secondary: second?.address,
-      secondaryPrefix: second?.prefix,
-    };
-    const publication: Publication = { endpoint, ingress: ingressAddress(ing) };
-    await deps.patchCluster(cluster, clusterPatch(publication, cc));
-    const message = `Control-plane VIP ${first.address} written to the Cluster; waiting for CAPI to read it back`;
-    if (cluster.metadata.uid) answered.set(cluster.metadata.uid, message, WRITTEN_MEMO_MS);
-    const created = cluster.metadata.creationTimestamp;
-    if (created) deps.observeTimeToVip?.((Date.now() - new Date(created).getTime()) / 1000);
-    await recorder.event(
-      cluster,
-      'Normal',
-      'VIPAllocated',
-      `Control-plane VIP ${first.address}:${port} from IPAddressClaim ${ref(first.claim)}` +
-        (second ? `, and ${second.address} from IPAddressClaim ${ref(second.claim)}` : ''),
-    );
-    await reportIngress(cluster, ing);
-    return retry(RETRY.patched, message);
+  /** Reads what the decision asked for. */
+  async function read(what: Need, f: Facts, io: Reads): Promise<Facts> {
+    const { cluster } = f;
+    // `decide` asks for reads only for a topology Cluster.
+    const cls = topologyClass(cluster) ?? { name: '', namespace: cluster.metadata.namespace };
+    const { namespace } = cluster.metadata;
+    const slots = () => controlPlaneSlots(cluster);
+    const primary = (): Slot => slots()[0] ?? { role: 'control-plane' };
+    switch (what) {
+      case 'claim':
+        return { ...f, claim: (await allocator.existingClaim(cluster, primary())) ?? null };
+      case 'clusterClass':
+        return { ...f, clusterClass: (await deps.getClusterClass(cls.namespace, cls.name)) ?? null };
+      case 'hostPool': {
+        const host = cluster.spec?.controlPlaneEndpoint?.host ?? '';
+        const { ranked } = await allocator.search(namespace, cls.name, primary().role);
+        const inside = ranked.find((c) => poolContains(c.pool, host));
+        return { ...f, hostPool: inside ? `${inside.kind.kind} ${inside.pool.metadata.name}` : null };
+      }
+      case 'missingFamily': {
+        // A dual-stack pair needs a pool of each family before either family is claimed.
+        const pair = slots();
+        const searches = await Promise.all(
+          pair.map((s) => allocator.search(namespace, cls.name, s.role, s.family)),
+        );
+        const i = searches.findIndex((s) => s.ranked.length === 0);
+        const missing = pair[i];
+        return {
+          ...f,
+          missingFamily: missing
+            ? `Cluster ${ref(cluster)} asks for a dual-stack pair (${pair.map((s) => s.family).join(', ')}) and no pool serves ` +
+              `${missing.family}: nothing is claimed until both families have one. ` +
+              allocator.noPoolMessage(searches[i]?.searched ?? '', cls.name, missing.role, missing.family)
+            : null,
+        };
+      }
+      case 'allocations': {
+        const claim = f.claim ?? undefined;
+        // The ingress claim is made beside the control-plane ones and never waited for; while the
+        // control-plane VIP is pending, later calls leave it be (it is read again once that VIP is there).
+        const [allocations, ing] = await Promise.all([
+          unlessConflict(
+            Promise.all(
+              slots().map((slot, i) =>
+                allocator.allocate(cluster, cls.name, slot, {
+                  waitMs: Math.max(0, io.waitUntil - Date.now()),
+                  ...(i === 0 && claim ? { existing: claim } : {}),
+                  ...(io.signal ? { signal: io.signal } : {}),
+                }),
+              ),
+            ),
+          ),
+          claim ? undefined : ingress(f, cls.name),
+        ]);
+        return { ...f, allocations, ...(ing !== undefined ? { ingress: ing } : {}) };
+      }
+      case 'ingressClaim':
+        return { ...f, ingressClaim: (await allocator.existingClaim(cluster, INGRESS)) ?? null };
+      case 'ingress':
+        return { ...f, ingress: await ingress(f, cls.name) };
+    }
+  }
+
+  /** Decides, reading what each step asks for, then carries the outcome out. */
+  async function run(start: Facts, io: Reads): Promise<HookResponse> {
+    let facts = start;
+    let step = decide(facts, deps);
+    while ('need' in step) {
+      facts = await read(step.need, facts, io);
+      step = decide(facts, deps);
+    }
+    const { cluster } = facts;
+    const uid = cluster.metadata.uid;
+    if (step.publication) {
+      await deps.patchCluster(cluster, clusterPatch(step.publication, facts.clusterClass ?? undefined));
+    }
+    if (step.written) {
+      tracker.written(uid, step.response.message ?? '');
+      const created = cluster.metadata.creationTimestamp;
+      if (created) deps.observeTimeToVip?.((Date.now() - new Date(created).getTime()) / 1000);
+    }
+    if (step.noIngress) tracker.rememberNoIngress(uid);
+    for (const [slot, result] of step.observed) deps.observe?.(slot, result);
+    for (const e of step.events) await recorder.event(cluster, e.type, e.reason, e.message);
+    if (step.track) {
+      tracker.track(uid, step.response.message ?? '', () => completeWhenBound(cluster, io.log), io.log);
+    }
+    return step.response;
   }
 
   /**
@@ -305,164 +554,40 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
    * writes the VIP the moment they bind, so CAPI's next call finds it on the Cluster instead of
    * starting the wait again. Until then, CAPI's calls for this Cluster are answered from memory.
    */
-  function completeWhenBound(
-    cluster: Cluster,
-    cls: { name: string; namespace: string },
-    slots: readonly Slot[],
-    message: string,
-    log: Logger,
-  ): void {
-    const uid = cluster.metadata.uid;
-    if (!uid || answered.get(uid)) return;
-    answered.set(uid, message, COMPLETION_WAIT_MS);
-    binding.add(uid);
-    void (async () => {
-      try {
-        const results = await Promise.all(
-          slots.map((slot) => allocator.allocate(cluster, cls.name, slot, { waitMs: COMPLETION_WAIT_MS })),
-        );
-        if (results.every((a) => a.state === 'allocated')) {
-          binding.delete(uid);
-          await publish(cluster, cls, results, await ingress(cluster, cls.name));
-          return;
-        }
-      } catch (err) {
-        log.warn('Could not write a VIP that bound after its call; the next call tries again', {
-          error: reason(err),
-        });
-      }
-      // Not bound in time, or failed: the next call takes the full path again.
-      binding.delete(uid);
-      answered.delete(uid);
-    })();
+  async function completeWhenBound(cluster: Cluster, log: Logger): Promise<boolean> {
+    const cls = topologyClass(cluster)?.name ?? '';
+    const allocations = await Promise.all(
+      controlPlaneSlots(cluster).map((slot) =>
+        allocator.allocate(cluster, cls, slot, { waitMs: COMPLETION_WAIT_MS }),
+      ),
+    );
+    const [first] = allocations;
+    if (first?.state !== 'allocated' || !allocations.every((a) => a.state === 'allocated')) return false;
+    await run(
+      { cluster, now: Date.now(), binding: 0, noIngress: false, claim: first.claim, allocations },
+      { waitUntil: 0, log },
+    );
+    return true;
   }
 
   async function handle({ cluster }: BeforeClusterCreateRequest, call: CallContext): Promise<HookResponse> {
-    // The wait ends in time for our own writes before CAPI stops waiting: a loaded API server must
-    // not push the answer past CAPI's timeout (it would skip the hook; see failurePolicy below).
-    const waitUntil = Math.min(Date.now() + deps.allocationWaitMs, call.deadline - HOOK_MARGIN_MS);
-    const cls = topologyClass(cluster);
-    if (!cls || cluster.metadata.annotations?.[ANNOTATION_ENABLED] === 'false') return success();
-    // clusterctl move pauses Clusters: nothing is claimed or written for one until it is unpaused.
-    if (isPaused(cluster)) {
-      return retry(
-        RETRY.paused,
-        `Cluster ${ref(cluster)} is paused: nothing is claimed until it is unpaused`,
-      );
-    }
-
-    const host = cluster.spec?.controlPlaneEndpoint?.host || undefined;
-    const vip = cluster.metadata.annotations?.[ANNOTATION_CONTROL_PLANE_VIP];
-    if (host && host === vip) return ingressAfter(cluster, cls);
-    const memo = cluster.metadata.uid ? answered.get(cluster.metadata.uid) : undefined;
-    if (memo) return retry(memoRetrySeconds(binding.size), memo);
-
-    let slots: Slot[];
-    try {
-      slots = controlPlaneSlots(requestedFamilies(cluster));
-    } catch (err) {
-      if (!(err instanceof BadRequestError)) throw err;
-      await warn(cluster, 'VIPInvalidRequest', err.message);
-      return { status: 'Failure', message: err.message };
-    }
-    const primary = slots[0] ?? { role: 'control-plane' };
-    const claim = await allocator.existingClaim(cluster, primary);
-    if (host && !claim) {
-      // The user chose the endpoint: theirs to keep, but say so when it sits inside a pool we hand out.
-      const { ranked } = await allocator.search(cluster.metadata.namespace, cls.name, primary.role);
-      const inside = ranked.find((c) => poolContains(c.pool, host));
-      if (inside) {
-        await warn(
-          cluster,
-          'ManualVIPInPool',
-          `spec.controlPlaneEndpoint.host ${host} was set by hand and lies inside ${inside.kind.kind} ` +
-            `${inside.pool.metadata.name}, which may hand the same address to another Cluster`,
-        );
-      }
-      // A class that uses our patch gets a hand-set endpoint published like a VIP of ours, so the
-      // InfrastructureCluster and the announcer are born with it, and GeneratePatches knows it is
-      // this Cluster's; nothing is claimed.
-      const cc = await deps.getClusterClass(cls.namespace, cls.name);
-      if (!referencesHandler(cc, deps.generatePatchesHandler)) return success();
-      const port = portOf(cluster);
-      const ing = await ingress(cluster, cls.name);
-      await deps.patchCluster(
+    const uid = cluster.metadata.uid;
+    return run(
+      {
         cluster,
-        clusterPatch({ endpoint: { host, port }, ingress: ingressAddress(ing) }, cc),
-      );
-      await reportIngress(cluster, ing);
-      return retry(
-        RETRY.patched,
-        `Hand-set endpoint ${host}:${port} published for the class's patches; waiting for CAPI to read it back`,
-      );
-    }
-
-    if (slots.length > 1 && !claim) {
-      const missing = await missingFamily(cluster, cls.name, slots);
-      if (missing) {
-        if (
-          !referencesHandler(await deps.getClusterClass(cls.namespace, cls.name), deps.generatePatchesHandler)
-        ) {
-          return success();
-        }
-        await warn(cluster, 'VIPPoolNotFound', missing);
-        return retry(RETRY.noPool, missing);
-      }
-    }
-
-    let results: Allocation[];
-    let ing: Allocation | undefined;
-    try {
-      // The ingress claim is made beside the control-plane ones and never waited for; while the
-      // control-plane VIP is pending, later calls leave it be (it is looked at again once that VIP is there).
-      [results, ing] = await Promise.all([
-        Promise.all(
-          slots.map((slot, i) =>
-            allocator.allocate(cluster, cls.name, slot, {
-              waitMs: Math.max(0, waitUntil - Date.now()),
-              ...(i === 0 && claim ? { existing: claim } : {}),
-              signal: call.signal,
-            }),
-          ),
-        ),
-        claim ? undefined : ingress(cluster, cls.name),
-      ]);
-    } catch (err) {
-      if (!(err instanceof ClaimConflictError)) throw err;
-      deps.observe?.(primary, 'conflict');
-      await warn(cluster, 'VIPClaimConflict', err.message);
-      return { status: 'Failure', message: err.message };
-    }
-    slots.forEach((slot, i) => {
-      const result = results[i];
-      if (result) deps.observe?.(slot, outcome(result));
-    });
-
-    const waiting = results.find(
-      (a): a is Exclude<Allocation, { state: 'allocated' }> => a.state !== 'allocated',
+        now: Date.now(),
+        memo: tracker.memo(uid),
+        binding: tracker.binding,
+        noIngress: tracker.noIngress(uid),
+      },
+      {
+        // The wait ends in time for our own writes before CAPI stops waiting: a loaded API server
+        // must not push the answer past CAPI's timeout (it would skip the hook; see failurePolicy).
+        waitUntil: Math.min(Date.now() + deps.allocationWaitMs, call.deadline - HOOK_MARGIN_MS),
+        signal: call.signal,
+        log: call.log,
+      },
     );
-    if (!waiting) return publish(cluster, cls, results, claim ? await ingress(cluster, cls.name) : ing);
-    if (waiting.state === 'pending' && waiting.reason === 'binding') {
-      completeWhenBound(cluster, cls, slots, waiting.message, call.log);
-    }
-    switch (waiting.state) {
-      case 'no-pool': {
-        // Without a matching pool and without our patch in its class, this Cluster is simply not ours.
-        if (
-          !referencesHandler(await deps.getClusterClass(cls.namespace, cls.name), deps.generatePatchesHandler)
-        ) {
-          return success();
-        }
-        await warn(cluster, 'VIPPoolNotFound', waiting.message);
-        return retry(RETRY.noPool, waiting.message);
-      }
-      case 'pending': {
-        const warning = WARNING[waiting.reason];
-        if (warning) await warn(cluster, warning, waiting.message);
-        else await recorder.event(cluster, 'Normal', 'VIPPending', waiting.message);
-        return retry(RETRY[waiting.reason], waiting.message);
-      }
-    }
   }
 
   return {
