@@ -25,6 +25,7 @@ export default {
   // The real control plane comes up once per run (or an existing, healthy one is reused).
   globalSetup: '<rootDir>/test/global-setup.js',
   globalTeardown: '<rootDir>/test/global-teardown.js',
-  testTimeout: 120_000,
+  // Generous: a loaded 2-core CI machine stretches every CAPI round; a test that truly hangs still ends.
+  testTimeout: 300_000,
   maxWorkers: 1,
 };

@@ -124,8 +124,10 @@ describe(`CAPI ${CAPI}`, () => {
         : undefined,
     );
     await removeCluster('first');
-    await eventually('the first claim to be given back', async () =>
-      (await claim('vip-cp-first')) ? undefined : true,
+    await eventually(
+      'the first claim to be given back, after the quarantine',
+      async () => ((await claim('vip-cp-first')) ? undefined : true),
+      120_000,
     );
     const second = await waitForTopology(ns, 'second', 120_000);
     expect(second.metadata.annotations?.[VIP_ANNOTATION]).toBe('10.62.0.10');

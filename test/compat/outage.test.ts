@@ -6,7 +6,8 @@
  */
 import { EXTENSION_NAME } from '../../hack/control-plane/components.js';
 import { restart } from '../../hack/control-plane/plane.js';
-import { discover } from '../support/hooks.js';
+import { untilNoReplicaAnswers } from '../support/hooks.js';
+import { PORTS } from '../../hack/control-plane/paths.js';
 import { clusterClass, inClusterIPPool, vipLabels } from '../../hack/fixtures/fixtures.js';
 import { createNamespace, deleteNamespace, eventually, kube } from '../../hack/fixtures/kube.js';
 import {
@@ -43,14 +44,7 @@ afterAll(async () => {
 
 test(`CAPI ${CAPI}: while every replica is down, other classes are created and ours wait; back, ours complete in seconds`, async () => {
   const outage = restart(EXTENSION_NAME, () => undefined, { downtimeMs: DOWNTIME_MS });
-  await eventually('every replica to be down', async () =>
-    (await discover(19460).then(
-      () => false,
-      () => true,
-    ))
-      ? true
-      : undefined,
-  );
+  await untilNoReplicaAnswers(PORTS.extension);
   await createCluster(ns, 'bystander', 'others');
   await createCluster(ns, 'patient', 'ours');
 
@@ -70,12 +64,11 @@ test(`CAPI ${CAPI}: while every replica is down, other classes are created and o
   const infra = cluster.spec?.infrastructureRef?.name ?? '';
   await eventually('the first DockerCluster', async () => firsts.first.get(infra));
   expect(firsts.endpointOf(infra)).toEqual({ host: vip, port: 6443 });
-  // The replica nudges what still waits when it starts serving. CAPI's own retry may reach it first;
-  // then the DockerCluster came before the replica was declared back (1 s for the event's delivery).
-  if (cluster.metadata.annotations?.['vip.capi.gorizond.io/nudged-at'] === undefined) {
-    expect(firsts.at.get(infra)).toBeLessThanOrEqual(back + 1_000);
-  }
+  // Within BACK_WITHIN_MS, not CAPI's backoff: the returning replica nudged it, or CAPI's own retry
+  // reached the replica first (then it needed no nudge). Which one is information, not an outcome.
+  const nudged = cluster.metadata.annotations?.['vip.capi.gorizond.io/nudged-at'] !== undefined;
   process.stderr.write(
-    `CAPI ${CAPI}: Cluster of our class completed ${Date.now() - back} ms after the extension was back\n`,
+    `CAPI ${CAPI}: Cluster of our class completed ${Date.now() - back} ms after the extension was back ` +
+      `(${nudged ? 'nudged' : "CAPI's own retry came first"})\n`,
   );
 }, 180_000);

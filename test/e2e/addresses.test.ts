@@ -93,7 +93,9 @@ describe('the ingress VIP', () => {
     expect(ingress).toMatch(/^10\.41\.0\./);
     expect(cluster.metadata.labels?.[INGRESS]).toBe(ingress);
     expect((cluster.spec?.topology as Json).variables).toContainEqual({ name: 'ingressVip', value: ingress });
-    expect(firsts.endpointOf(cluster.spec?.infrastructureRef?.name ?? '')).toEqual({ host: vip, port: 6443 });
+    const infra = cluster.spec?.infrastructureRef?.name ?? '';
+    await eventually('the first DockerCluster', async () => firsts.first.get(infra));
+    expect(firsts.endpointOf(infra)).toEqual({ host: vip, port: 6443 });
     const ingressClaim = await claim('vip-ingress-both');
     expect(ingressClaim?.metadata.ownerReferences).toEqual([
       expect.objectContaining({ kind: 'Cluster', name: 'both', uid: cluster.metadata.uid }),
@@ -152,8 +154,11 @@ describe('the ingress VIP', () => {
 
   test('deleting the Cluster gives both addresses back, after the quarantine', async () => {
     await removeCluster('both');
-    await eventually('both claims to be gone', async () =>
-      !(await claim('vip-cp-both')) && !(await claim('vip-ingress-both')) ? true : undefined,
+    // Deletion, the quarantine's 15 s and the provider's finalizer: over a minute on a loaded machine.
+    await eventually(
+      'both claims to be gone',
+      async () => (!(await claim('vip-cp-both')) && !(await claim('vip-ingress-both')) ? true : undefined),
+      120_000,
     );
   });
 

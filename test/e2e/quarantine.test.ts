@@ -17,6 +17,7 @@ import {
   VIP_ANNOTATION,
   waitForTopology,
 } from '../../hack/fixtures/vip.js';
+import { untilNoReplicaAnswers } from '../support/hooks.js';
 import { sample, scrape } from '../support/metrics.js';
 
 const UNTIL = 'vip.capi.gorizond.io/quarantined-until';
@@ -50,22 +51,26 @@ test('a deleted Cluster’s VIP is held, a Cluster of the same name waits for it
   const { claim, until } = await deleteAndHold('a');
   expect(claim.metadata.ownerReferences ?? []).toEqual([]);
   expect(claim.metadata.labels?.['vip.capi.gorizond.io/quarantine']).toBe('held');
-  const notes = (await events(ns)).map((e) => `${e.reason}: ${e.note}`);
+  // The reconciler records VIPQuarantineStarted just after it writes quarantined-until.
+  const notes = await eventually('VIPQuarantineStarted', async () => {
+    const all = (await events(ns)).map((e) => `${e.reason}: ${e.note}`);
+    return all.some((n) => n.startsWith('VIPQuarantineStarted: Cluster')) ? all : undefined;
+  });
   expect(notes).toContainEqual(expect.stringContaining(`VIPQuarantined: VIP ${first} of Cluster ${ns}/a`));
-  expect(notes).toContainEqual(expect.stringContaining('VIPQuarantineStarted: Cluster'));
 
-  // While held: a Cluster of the same name waits, saying why; another Cluster gets another address.
+  // While held (15 s): a Cluster of the same name waits, saying why; another Cluster gets another address.
   await createCluster(ns, 'a', 'q');
-  await createCluster(ns, 'b', 'q');
-  const b = (await waitForTopology(ns, 'b')).metadata.annotations?.[VIP_ANNOTATION];
-  expect(b).not.toBe(first);
   await eventually('the new Cluster a to say it waits for the quarantine', async () =>
     condition(await readCluster(ns, 'a'), 'TopologyReconciled')?.message?.includes('in quarantine')
       ? true
       : undefined,
   );
-  const text = await scrape(PORTS.extensionMetrics);
-  expect(sample(text, 'capi_vip_allocator_vips_quarantined')).toBeGreaterThanOrEqual(1);
+  expect(
+    sample(await scrape(PORTS.extensionMetrics), 'capi_vip_allocator_vips_quarantined'),
+  ).toBeGreaterThanOrEqual(1);
+  await createCluster(ns, 'b', 'q');
+  const b = (await waitForTopology(ns, 'b')).metadata.annotations?.[VIP_ANNOTATION];
+  expect(b).not.toBe(first);
 
   // Released when the grace is over, not before; then the new Cluster a claims afresh.
   const again = await waitForTopology(ns, 'a', 90_000);
@@ -99,7 +104,7 @@ test('a Cluster deleted while the extension is down waits for it, and its VIP is
   await waitForTopology(ns, 'outage');
   const outage = restart(EXTENSION_NAME, () => undefined, { downtimeMs: 8_000 });
   // Deleted while no replica answers: CAPI waits on BeforeClusterDelete (failurePolicy Fail).
-  await new Promise((r) => setTimeout(r, 1_000));
+  await untilNoReplicaAnswers(PORTS.extension);
   await deleteCluster(ns, 'outage');
   await new Promise((r) => setTimeout(r, 4_000));
   const during = await readClaim(ns, 'vip-cp-outage');
@@ -133,8 +138,10 @@ test('a pool deleted while it holds a quarantined address: the claim is still re
     await eventually('the held claim to be released and gone', async () =>
       (await readClaim(other, 'vip-cp-orphaned')) ? undefined : true,
     );
-    const released = (await events(other)).find((e) => e.reason === 'VIPReleased');
-    expect(released?.note).toContain('Quarantine over: IPAddressClaim');
+    const released = await eventually('VIPReleased', async () =>
+      (await events(other)).find((e) => e.reason === 'VIPReleased'),
+    );
+    expect(released.note).toContain('Quarantine over: IPAddressClaim');
   } finally {
     await deleteNamespace(other);
   }

@@ -1,8 +1,14 @@
 /** `capi-vip-allocator doctor` against the real plane, healthy and broken. */
-import { ApiextensionsV1Api, PatchStrategy } from '@kubernetes/client-node';
+import { ApiextensionsV1Api, PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
 import { execa } from 'execa';
 import { clusterClass, inClusterIPPool, vipLabels } from '../../hack/fixtures/fixtures.js';
-import { createNamespace, deleteNamespace, eventually, kube } from '../../hack/fixtures/kube.js';
+import {
+  createNamespace,
+  deleteNamespace,
+  eventually,
+  kube,
+  readOrUndefined,
+} from '../../hack/fixtures/kube.js';
 import { createCluster, readCluster, waitForTopology } from '../../hack/fixtures/vip.js';
 
 interface Finding {
@@ -53,6 +59,15 @@ beforeAll(async () => {
   });
   await createCluster(healthy, 'good', 'fine');
   await waitForTopology(healthy, 'good');
+  // The provider counts the pool's addresses in a reconcile of its own, after the bind.
+  await eventually('the pool to count its used address', async () => {
+    const pool = await readOrUndefined<KubernetesObject & { status?: { ipAddresses?: { free?: number } } }>({
+      apiVersion: 'ipam.cluster.x-k8s.io/v1alpha2',
+      kind: 'InClusterIPPool',
+      metadata: { name: 'pool', namespace: healthy },
+    });
+    return pool?.status?.ipAddresses?.free === 3 ? true : undefined;
+  });
   await createCluster(broken, 'stuck', 'poolless');
   await objects.create({
     apiVersion: 'ipam.cluster.x-k8s.io/v1beta2',

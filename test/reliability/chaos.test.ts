@@ -7,6 +7,7 @@
 import { CustomObjectsApi, KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
 import { readFileSync } from 'node:fs';
 import { EXTENSION_NAME } from '../../hack/control-plane/components.js';
+import { PORTS } from '../../hack/control-plane/paths.js';
 import { restart } from '../../hack/control-plane/plane.js';
 import { startAllocator } from '../support/allocator-process.js';
 import { clusterClass, inClusterIPPool, vipLabels, type Obj } from '../../hack/fixtures/fixtures.js';
@@ -30,6 +31,14 @@ import {
 const { kc, objects } = kube();
 const quiet = (): void => undefined;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** Until the IPAM provider's health port refuses: it has stopped, however long stopping took. */
+const untilIpamStopped = (): Promise<true> =>
+  eventually('the IPAM provider to stop', () =>
+    fetch(`http://127.0.0.1:${PORTS.ipamHealth}/readyz`).then(
+      () => undefined,
+      () => true as const,
+    ),
+  );
 
 interface Claim extends Obj {
   status?: { addressRef?: { name?: string } };
@@ -148,7 +157,7 @@ test('the IPAM provider down for 30s: Clusters wait saying why, then complete; o
   const { ns, firsts } = await scenario('chaos-ipam', ['10.143.0.0/27']);
   try {
     const outage = restart('ipam-manager', quiet, { downtimeMs: 30_000 });
-    await sleep(1_000);
+    await untilIpamStopped();
     const created = await burst(ns, 5);
     await createCluster(ns, 'doomed', 'chaos');
     const waiting = await eventually('a Cluster to say it waits for the pool', async () => {
@@ -190,7 +199,7 @@ test('an IPAM provider that binds one address twice: the Cluster not given it ye
     // With the provider down, bind the second claim to the first Cluster's address, as the
     // in-cluster provider does when its IPAddress cache is stale.
     const outage = restart('ipam-manager', quiet, { downtimeMs: 15_000 });
-    await sleep(1_000);
+    await untilIpamStopped();
     await createCluster(ns, 'second', 'chaos');
     const claim = await eventually('the second claim', () => readOrUndefined<Claim>(claimRef('second')));
     await objects.create({

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { eventually } from '../../hack/fixtures/kube.js';
 import https from 'node:https';
 import path from 'node:path';
 
@@ -42,4 +43,15 @@ export const discover = (port: number): Promise<Answer> =>
   callHook(
     `https://127.0.0.1:${port}${HOOKS}/discovery`,
     JSON.stringify({ apiVersion: 'hooks.runtime.cluster.x-k8s.io/v1alpha1', kind: 'DiscoveryRequest' }),
+  );
+
+/** Waits until nothing answers hooks on the port (a stopped replica), however long stopping takes. */
+export const untilNoReplicaAnswers = (port: number): Promise<true> =>
+  eventually('every replica to be down', async () =>
+    (await discover(port).then(
+      () => false,
+      () => true,
+    ))
+      ? true
+      : undefined,
   );
