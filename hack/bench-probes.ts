@@ -1,9 +1,11 @@
 /**
- * What the bench reads besides wall-clock time: the API server's own request counters, and a CPU
- * profile of our running process taken over the inspector (SIGUSR1 opens it on a live process, so
- * the profiled burst is the real one, not a restart).
+ * What the bench reads besides wall-clock time: the API server's own request counters, each plane
+ * process's CPU time (/proc/<pid>/stat), and a CPU profile of our running process taken over the
+ * inspector (SIGUSR1 opens it on a live process, so the profiled burst is the real one, not a
+ * restart). Which component made which request: hack/audit.ts.
  */
-import { readFileSync } from 'node:fs';
+import { execa } from 'execa';
+import { existsSync, readFileSync } from 'node:fs';
 import https from 'node:https';
 import { SourceMap } from 'node:module';
 import path from 'node:path';
@@ -14,11 +16,13 @@ export type RequestCounts = Map<string, number>;
 
 function get(url: string): Promise<string> {
   const tlsFile = (name: string) => readFileSync(path.join(PKI_DIR, name));
+  // The bench's own certificate when it has one, so the audit log counts these reads as the bench's.
+  const who = existsSync(path.join(PKI_DIR, 'bench/tls.crt')) ? 'bench' : 'admin';
   return new Promise((resolve, reject) => {
     https
       .get(
         url,
-        { ca: tlsFile('ca/tls.crt'), cert: tlsFile('admin/tls.crt'), key: tlsFile('admin/tls.key') },
+        { ca: tlsFile('ca/tls.crt'), cert: tlsFile(`${who}/tls.crt`), key: tlsFile(`${who}/tls.key`) },
         (res) => {
           let text = '';
           res.setEncoding('utf8');
@@ -55,6 +59,51 @@ export function countsSince(after: RequestCounts, before: RequestCounts): Reques
 
 export const total = (counts: RequestCounts): number => [...counts.values()].reduce((a, b) => a + b, 0);
 
+/** utime + stime, in clock ticks, from the text of /proc/<pid>/stat (fields 14 and 15). */
+export function statCpuTicks(stat: string): number {
+  // The command (field 2) is in parentheses and may hold spaces and ')': fields resume after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+/** Clock ticks per second (`getconf CLK_TCK`), which /proc/<pid>/stat counts CPU time in; 100 if unknown. */
+export async function clockTicks(): Promise<number> {
+  const { stdout } = await execa('getconf', ['CLK_TCK'], { reject: false });
+  return Number(stdout) > 0 ? Number(stdout) : 100;
+}
+
+/** Process name → CPU seconds used since it started. */
+export type CpuSnapshot = Map<string, number>;
+
+/**
+ * CPU seconds so far of each process, by name (a process gone reads NaN), and of this one as
+ * `selfName`. Cheap enough to take every second: one small read per process.
+ */
+export function cpuSnapshot(
+  procs: readonly { name: string; pid: number }[],
+  ticks: number,
+  selfName?: string,
+): CpuSnapshot {
+  const snap: CpuSnapshot = new Map();
+  for (const p of procs) {
+    try {
+      snap.set(p.name, statCpuTicks(readFileSync(`/proc/${p.pid}/stat`, 'utf8')) / ticks);
+    } catch {
+      snap.set(p.name, NaN);
+    }
+  }
+  if (selfName) {
+    const { user, system } = process.cpuUsage();
+    snap.set(selfName, (user + system) / 1e6);
+  }
+  return snap;
+}
+
+/** CPU seconds each process used between two snapshots. */
+export function cpuBetween(after: CpuSnapshot, before: CpuSnapshot): CpuSnapshot {
+  return new Map([...after].map(([name, s]) => [name, s - (before.get(name) ?? NaN)]));
+}
+
 interface ProfileNode {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number };
@@ -66,6 +115,9 @@ export interface CpuProfile {
   endTime: number;
   samples?: number[];
 }
+
+/** The profiler's sampling interval (µs). */
+export const PROFILE_INTERVAL_US = 10_000;
 
 /** A CPU profile of a running Node process, over the inspector protocol. */
 export class Profiler {
@@ -96,8 +148,10 @@ export class Profiler {
         });
         const profiler = new Profiler(ws);
         await profiler.#send('Profiler.enable');
-        // 1 ms: fine enough for 2 ms hook calls, coarse enough to cost little.
-        await profiler.#send('Profiler.setSamplingInterval', { interval: 1000 });
+        // 10 ms: the bench also measures this process's CPU over the profiled burst, and sampling
+        // every 1 ms cost an idle process 2.6 % of a core (10 ms: 0.5 %). A burst of minutes still
+        // gets tens of thousands of samples, enough to apportion self time among 2 ms hook calls.
+        await profiler.#send('Profiler.setSamplingInterval', { interval: PROFILE_INTERVAL_US });
         return profiler;
       } catch (err) {
         if (i > 50) throw new Error(`No inspector on pid ${pid}: ${String(err)}`);

@@ -2,13 +2,22 @@
  * `npm run bench`: the numbers users care about, on the local control plane, written to
  * BENCHMARKS.md. Loopback only; every loop is bounded in count.
  *  1. Time to VIP for one Cluster (20 runs), through the real CAPI manager.
- *  2. Bursts of 10 to 500 Clusters, each beside the IPAM-only and CAPI-only floors of its size,
- *     with API server request counts; the largest is CPU-profiled.
+ *  2. Bursts of 10 to 500 Clusters, each beside the IPAM-only and CAPI-only floors of its size.
+ *     The CAPI floor and ours are each measured from the first create to two end points: every
+ *     InfrastructureCluster exists ("topology"), and the API server has used less than 0.15 core
+ *     for 6 s ("quiet"). Up to quiet, every request is attributed to its component from the API
+ *     server's audit log (hack/audit.ts) and every CPU second to its process (/proc/<pid>/stat);
+ *     the largest burst is CPU-profiled.
  *  3. The hook server at concurrency 1, 8, 64 (GeneratePatches; BeforeClusterCreate's fast path).
  *  4. Resident memory: the floor, the reconciler with 10,000 Clusters and claims, the hook server.
+ *
+ * `BENCH_BURSTS=10,50 npm run bench`: section 2 only, for those sizes, printed (BENCHMARKS.md is not
+ * written). `CONTROL_PLANE_NAME=bench` runs it all on a plane of its own (hack/control-plane/paths.ts:
+ * its own directory, every port 100 up), beside the one the tests use.
  */
 import {
   CoreV1Api,
+  KubeConfig,
   KubernetesObjectApi,
   PatchStrategy,
   type KubernetesObject,
@@ -20,20 +29,35 @@ import os from 'node:os';
 import path from 'node:path';
 import type { GeneratePatchesRequest } from '../shared/kube/types.js';
 import {
+  BENCH_USER,
+  COMPONENTS,
+  planeRequests,
+  readAudit,
+  topDifferences,
+  type AuditCounts,
+  type Component,
+} from './audit.js';
+import {
   apiserverRequests,
+  clockTicks,
   countsSince,
+  cpuBetween,
+  cpuSnapshot,
+  PROFILE_INTERVAL_US,
   Profiler,
   summarize,
   total,
+  type CpuProfile,
+  type CpuSnapshot,
   type ProfileSummary,
-  type RequestCounts,
 } from './bench-probes.js';
 import { clusterClass, inClusterIPPool, topologyCluster, vipLabels } from './fixtures/fixtures.js';
 import { FirstVersions } from './fixtures/vip.js';
 import { capiManagerArgs, deploymentNodeOptions, EXTENSION_NAME } from './control-plane/components.js';
 import { upExtension } from './control-plane/extension.js';
-import { BUNDLE, KUBECONFIG, PKI_DIR, PORTS, ROOT } from './control-plane/paths.js';
-import { loadKubeConfig, readState, up } from './control-plane/plane.js';
+import { BUNDLE, HOST, KUBECONFIG, PKI_DIR, PLANE_DIR, PORTS, ROOT } from './control-plane/paths.js';
+import { ensurePki, issue, kubeconfig } from './control-plane/pki.js';
+import { readState, restart, up } from './control-plane/plane.js';
 import { KUBERNETES_VERSION, CAPI_VERSION, PINS } from './versions.js';
 
 const SINGLE_RUNS = 20;
@@ -43,13 +67,43 @@ const BURSTS = ONLY ?? [10, 50, 100, 200, 500];
 /** The burst whose CPU profile and request breakdown BENCHMARKS.md shows. */
 const PROFILED = 500;
 const QUIET_LIMIT_MS = 20 * 60_000;
+/** A phase ends when the API server has used less than QUIET_CORE for QUIET_MS (sampled every second)… */
+const QUIET_CORE = 0.15;
+const QUIET_MS = 6_000;
+/** …or, at the latest, this long after its first create (the report then says so). */
+const PHASE_LIMIT_MS = 15 * 60_000;
+/** Before a phase starts, the API server gets this long to go quiet (after the earlier phase's deletes). */
+const SETTLE_LIMIT_MS = 3 * 60_000;
+/** Issue 18's targets. */
+const TARGET_RATIO = 1.1;
+const TARGET_OUR_CPU_MS = 50;
+const TARGET_EXTRA_REQUESTS = 15;
 const HOOK_CALLS = 4_000;
 const CONCURRENCY = [1, 8, 64];
 const CACHED_OBJECTS = 10_000;
 
 const log = (m: string): void => void process.stderr.write(`${m}\n`);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const kc = (): ReturnType<typeof loadKubeConfig> => loadKubeConfig();
+/** The bench's own kubeconfig (client certificate BENCH_USER): the audit log tells its requests from ours. */
+const BENCH_KUBECONFIG = path.join(PLANE_DIR, 'bench.kubeconfig');
+function kc(): KubeConfig {
+  const config = new KubeConfig();
+  config.loadFromFile(BENCH_KUBECONFIG);
+  return config;
+}
+
+async function writeBenchKubeconfig(): Promise<void> {
+  const pki = await ensurePki();
+  const bench = await issue(
+    'bench',
+    { commonName: BENCH_USER, organization: 'system:masters', usage: 'client' },
+    pki.ca,
+  );
+  const server = `https://${HOST}:${PORTS.apiserver}`;
+  await writeFile(BENCH_KUBECONFIG, await kubeconfig('capi-vip-allocator-bench', server, pki.ca, bench), {
+    mode: 0o600,
+  });
+}
 
 function pct(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -168,11 +222,24 @@ interface Run {
   count: number;
   /** Until the last DockerCluster was born (both kinds of run) or the last claim bound (IPAM). */
   all: number;
-  /** API server requests during the run, by verb and resource. */
-  requests: RequestCounts;
 }
 
-interface Burst extends Run {
+/** A run measured to quiet: the CAPI floor, or ours. */
+interface Phase extends Run {
+  /** From the first create until the API server went quiet (or PHASE_LIMIT_MS, if it did not). */
+  quiet: number;
+  quietReached: boolean;
+  /** CPU seconds of each plane process, and of the bench as 'bench', over [first create, quiet]. */
+  cpu: CpuSnapshot;
+  /** Every request the API server received over [first create, quiet], by component (audit log). */
+  requests: AuditCounts;
+  /** apiserver_request_total over the same phase (all clients, plus the few seconds that confirm quiet). */
+  metricRequests: number;
+}
+
+interface Burst extends Phase {
+  /** Of our process, over the phase, when it was profiled. */
+  cpuProfile?: CpuProfile;
   allVip: number;
   perCluster: number[];
   duplicates: number;
@@ -218,30 +285,103 @@ async function until(what: string, progress: () => Promise<number> | number, tot
   }
 }
 
+const PLANE = { apiserver: 'kube-apiserver' };
+/** The plane's processes (name, pid), the API server's audit log, clock ticks: set in main(). */
+const plane = { procs: [] as { name: string; pid: number }[], auditLog: '', ticks: 100 };
+
+interface Sample {
+  at: number;
+  cpu: CpuSnapshot;
+}
+const sample = (): Sample => ({ at: Date.now(), cpu: cpuSnapshot(plane.procs, plane.ticks, 'bench') });
+
+/**
+ * Samples every second until the API server has used less than QUIET_CORE for QUIET_MS, then
+ * returns the sample where that quiet stretch began; at `deadline`, the last sample, not reached.
+ */
+async function untilQuiet(what: string, deadline: number): Promise<Sample & { reached: boolean }> {
+  let prev = sample();
+  let quietSince: Sample | undefined;
+  let lastLog = prev.at;
+  for (;;) {
+    await sleep(1_000);
+    const now = sample();
+    const used = (now.cpu.get(PLANE.apiserver) ?? NaN) - (prev.cpu.get(PLANE.apiserver) ?? NaN);
+    const core = used / ((now.at - prev.at) / 1000);
+    if (core < QUIET_CORE) {
+      quietSince ??= prev;
+      if (now.at - quietSince.at >= QUIET_MS) return { ...quietSince, reached: true };
+    } else {
+      quietSince = undefined;
+    }
+    if (now.at >= deadline) return { ...now, reached: false };
+    if (now.at - lastLog > 30_000) {
+      lastLog = now.at;
+      log(`    ${what}: the API server still uses ${core.toFixed(2)} core`);
+    }
+    prev = now;
+  }
+}
+
+/** Before a phase: the API server quiet (the earlier phase's deletes done), bounded by SETTLE_LIMIT_MS. */
+async function settle(): Promise<void> {
+  const t = Date.now();
+  const { reached } = await untilQuiet('settling', t + SETTLE_LIMIT_MS);
+  if (!reached) log(`  the API server was not quiet after ${s(SETTLE_LIMIT_MS)}: measuring anyway`);
+}
+
+/**
+ * Runs `run` (which creates the Clusters and resolves with its topology time, from `t0`), then waits
+ * for quiet; the phase is [t0, quiet]. Nothing is deleted in it: the caller deletes after.
+ */
+async function measured(count: number, run: (t0: number) => Promise<number>): Promise<Phase> {
+  await settle();
+  const before = await apiserverRequests();
+  const start = sample();
+  const all = await run(start.at);
+  const end = await untilQuiet(`${count}: to quiet`, start.at + PHASE_LIMIT_MS);
+  const metricRequests = total(countsSince(await apiserverRequests(), before));
+  // The audit backend writes in batches, in the background: let it catch up with the window.
+  await sleep(2_000);
+  const requests = await readAudit(plane.auditLog, start.at, end.at);
+  return {
+    count,
+    all,
+    quiet: end.at - start.at,
+    quietReached: end.reached,
+    cpu: cpuBetween(end.cpu, start.cpu),
+    requests,
+    metricRequests,
+  };
+}
+
 /** 2. `count` Clusters applied at once through our hook; with `profile`, our process's CPU is profiled meanwhile. */
 async function burst(count: number, profile?: Profiler): Promise<Burst> {
   const ns = `vip-bench-burst-${count}`;
   const { born, firsts, create, seen, stop } = await stage(ns, { cidr: '10.96.0.0/22' });
   const names = Array.from({ length: count }, (_, i) => `b-${i}`);
-  const before = await apiserverRequests();
-  await profile?.start();
-  const t0 = Date.now();
-  const created = new Map(await Promise.all(names.map(async (n) => [n, await create(n)] as const)));
-  await until('VIPs written', () => names.filter((n) => seen(n, VIP)).length, count);
-  const allVip = Math.max(...names.map((n) => seen(n, VIP)?.at ?? 0)) - t0;
-  await until('InfrastructureClusters born', () => firsts.first.size, count);
-  const all = Math.max(...names.map((n) => born(n)?.at ?? 0)) - t0;
-  const requests = countsSince(await apiserverRequests(), before);
-  stop();
+  let created = new Map<string, number>();
+  let allVip = 0;
+  const phase = await measured(count, async (t0) => {
+    await profile?.start();
+    created = new Map(await Promise.all(names.map(async (n) => [n, await create(n)] as const)));
+    await until('VIPs written', () => names.filter((n) => seen(n, VIP)).length, count);
+    allVip = Math.max(...names.map((n) => seen(n, VIP)?.at ?? 0)) - t0;
+    await until('InfrastructureClusters born', () => firsts.first.size, count);
+    // The watches end here: their events would load the API server while it goes quiet.
+    stop();
+    return Math.max(...names.map((n) => born(n)?.at ?? 0)) - t0;
+  });
+  // Over the phase, not the deletes after it.
+  const cpuProfile = await profile?.stop();
   const vips = new Map(names.map((n) => [n, seen(n, VIP)?.value]));
   const perCluster = names.map((n) => (seen(n, VIP)?.at ?? 0) - (created.get(n) ?? 0));
   const bornWithout = names.filter((n) => born(n)?.host !== vips.get(n)).length;
   await kc().makeApiClient(CoreV1Api).deleteNamespace({ name: ns });
   return {
-    count,
-    all,
+    ...phase,
+    ...(cpuProfile ? { cpuProfile } : {}),
     allVip,
-    requests,
     perCluster,
     duplicates: count - new Set(vips.values()).size,
     bornWithout,
@@ -252,22 +392,21 @@ async function burst(count: number, profile?: Profiler): Promise<Burst> {
  * The CAPI-only floor: `count` Clusters of a class that does not use us, with hand-set endpoints,
  * until every InfrastructureCluster is born. Our hook is still called and answers at once.
  */
-async function capiFloor(count: number): Promise<Run> {
+async function capiFloor(count: number): Promise<Phase> {
   const ns = `vip-bench-capi-${count}`;
   const { firsts, create, stop } = await stage(ns, {});
-  const before = await apiserverRequests();
-  const t0 = Date.now();
-  await Promise.all(
-    Array.from({ length: count }, (_, i) =>
-      create(`f-${i}`, { host: `10.200.${Math.floor(i / 250)}.${(i % 250) + 1}`, port: 6443 }),
-    ),
-  );
-  await until('InfrastructureClusters born', () => firsts.first.size, count);
-  const all = Math.max(...firsts.at.values()) - t0;
-  const requests = countsSince(await apiserverRequests(), before);
-  stop();
+  const phase = await measured(count, async (t0) => {
+    await Promise.all(
+      Array.from({ length: count }, (_, i) =>
+        create(`f-${i}`, { host: `10.200.${Math.floor(i / 250)}.${(i % 250) + 1}`, port: 6443 }),
+      ),
+    );
+    await until('InfrastructureClusters born', () => firsts.first.size, count);
+    stop();
+    return Math.max(...firsts.at.values()) - t0;
+  });
   await kc().makeApiClient(CoreV1Api).deleteNamespace({ name: ns });
-  return { count, all, requests };
+  return phase;
 }
 
 /** The IPAM-only floor: `count` bare claims created at once against a fresh pool, until all are bound. */
@@ -281,7 +420,6 @@ async function ipamFloor(count: number): Promise<Run> {
     { apiVersion: 'ipam.cluster.x-k8s.io/v1beta2', kind: 'IPAddressClaim', plural: 'ipaddressclaims' },
     (o) => Boolean((o as { status?: { addressRef?: { name?: string } } }).status?.addressRef?.name),
   );
-  const before = await apiserverRequests();
   const t0 = Date.now();
   await Promise.all(
     Array.from({ length: count }, (_, i) =>
@@ -295,10 +433,9 @@ async function ipamFloor(count: number): Promise<Run> {
   );
   await until('claims bound', () => bound.first.size, count);
   const all = Math.max(...bound.at.values()) - t0;
-  const requests = countsSince(await apiserverRequests(), before);
   bound.stop();
   await kc().makeApiClient(CoreV1Api).deleteNamespace({ name: ns });
-  return { count, all, requests };
+  return { count, all };
 }
 
 /** A GeneratePatches request like CAPI's for a class with an infra cluster, a control plane and two MachineDeployments. */
@@ -543,13 +680,235 @@ function topologyConcurrency(): string {
     : `50, CAPI ${CAPI_VERSION}'s default (core/main.go); the plane does not set --clustertopology-concurrency`;
 }
 
-const perCluster = (run: Run): number => total(run.requests) / run.count;
+interface BurstRow {
+  ipam: Run;
+  capi: Phase;
+  ours: Burst;
+}
+
+/** The plane's requests per Cluster (the bench's own left out). */
+const perCluster = (p: Phase): number => planeRequests(p.requests) / p.count;
+/** The plane's CPU seconds (every process but the bench). */
+const planeCpu = (p: Phase): number =>
+  [...p.cpu].filter(([name]) => name !== 'bench').reduce((a, [, v]) => a + v, 0);
+const cpuMs = (p: Phase, name: string): number => ((p.cpu.get(name) ?? NaN) * 1000) / p.count;
+const ratio = (a: number, b: number): string => `${(a / b).toFixed(2)}×`;
+const signed = (x: number, digits = 1): string => `${x >= 0 ? '+' : ''}${x.toFixed(digits)}`;
+const quietCell = (p: Phase): string => `${s(p.quiet)}${p.quietReached ? '' : ' (not quiet)'}`;
+const mark = (ok: boolean): string => (ok ? '✓' : '✗');
+
+/** Process names of the plane, as the CPU table's columns. */
+const CPU_COLUMNS: readonly [name: string, label: string][] = [
+  ['etcd', 'etcd'],
+  ['kube-apiserver', 'kube-apiserver'],
+  ['kube-controller-manager', 'KCM'],
+  ['capi-manager', 'CAPI'],
+  ['kcp-manager', 'KCP'],
+  ['ipam-manager', 'IPAM'],
+  [EXTENSION_NAME, 'ours'],
+  ['bench', 'bench (client)'],
+];
+
+/** Section 2 of BENCHMARKS.md: the bursts beside their floors, by component. */
+function burstSection(rows: BurstRow[], profile: ProfileSummary | undefined, profiled: number): string {
+  const table = (head: string[], body: string[][]): string =>
+    [
+      `| ${head.join(' | ')} |`,
+      `|${head.map(() => '---').join('|')}|`,
+      ...body.map((r) => `| ${r.join(' | ')} |`),
+    ].join('\n');
+  const main = table(
+    [
+      'Clusters',
+      'IPAM floor',
+      'CAPI floor: topology',
+      'quiet',
+      'plane CPU',
+      'ours: all VIPs',
+      'topology',
+      'quiet',
+      'plane CPU',
+      'topology ratio',
+      'quiet ratio',
+      'CPU ratio',
+      'requests/Cluster: CAPI floor',
+      'ours',
+      'ours − floor',
+      'duplicate VIPs',
+      'born without VIP',
+    ],
+    rows.map(({ ipam, capi, ours }) => [
+      String(ours.count),
+      s(ipam.all),
+      s(capi.all),
+      quietCell(capi),
+      `${planeCpu(capi).toFixed(1)} s`,
+      s(ours.allVip),
+      s(ours.all),
+      quietCell(ours),
+      `${planeCpu(ours).toFixed(1)} s`,
+      ratio(ours.all, capi.all),
+      ratio(ours.quiet, capi.quiet),
+      ratio(planeCpu(ours), planeCpu(capi)),
+      perCluster(capi).toFixed(1),
+      perCluster(ours).toFixed(1),
+      signed(perCluster(ours) - perCluster(capi)),
+      String(ours.duplicates),
+      String(ours.bornWithout),
+    ]),
+  );
+  const targets = table(
+    [
+      'Clusters',
+      `quiet ≤ ${TARGET_RATIO}× floor`,
+      `plane CPU ≤ ${TARGET_RATIO}× floor`,
+      `our process ≤ ${TARGET_OUR_CPU_MS} ms CPU/Cluster`,
+      `requests/Cluster ≤ floor + ${TARGET_EXTRA_REQUESTS}`,
+    ],
+    rows.map(({ capi, ours }) => {
+      const q = ours.quiet / capi.quiet;
+      const c = planeCpu(ours) / planeCpu(capi);
+      const mine = cpuMs(ours, EXTENSION_NAME);
+      const extra = perCluster(ours) - perCluster(capi);
+      return [
+        String(ours.count),
+        `${q.toFixed(2)}× ${mark(q <= TARGET_RATIO)}`,
+        `${c.toFixed(2)}× ${mark(c <= TARGET_RATIO)}`,
+        `${mine.toFixed(1)} ms ${mark(mine <= TARGET_OUR_CPU_MS)}`,
+        `${signed(extra)} ${mark(extra <= TARGET_EXTRA_REQUESTS)}`,
+      ];
+    }),
+  );
+  const cell = (floor: number, ours: number): string =>
+    `${floor.toFixed(1)} / ${ours.toFixed(1)} (${signed(ours - floor)})`;
+  const requests = table(
+    ['Clusters', ...COMPONENTS],
+    rows.map(({ capi, ours }) => [
+      String(ours.count),
+      ...COMPONENTS.map((c: Component) =>
+        cell(
+          (capi.requests.byComponent.get(c) ?? 0) / capi.count,
+          (ours.requests.byComponent.get(c) ?? 0) / ours.count,
+        ),
+      ),
+    ]),
+  );
+  const cpu = table(
+    ['Clusters', ...CPU_COLUMNS.map(([, label]) => label)],
+    rows.map(({ capi, ours }) => [
+      String(ours.count),
+      ...CPU_COLUMNS.map(([name]) => cell(cpuMs(capi, name), cpuMs(ours, name))),
+    ]),
+  );
+  const big = rows.find((r) => r.ours.count === profiled);
+  const verbs = big
+    ? table(
+        ['component', 'verb resource', 'CAPI floor', 'ours', 'extra per Cluster'],
+        topDifferences(big.ours.requests, big.capi.requests, 20).map((d) => {
+          const [component, ...rest] = d.key.split(' ');
+          return [
+            component ?? '',
+            rest.join(' '),
+            String(d.floor),
+            String(d.ours),
+            signed((d.ours - d.floor) / big.ours.count, 2),
+          ];
+        }),
+      )
+    : '';
+  const areas = profile
+    ? profile.byArea
+        .slice(0, 10)
+        .map(
+          (a) =>
+            `| ${a.area} | ${(a.ms / 1000).toFixed(2)} s | ${((100 * a.ms) / profile.totalMs).toFixed(1)} % |`,
+        )
+        .join('\n')
+    : '';
+  const fns = profile
+    ? profile.top.map((f) => `| \`${f.fn}\` | ${f.source} | ${(f.ms / 1000).toFixed(2)} s |`).join('\n')
+    : '';
+  const unquiet = rows.flatMap(({ capi, ours }) => [capi, ours]).filter((p) => !p.quietReached);
+  return `## 2. Bursts (Clusters applied at once), beside their floors
+
+- **IPAM floor**: the same number of bare IPAddressClaims, until the provider bound them all.
+- **CAPI floor**: the same number of Clusters of a class that does not use us, with hand-set
+  endpoints (our BeforeClusterCreate is still called and answers at once).
+- **Ours**: Clusters of a class with our patch and a pool (each InfrastructureCluster born with its VIP).
+- **topology**: from the first create until every InfrastructureCluster exists. **quiet**: until the
+  API server has used less than ${QUIET_CORE} core for ${QUIET_MS / 1000} s (sampled every second; at most
+  ${PHASE_LIMIT_MS / 60_000} min${unquiet.length ? `, which ${unquiet.length} phase(s) reached: "not quiet"` : ''}). Each phase starts once
+  the earlier one's namespace is gone and the API server is quiet, and deletes nothing until it ends.
+- **plane CPU**: utime + stime (/proc/<pid>/stat) of etcd, the kube-apiserver, the
+  kube-controller-manager, the CAPI, KCP and IPAM managers and our process, from the first create to quiet.
+- **Requests**: every request the API server received from the first create to quiet, from its
+  audit log (one Metadata event per request), by who sent it; per Cluster, without the bench's own.
+
+${main}
+
+Issue 18's targets beside each figure (✓ met, ✗ not):
+
+${targets}
+
+Requests per Cluster by component, CAPI floor / ours (ours − floor). CAPI, KCP, IPAM: their
+managers; ours: our process; KCM: the kube-controller-manager (garbage collector, namespaces);
+bench: this bench's creates, watches and reads; other: the API server's own and agentless requests.
+
+${requests}
+
+CPU per Cluster by process (ms), CAPI floor / ours (ours − floor)${profile ? `; the ${profiled}-Cluster burst's "ours" includes the CPU profiler's sampling (about 0.5 % of a core while it runs)` : ''}:
+
+${cpu}
+
+Per-Cluster time from its creation to its VIP: ${rows.map(({ ours }) => `${ours.count}: p50 ${s(pct(ours.perCluster, 50))}, p99 ${s(pct(ours.perCluster, 99))}`).join('; ')}.
+
+Audit log against \`apiserver_request_total\` (which also counts the seconds that confirm quiet), CAPI floor and ours: ${rows.map(({ capi, ours }) => `${ours.count}: ${capi.requests.total}/${capi.metricRequests}, ${ours.requests.total}/${ours.metricRequests}`).join('; ')}.
+
+### Where the time of the ${profiled}-Cluster burst goes
+
+API server requests by component, verb and resource, where ours and the CAPI floor of the same size differ most (top 20):
+
+${verbs}
+
+CPU profile of our process over that burst (${profile ? (profile.totalMs / 1000).toFixed(1) : '?'} s sampled, ${PROFILE_INTERVAL_US / 1000} ms interval; self time):
+
+| area | self time | share |
+|---|---|---|
+${areas}
+
+| function | source | self time |
+|---|---|---|
+${fns}
+`;
+}
+
+/** The kube-apiserver's --audit-log-path, from its command line; restarted with one if it runs without. */
+async function auditLogPath(): Promise<string> {
+  const find = async (): Promise<string | undefined> => {
+    const pid = (await readState())?.components.find((c) => c.name === PLANE.apiserver)?.pid;
+    const args = pid ? readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0') : [];
+    return args.find((a) => a.startsWith('--audit-log-path='))?.split('=')[1];
+  };
+  const found = await find();
+  if (found) return found;
+  log("The plane's kube-apiserver runs without an audit log (started before it had one): restarting it");
+  await restart(PLANE.apiserver, log);
+  const again = await find();
+  if (!again)
+    throw new Error('The kube-apiserver runs without --audit-log-path (hack/control-plane/components.ts)');
+  return again;
+}
 
 async function main(): Promise<void> {
   await up(log);
-  process.env.KUBECONFIG = KUBECONFIG; // hack/fixtures' clients read it
+  plane.auditLog = await auditLogPath();
+  await writeBenchKubeconfig();
+  process.env.KUBECONFIG = BENCH_KUBECONFIG; // hack/fixtures' clients read it
   await upExtension(log);
-  const pid = (await readState())?.components.find((c) => c.name === EXTENSION_NAME)?.pid ?? 0;
+  const state = await readState();
+  plane.procs = (state?.components ?? []).map(({ name, pid }) => ({ name, pid }));
+  plane.ticks = await clockTicks();
+  const pid = plane.procs.find((c) => c.name === EXTENSION_NAME)?.pid ?? 0;
   await sleep(5_000);
   const hookIdle = rssMiB(pid);
   let hookPeak = 0;
@@ -560,42 +919,35 @@ async function main(): Promise<void> {
   const one = ONLY ? { vip: [], infra: [], ingress: [] } : await single(false);
   const withIngress = ONLY ? one : await single(true);
   log(`2/4 Bursts of ${BURSTS.join(', ')}: the IPAM-only floor, the CAPI-only floor, then through our hook`);
-  const rows: { ipam: Run; capi: Run; ours: Burst }[] = [];
+  const rows: BurstRow[] = [];
   let profile: ProfileSummary | undefined;
+  const profiled = Math.min(PROFILED, Math.max(...BURSTS));
   for (const n of BURSTS) {
     await quiet();
     const ipam = await ipamFloor(n);
     log(`  ${n} claims (IPAM alone): all bound after ${s(ipam.all)}`);
     await quiet();
     const capi = await capiFloor(n);
-    log(`  ${n} Clusters (CAPI alone): all InfrastructureClusters after ${s(capi.all)}`);
+    log(
+      `  ${n} Clusters (CAPI alone): all InfrastructureClusters after ${s(capi.all)}, quiet after ${quietCell(capi)}, ` +
+        `plane CPU ${planeCpu(capi).toFixed(1)} s, ${perCluster(capi).toFixed(1)} requests/Cluster`,
+    );
     await quiet();
-    const profiler = n === Math.min(PROFILED, Math.max(...BURSTS)) ? await Profiler.attach(pid) : undefined;
+    const profiler = n === profiled ? await Profiler.attach(pid) : undefined;
     const ours = await burst(n, profiler);
     if (profiler) {
-      profile = summarize(await profiler.stop(), `${BUNDLE}.map`);
+      if (ours.cpuProfile) profile = summarize(ours.cpuProfile, `${BUNDLE}.map`);
       await profiler.detach();
     }
     log(
       `  ${n} Clusters (through our hook): all VIPs after ${s(ours.allVip)}, all InfrastructureClusters after ${s(ours.all)} ` +
-        `(${(ours.all / capi.all).toFixed(2)}× the CAPI floor)`,
+        `(${ratio(ours.all, capi.all)} the CAPI floor), quiet after ${quietCell(ours)} (${ratio(ours.quiet, capi.quiet)}), ` +
+        `plane CPU ${planeCpu(ours).toFixed(1)} s (${ratio(planeCpu(ours), planeCpu(capi))}), ${perCluster(ours).toFixed(1)} requests/Cluster`,
     );
     rows.push({ ipam, capi, ours });
   }
   if (ONLY) {
-    for (const { ipam, capi, ours } of rows) {
-      log(
-        `${ours.count}: IPAM ${s(ipam.all)}, CAPI ${s(capi.all)}, ours ${s(ours.all)} (${(ours.all / capi.all).toFixed(2)}×); ` +
-          `requests/Cluster CAPI ${perCluster(capi).toFixed(1)}, ours ${perCluster(ours).toFixed(1)}`,
-      );
-    }
-    log(
-      JSON.stringify(
-        { profile, verbs: rows.map((r) => [...r.ours.requests].sort((a, b) => b[1] - a[1]).slice(0, 12)) },
-        null,
-        1,
-      ),
-    );
+    process.stdout.write(burstSection(rows, profile, profiled));
     return;
   }
   log('3/4 Hook server under load (the load generator runs in its own process)');
@@ -641,34 +993,11 @@ async function main(): Promise<void> {
           `| ${l.concurrency} | ${l.p50.toFixed(2)} ms | ${l.p99.toFixed(2)} ms | ${Math.round(l.perSecond)} |`,
       )
       .join('\n');
-  const big = rows.find((r) => r.ours.count === PROFILED);
-  const verbs = big
-    ? [...big.ours.requests]
-        .sort((a, b) => b[1] - a[1])
-        .slice(0, 15)
-        .map(
-          ([k, v]) =>
-            `| ${k} | ${v} | ${big.capi.requests.get(k) ?? 0} | ${((v - (big.capi.requests.get(k) ?? 0)) / big.ours.count).toFixed(2)} |`,
-        )
-        .join('\n')
-    : '';
-  const areas = profile
-    ? profile.byArea
-        .slice(0, 10)
-        .map(
-          (a) =>
-            `| ${a.area} | ${(a.ms / 1000).toFixed(2)} s | ${((100 * a.ms) / profile.totalMs).toFixed(1)} % |`,
-        )
-        .join('\n')
-    : '';
-  const fns = profile
-    ? profile.top.map((f) => `| \`${f.fn}\` | ${f.source} | ${(f.ms / 1000).toFixed(2)} s |`).join('\n')
-    : '';
   const report = `# Benchmarks
 
 Reproduce: \`npm ci && npm run bench\` (brings up the local control plane and the extension, then
-rewrites this file; about 50 minutes on 2 cores, much of it waiting for CAPI to delete earlier
-bursts). Measured ${new Date().toISOString().slice(0, 10)} on ${os.cpus().length} cores (${cpu}),
+rewrites this file; over an hour on 2 cores, much of it waiting for CAPI to delete earlier bursts
+and for the API server to go quiet). Measured ${new Date().toISOString().slice(0, 10)} on ${os.cpus().length} cores (${cpu}),
 ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; Kubernetes ${KUBERNETES_VERSION}, CAPI ${CAPI_VERSION},
 in-cluster IPAM ${PINS.ipam.version}, etcd ${PINS.etcd.version}, all on this one machine. No figure here is asserted by a test.
 Every floor and burst starts on a quiet plane: the bench waits until earlier bench namespaces are
@@ -688,42 +1017,7 @@ CAPI's topology workers: ${topologyConcurrency()}.
 The floor is the IPAM provider's bind time plus CAPI's next call after our \`retryAfterSeconds: 1\`
 (with its hook-response cache, about 2 s).
 
-## 2. Bursts (Clusters applied at once), beside their floors
-
-- **IPAM floor**: the same number of bare IPAddressClaims, until the provider bound them all.
-- **CAPI floor**: the same number of Clusters of a class that does not use us, with hand-set
-  endpoints, until every InfrastructureCluster exists (our BeforeClusterCreate is still called and
-  answers at once).
-- **Ours**: Clusters of a class with our patch and a pool, until every InfrastructureCluster exists
-  (each born with its VIP).
-- **Requests per Cluster**: the API server's \`apiserver_request_total\`, all clients, from the first
-  create to the last InfrastructureCluster, divided by the Clusters; "ours − floor" is what our hook,
-  our writes and the IPAM provider add per Cluster.
-
-| Clusters | IPAM floor | CAPI floor | ours: all VIPs | ours: all InfraClusters | ours / CAPI floor | requests/Cluster: CAPI floor | ours | ours − floor | duplicate VIPs | born without VIP |
-|---|---|---|---|---|---|---|---|---|---|---|
-${rows.map(({ ipam, capi, ours }) => `| ${ours.count} | ${s(ipam.all)} | ${s(capi.all)} | ${s(ours.allVip)} | ${s(ours.all)} | ${(ours.all / capi.all).toFixed(2)}× | ${perCluster(capi).toFixed(1)} | ${perCluster(ours).toFixed(1)} | ${(perCluster(ours) - perCluster(capi)).toFixed(1)} | ${ours.duplicates} | ${ours.bornWithout} |`).join('\n')}
-
-Per-Cluster time from its creation to its VIP: ${rows.map(({ ours }) => `${ours.count}: p50 ${s(pct(ours.perCluster, 50))}, p99 ${s(pct(ours.perCluster, 99))}`).join('; ')}.
-
-### Where the time of the ${PROFILED}-Cluster burst goes
-
-API server requests by verb and resource (top 15), ours and the CAPI floor of the same size:
-
-| verb resource | ours | CAPI floor | extra per Cluster |
-|---|---|---|---|
-${verbs}
-
-CPU profile of our process over that burst (${profile ? (profile.totalMs / 1000).toFixed(1) : '?'} s sampled, 1 ms interval; self time):
-
-| area | self time | share |
-|---|---|---|
-${areas}
-
-| function | source | self time |
-|---|---|---|
-${fns}
-
+${burstSection(rows, profile, profiled)}
 ## 3. Hook server (HTTPS, keep-alive, ${HOOK_CALLS} calls per row; the load generator in its own process on the same 2 cores)
 
 GeneratePatches with a realistic request (infrastructure cluster, control plane, its machines, two
