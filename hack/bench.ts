@@ -900,6 +900,8 @@ async function auditLogPath(): Promise<string> {
 }
 
 async function main(): Promise<void> {
+  // The plane's kube-apiserver writes its audit log only for the bench (components.ts).
+  process.env.CONTROL_PLANE_AUDIT = '1';
   await up(log);
   plane.auditLog = await auditLogPath();
   await writeBenchKubeconfig();
