@@ -151,22 +151,24 @@ export function createHookApp(
 
   app.use((req: Request, res: Response, next: NextFunction) => {
     if (req.method !== 'POST') {
-      return badRequest(
+      badRequest(
         res,
         req.path.startsWith(HOOKS_PATH) ? 400 : 404,
         'BadRequest',
         `${req.method} ${req.path}: hooks take POST`,
       );
+      return;
     }
     // CAPI's runtime client (internal/runtime/client/client.go) POSTs JSON with no Content-Type
     // at all, so only a stated non-JSON type is refused.
     if (req.get('content-type') !== undefined && !req.is('application/json')) {
-      return badRequest(
+      badRequest(
         res,
         400,
         'BadRequest',
         `Content-Type must be application/json, got ${JSON.stringify(req.get('content-type') ?? '')}`,
       );
+      return;
     }
     next();
   });
@@ -179,7 +181,10 @@ export function createHookApp(
 
   app.post(`${HOOKS_PATH}/:hook/:handler`, async (req: Request, res: Response) => {
     const handler = routes.get(req.path);
-    if (!handler) return badRequest(res, 404, 'NotFound', `No handler at ${req.path}`);
+    if (!handler) {
+      badRequest(res, 404, 'NotFound', `No handler at ${req.path}`);
+      return;
+    }
     const started = process.hrtime.bigint();
     const h = handler;
     // CAPI stops waiting after the handler's timeout, or when it closes the connection.
@@ -211,16 +216,26 @@ export function createHookApp(
 
   // Express 5 routes rejected promises here too: every failure is JSON, never a stack trace.
   app.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
-    if (res.headersSent) return next(err);
+    if (res.headersSent) {
+      next(err);
+      return;
+    }
     const type = (err as { type?: string }).type;
-    if (err instanceof RequestError)
-      return badRequest(res, 400, 'BadRequest', `Invalid request: ${err.message}`);
-    if (type === 'entity.parse.failed')
-      return badRequest(res, 400, 'BadRequest', 'Request body is not valid JSON');
-    if (type === 'entity.too.large')
-      return badRequest(res, 413, 'RequestEntityTooLarge', `Request body is over ${BODY_LIMIT}`);
+    if (err instanceof RequestError) {
+      badRequest(res, 400, 'BadRequest', `Invalid request: ${err.message}`);
+      return;
+    }
+    if (type === 'entity.parse.failed') {
+      badRequest(res, 400, 'BadRequest', 'Request body is not valid JSON');
+      return;
+    }
+    if (type === 'entity.too.large') {
+      badRequest(res, 413, 'RequestEntityTooLarge', `Request body is over ${BODY_LIMIT}`);
+      return;
+    }
     if (type === 'encoding.unsupported' || type === 'charset.unsupported') {
-      return badRequest(res, 415, 'UnsupportedMediaType', (err as Error).message);
+      badRequest(res, 415, 'UnsupportedMediaType', (err as Error).message);
+      return;
     }
     log.error('Hook server error', {
       path: req.path,

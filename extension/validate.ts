@@ -132,7 +132,10 @@ function cluster(value: unknown, field: string): Cluster {
 }
 
 /** BeforeClusterCreate and BeforeClusterDelete requests have one shape: settings and the Cluster. */
-function clusterRequest<R>(body: unknown, kind: string): R {
+function clusterRequest<R extends BeforeClusterCreateRequest | BeforeClusterDeleteRequest>(
+  body: unknown,
+  kind: R['kind'],
+): R {
   const req = object(body, 'request');
   typeMeta(req, kind);
   optional(req.settings, (v) => stringMap(v, 'settings'));

@@ -134,15 +134,14 @@ export class LeaderElector extends EventEmitter {
     const renewed = spec.renewTime ? new Date(spec.renewTime).getTime() : 0;
     const expired = renewed + (spec.leaseDurationSeconds ?? durationSeconds) * 1000 < Date.now();
     if (holder && holder !== identity && !expired) return false;
-    lease.spec = {
-      ...spec,
+    lease.spec = Object.assign(spec, {
       holderIdentity: identity,
       leaseDurationSeconds: durationSeconds,
       renewTime: now,
       ...(holder === identity
         ? {}
         : { acquireTime: now, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 }),
-    };
+    });
     try {
       // replace carries metadata.resourceVersion: a concurrent writer makes this a 409.
       await this.#api.replaceNamespacedLease({ name, namespace, body: lease });

@@ -117,7 +117,7 @@ export class Operator extends EventEmitter {
         0,
       ),
     );
-    this.#informers.push(informer as unknown as ResilientInformer<KubernetesObject>);
+    this.#informers.push(informer);
     return informer;
   }
 

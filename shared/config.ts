@@ -122,7 +122,7 @@ const poolKinds: Parser<PoolKind[]> = (raw, flag) =>
         flag,
         `"${entry}" is not Kind.version.group (e.g. InClusterIPPool.v1alpha2.ipam.cluster.x-k8s.io)`,
       );
-    return { kind: m[1] ?? '', apiVersion: `${m[3]}/${m[2]}` };
+    return { kind: m[1] ?? '', apiVersion: `${m[3] ?? ''}/${m[2] ?? ''}` };
   });
 
 interface FlagSpec<T> {

@@ -106,10 +106,10 @@ export async function diagnose(kc: KubeConfig, options: DoctorOptions): Promise<
   // 1. RuntimeSDK and our ExtensionConfig.
   let ec: ExtensionConfig | undefined;
   try {
-    ec = (await objects.read({
+    ec = await objects.read<ExtensionConfig>({
       ...typeMeta(EXTENSION_CONFIG),
       metadata: { name: options.extensionConfig },
-    })) as ExtensionConfig;
+    });
   } catch (err) {
     const missingCrd = !isNotFound(err) || /Unrecognized API version/.test(String(err));
     add(
@@ -309,7 +309,7 @@ export async function diagnose(kc: KubeConfig, options: DoctorOptions): Promise<
   for (const claim of claims) {
     if (!isOurs(claim) || hasClusterOwner(claim) || isQuarantined(claim)) continue;
     const clusterName = clusterNameOf(claim);
-    if (!clusterKeys.has(`${claim.metadata.namespace}/${clusterName}`)) {
+    if (!clusterKeys.has(`${claim.metadata.namespace}/${clusterName ?? ''}`)) {
       add(
         'claims',
         false,

@@ -20,7 +20,10 @@ export function createLogger(level: LogLevel = 'info', format: LogFormat = 'json
       : winston.format.printf(({ ts, level: l, msg, ...rest }) => {
           const fields = Object.entries(rest)
             .filter(([k]) => typeof k === 'string')
-            .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
+            .map(
+              ([k, v]) =>
+                `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v as string | number | boolean | undefined)}`,
+            );
           return [ts, l.toUpperCase(), msg, ...fields].join(' ');
         });
   return winston.createLogger({

@@ -490,7 +490,7 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
           ...f,
           missingFamily: missing
             ? `Cluster ${ref(cluster)} asks for a dual-stack pair (${pair.map((s) => s.family).join(', ')}) and no pool serves ` +
-              `${missing.family}: nothing is claimed until both families have one. ` +
+              `${missing.family ?? 'a family'}: nothing is claimed until both families have one. ` +
               allocator.noPoolMessage(searches[i]?.searched ?? '', cls.name, missing.role, missing.family)
             : null,
         };

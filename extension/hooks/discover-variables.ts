@@ -18,5 +18,5 @@ export const discoverVariables: Handler<DiscoverVariablesRequest> = {
   parse: discoverVariablesRequest,
   // Called once per class reconcile: not worth an info line each time.
   logLevel: 'debug',
-  handle: async () => ({ status: 'Success', variables: [VARIABLE_DEFINITION] }),
+  handle: () => Promise.resolve({ status: 'Success', variables: [VARIABLE_DEFINITION] }),
 };

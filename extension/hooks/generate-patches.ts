@@ -66,7 +66,7 @@ export function clusterVip(request: GeneratePatchesRequest, defaultPort: number)
   const annotations = builtin?.cluster?.metadata?.annotations ?? {};
   const host = annotations[ANNOTATION_CONTROL_PLANE_VIP];
   if (!host) return undefined;
-  const cluster = `${builtin?.cluster?.namespace}/${builtin?.cluster?.name}`;
+  const cluster = `${builtin?.cluster?.namespace ?? ''}/${builtin?.cluster?.name ?? ''}`;
   // An IP, or the DNS name of an endpoint set by hand.
   if (!isIP(host) && !HOSTNAME.test(host)) {
     throw annotationError(cluster, ANNOTATION_CONTROL_PLANE_VIP, host, 'an IP address or a DNS name');

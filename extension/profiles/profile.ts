@@ -63,7 +63,10 @@ export function objectAt(root: Json, ...keys: string[]): Json {
 /** The array at `parent[key]`, created when missing: lists with `minItems: 1` are only ever written whole. */
 export function listAt<T>(parent: Json, key: string): T[] {
   const list = parent[key];
-  return Array.isArray(list) ? (list as T[]) : ((parent[key] = []) as T[]);
+  if (Array.isArray(list)) return list as T[];
+  const created: T[] = [];
+  parent[key] = created;
+  return created;
 }
 
 /** Appends the values the list lacks. */

@@ -173,12 +173,12 @@ export function readSettings(value: unknown, cluster: string): VipAllocatorSetti
   }
   return {
     announce: value.announce === true,
-    ...(iface ? { interface: iface as string } : {}),
+    ...(iface ? { interface: iface } : {}),
     kubeVipImage: image,
     leaderElection: readLeaderElection(value.leaderElection, cluster),
     keepalived: {
       ...(id !== undefined ? { virtualRouterID: id as number } : {}),
-      ...(pass ? { authPass: pass as string } : {}),
+      ...(pass ? { authPass: pass } : {}),
     },
   };
 }

@@ -57,8 +57,8 @@ export class ClaimConflictError extends Error {
     const [owner] = clusterOwners(claim);
     super(
       `IPAddressClaim ${ref(claim)} belongs to another Cluster ` +
-        `(${owner ? `owner ${owner.name} uid ${owner.uid}` : `spec.clusterName ${claim.spec.clusterName}`}), ` +
-        `not to Cluster ${ref(cluster)} uid ${cluster.metadata.uid}`,
+        `(${owner ? `owner ${owner.name} uid ${owner.uid}` : `spec.clusterName ${claim.spec.clusterName ?? '(none)'}`}), ` +
+        `not to Cluster ${ref(cluster)} uid ${cluster.metadata.uid ?? '(none)'}`,
     );
     this.name = 'ClaimConflictError';
   }
@@ -397,7 +397,7 @@ export class Allocator {
           reason: 'releasing',
           message:
             `IPAddressClaim ${ref(claim)} was waiting on full pool ${pool.name}: given back to claim again ` +
-            `from ${roomy.kind.kind} ${roomy.pool.metadata.name} (${freeAddresses(roomy.pool)} free)`,
+            `from ${roomy.kind.kind} ${roomy.pool.metadata.name} (${freeAddresses(roomy.pool) ?? 'some'} free)`,
         };
       }
       return {

@@ -144,7 +144,7 @@ async function readOrUndefined<T extends KubernetesObject>(
   name: string,
 ): Promise<T | undefined> {
   try {
-    return (await api.read({ ...typeMeta(type), metadata: { name, namespace } })) as T;
+    return await api.read<T>({ ...typeMeta(type), metadata: { name, namespace } });
   } catch (err) {
     if (isNotFound(err)) return undefined;
     throw err;
@@ -237,7 +237,7 @@ export class KubeStore implements Store {
 
   async createClaim(claim: IPAddressClaim): Promise<IPAddressClaim | undefined> {
     try {
-      return (await this.#api.create(claim, undefined, undefined, FIELD_MANAGER)) as IPAddressClaim;
+      return await this.#api.create<IPAddressClaim>(claim, undefined, undefined, FIELD_MANAGER);
     } catch (err) {
       if (isConflict(err)) return undefined;
       throw err;
@@ -259,14 +259,7 @@ export class KubeStore implements Store {
 
   /** A JSON merge patch (`null` removes a key, lists are replaced whole) under our field manager. */
   #mergePatch(body: object): Promise<KubernetesObject> {
-    return this.#api.patch(
-      body as KubernetesObject,
-      undefined,
-      undefined,
-      FIELD_MANAGER,
-      undefined,
-      PatchStrategy.MergePatch,
-    );
+    return this.#api.patch(body, undefined, undefined, FIELD_MANAGER, undefined, PatchStrategy.MergePatch);
   }
 
   async deleteClaim(claim: IPAddressClaim): Promise<void> {
@@ -329,12 +322,16 @@ export class KubeStore implements Store {
       },
     });
     const write = (b: object) => this.#mergePatch(b);
-    if (!patch.variables) return void (await write(body()));
+    if (!patch.variables) {
+      await write(body());
+      return;
+    }
     for (let attempt = 1; ; attempt++) {
       const live = await this.getCluster(cluster.metadata.namespace, cluster.metadata.name);
       if (!live) throw new Error(`Cluster ${cluster.metadata.namespace}/${cluster.metadata.name} is gone`);
       try {
-        return void (await write(body(live)));
+        await write(body(live));
+        return;
       } catch (err) {
         if (!isConflict(err) || attempt >= CONFLICT_ATTEMPTS) throw err;
       }

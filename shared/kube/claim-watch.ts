@@ -141,7 +141,7 @@ export class ClaimWatch {
       if (obj.code === 410) this.#resourceVersion = undefined;
       return;
     }
-    if (obj.metadata?.resourceVersion) this.#resourceVersion = obj.metadata.resourceVersion;
+    if (obj.metadata.resourceVersion) this.#resourceVersion = obj.metadata.resourceVersion;
     if (type === 'BOOKMARK') return;
     const key = keyOf(obj.metadata.namespace, obj.metadata.name);
     this.#recent.set(key, obj, RECENT_MS);
