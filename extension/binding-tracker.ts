@@ -16,25 +16,66 @@ export const WRITTEN_MEMO_MS = 30_000;
 /** How long "no ingress claim waits" is kept: CAPI calls the hook only until the topology exists. */
 export const NO_INGRESS_MEMO_MS = 10 * 60_000;
 
+/** The binds the provider's rate is read from, and how long after the last one it still holds. */
+const RATE_SAMPLES = 20;
+const RATE_STALE_MS = 15_000;
+
+/** Where a Cluster waits on the IPAM provider. */
+export interface Queue {
+  /** How many Clusters' claims are binding now. */
+  readonly waiting: number;
+  /** How many of those were claimed before this Cluster's (undefined: it is not binding). */
+  readonly ahead?: number;
+  /** The provider's recent rate, from the last binds of ours (undefined: too few, or too long ago). */
+  readonly bindsPerSecond?: number;
+}
+
 export class BindingTracker {
   readonly #answered = new TtlMap<string, string>();
+  // In claim order, which is the order the provider's work queue takes them in.
   readonly #binding = new Set<string>();
   readonly #noIngress = new TtlMap<string, true>();
+  readonly #binds: number[] = [];
 
   /** The answer memory gives for this Cluster, if any. */
   memo(uid: string | undefined): string | undefined {
     return uid ? this.#answered.get(uid) : undefined;
   }
 
-  /** How many Clusters wait on the IPAM provider now (just-written VIPs and expired memos are not). */
-  get binding(): number {
-    return this.#binding.size;
+  /** Where this Cluster waits (just-written VIPs and expired memos do not wait). */
+  queue(uid: string | undefined, now = Date.now()): Queue {
+    let ahead: number | undefined;
+    if (uid && this.#binding.has(uid)) {
+      ahead = 0;
+      for (const other of this.#binding) {
+        if (other === uid) break;
+        ahead++;
+      }
+    }
+    const first = this.#binds[0];
+    const last = this.#binds.at(-1);
+    const rate =
+      first !== undefined &&
+      last !== undefined &&
+      this.#binds.length >= 3 &&
+      now - last < RATE_STALE_MS &&
+      last > first
+        ? ((this.#binds.length - 1) * 1000) / (last - first)
+        : undefined;
+    return {
+      waiting: this.#binding.size,
+      ...(ahead !== undefined ? { ahead } : {}),
+      ...(rate !== undefined ? { bindsPerSecond: rate } : {}),
+    };
   }
 
   /** A VIP was written: CAPI's calls answer `message` until its cache shows the write. */
-  written(uid: string | undefined, message: string): void {
+  written(uid: string | undefined, message: string, now = Date.now()): void {
     if (!uid) return;
-    this.#binding.delete(uid);
+    if (this.#binding.delete(uid)) {
+      this.#binds.push(now);
+      if (this.#binds.length > RATE_SAMPLES) this.#binds.shift();
+    }
     this.#answered.set(uid, message, WRITTEN_MEMO_MS);
   }
 

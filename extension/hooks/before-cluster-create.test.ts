@@ -13,6 +13,7 @@ import type { Allocation } from '../../shared/allocator/allocator.js';
 import {
   beforeClusterCreate,
   decide,
+  memoRetrySeconds,
   requestedFamilies,
   RETRY,
   type Facts,
@@ -31,6 +32,21 @@ const cluster = (variables?: unknown, annotations?: Record<string, string>): Clu
       ...(variables ? { variables: [{ name: 'vipAllocator', value: variables }] } : {}),
     },
   },
+});
+
+describe('memoRetrySeconds: when CAPI calls back a Cluster answered from memory', () => {
+  test.each([
+    [{ waiting: 1 }, 1],
+    [{ waiting: 60 }, 3],
+    // Behind 30 others at 2 binds a second: not before about 16 s, capped at 10.
+    [{ waiting: 60, ahead: 30, bindsPerSecond: 2 }, 10],
+    [{ waiting: 60, ahead: 7, bindsPerSecond: 2 }, 4],
+    // A fast provider never calls back sooner than the burst's pacing.
+    [{ waiting: 60, ahead: 1, bindsPerSecond: 20 }, 3],
+    [{ waiting: 5, ahead: 4 }, 1],
+  ])('%j: %i s', (queue, seconds) => {
+    expect(memoRetrySeconds(queue)).toBe(seconds);
+  });
 });
 
 describe('requestedFamilies', () => {
@@ -436,7 +452,7 @@ describe('decide: the README table', () => {
     },
     {
       situation: 'called again while its claim binds, or just after its VIP was written',
-      memory: { memo: 'Waiting for InClusterIPPool pool to bind', binding: 60 },
+      memory: { memo: 'Waiting for InClusterIPPool pool to bind', queue: { waiting: 60 } },
       reads: [],
       answer: { retryAfterSeconds: 3, message: 'Waiting for InClusterIPPool pool to bind' },
       events: [],
@@ -571,7 +587,7 @@ describe('decide: the README table', () => {
     let facts: Facts = {
       cluster: row.cluster ?? testCluster('c1'),
       now: Date.now(),
-      binding: 0,
+      queue: { waiting: 0 },
       noIngress: false,
       ...row.memory,
     };

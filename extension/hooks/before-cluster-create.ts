@@ -35,7 +35,7 @@ import {
   type Family,
   type Role,
 } from '../../shared/vip.js';
-import { BindingTracker, COMPLETION_WAIT_MS } from '../binding-tracker.js';
+import { BindingTracker, COMPLETION_WAIT_MS, type Queue } from '../binding-tracker.js';
 import type { CallContext, Handler, HookResponse } from '../server.js';
 import { beforeClusterCreateRequest } from '../validate.js';
 
@@ -71,6 +71,7 @@ const WARNING: Partial<Record<Pending['reason'], string>> = {
 export const INGRESS_BINDING_GRACE_MS = 10_000;
 
 const MAX_MEMO_RETRY = 3;
+const MAX_QUEUE_RETRY = 10;
 const CLUSTERS_PER_SECOND = 25;
 
 /**
@@ -78,10 +79,15 @@ const CLUSTERS_PER_SECOND = 25;
  * MAX_MEMO_RETRY seconds while a burst waits on the IPAM provider. At 1 s CAPI reconciles 100
  * waiting Clusters 100 times a second, and the provider binding their claims competes with that
  * for the API server; the cost is up to that long between a VIP's write and CAPI acting on it
- * (CAPI keeps our answer that long, whatever changes on the Cluster).
+ * (CAPI keeps our answer that long, whatever changes on the Cluster). A Cluster whose claim waits
+ * behind others is not called back before the provider, at its recent rate, reaches it (at most
+ * MAX_QUEUE_RETRY seconds): each call is a reconcile of CAPI's that cannot find anything new.
  */
-const memoRetrySeconds = (waiting: number): number =>
-  Math.min(MAX_MEMO_RETRY, Math.max(RETRY.binding, Math.ceil(waiting / CLUSTERS_PER_SECOND)));
+export function memoRetrySeconds({ waiting, ahead, bindsPerSecond }: Queue): number {
+  const paced = Math.min(MAX_MEMO_RETRY, Math.max(RETRY.binding, Math.ceil(waiting / CLUSTERS_PER_SECOND)));
+  if (ahead === undefined || !bindsPerSecond) return paced;
+  return Math.min(MAX_QUEUE_RETRY, Math.max(paced, Math.ceil((ahead + 1) / bindsPerSecond)));
+}
 
 /** A claim of the Cluster's name that another Cluster owns: its message. */
 export interface Conflict {
@@ -97,8 +103,8 @@ export interface Facts {
   readonly now: number;
   /** What memory answers for this Cluster while nothing can have changed for it. */
   readonly memo?: string;
-  /** How many Clusters' claims are binding now. */
-  readonly binding: number;
+  /** Where the Cluster waits on the IPAM provider. */
+  readonly queue: Queue;
   /** Memory: this Cluster carries its VIP and has no ingress claim that could still bind. */
   readonly noIngress: boolean;
   /** The claim of the first control-plane slot. */
@@ -258,7 +264,7 @@ function route(f: Facts, s: Settings): Route {
   }
   const host = cluster.spec?.controlPlaneEndpoint?.host || undefined;
   if (host && host === cluster.metadata.annotations?.[ANNOTATION_CONTROL_PLANE_VIP]) return ingressAfter(f);
-  if (f.memo) return { response: retry(memoRetrySeconds(f.binding), f.memo) };
+  if (f.memo) return { response: retry(memoRetrySeconds(f.queue), f.memo) };
 
   let slots: Slot[];
   try {
@@ -564,7 +570,7 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
     const [first] = allocations;
     if (first?.state !== 'allocated' || !allocations.every((a) => a.state === 'allocated')) return false;
     await run(
-      { cluster, now: Date.now(), binding: 0, noIngress: false, claim: first.claim, allocations },
+      { cluster, now: Date.now(), queue: { waiting: 0 }, noIngress: false, claim: first.claim, allocations },
       { waitUntil: 0, log },
     );
     return true;
@@ -577,7 +583,7 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
         cluster,
         now: Date.now(),
         memo: tracker.memo(uid),
-        binding: tracker.binding,
+        queue: tracker.queue(uid),
         noIngress: tracker.noIngress(uid),
       },
       {
