@@ -1000,7 +1000,7 @@ async function main(): Promise<void> {
   const report = `# Benchmarks
 
 Reproduce: \`npm ci && npm run bench\` (brings up the local control plane and the extension, then
-rewrites this file; over an hour on 2 cores, much of it waiting for CAPI to delete earlier bursts
+rewrites this file; about 35 minutes on 2 cores, much of it waiting for CAPI to delete earlier bursts
 and for the API server to go quiet). Measured ${new Date().toISOString().slice(0, 10)} on ${os.cpus().length} cores (${cpu}),
 ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; Kubernetes ${KUBERNETES_VERSION}, CAPI ${CAPI_VERSION},
 in-cluster IPAM ${PINS.ipam.version}, etcd ${PINS.etcd.version}, all on this one machine. No figure here is asserted by a test.
