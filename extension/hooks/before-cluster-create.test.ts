@@ -365,6 +365,30 @@ describe('BeforeClusterCreate decision table', () => {
     expect((await call(stale)).message).toContain('Control-plane VIP 10.0.0.12 written');
     expect(store.patches).toHaveLength(1);
   });
+
+  test('a Cluster of a burst (its claim binds after the call, no ingress pool) costs each read once', async () => {
+    store.addPool(POOL_KIND, pool('pool', ['10.0.0.10-10.0.0.20']));
+    const cluster = topologyCluster('burst', { annotations: { [ANNOTATION_INGRESS_ENABLED]: 'true' } });
+    store.resetCalls();
+    expect(await call(structuredClone(cluster))).toMatchObject({ retryAfterSeconds: RETRY.binding });
+    store.bind(store.claims.get(`${NS}/vip-cp-burst`) as IPAddressClaim, '10.0.0.13');
+    await new Promise((r) => setTimeout(r, 20));
+    expect(store.clusters.get(`${NS}/burst`)?.metadata.annotations?.[ANNOTATION_CONTROL_PLANE_VIP]).toBe(
+      '10.0.0.13',
+    );
+    // Each claim is read once (both absent), the address once before the claim is made (none left
+    // over) and once bound; the background write reads nothing the call already knew.
+    expect(Object.fromEntries(store.calls)).toEqual({
+      getClaim: 2, // control-plane and ingress, both absent
+      listPools: 3, // control-plane and ingress searches, the pool's free count while binding
+      getAddress: 2, // none left over under the claim's name; the bound one
+      createClaim: 1,
+      labelAddress: 1, // the duplicate check's key
+      listAddresses: 1, // its twins
+      getClusterClass: 1,
+      patchCluster: 1,
+    });
+  });
 });
 
 /**

@@ -109,6 +109,8 @@ export interface Facts {
   readonly noIngress: boolean;
   /** The claim of the first control-plane slot. */
   readonly claim?: IPAddressClaim | null;
+  /** Which of that slot's names the read of `claim` ended at (the shell's: allocate starts there). */
+  readonly claimAttempt?: number;
   /** The Cluster's ClusterClass. */
   readonly clusterClass?: ClusterClass | null;
   /** The matching pool a hand-set host lies in (`<kind> <name>`). */
@@ -461,8 +463,10 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
   /** The ingress allocation, best effort: it never waits. */
   function ingress(f: Facts, className: string): Promise<Allocation | Conflict | null> {
     if (!wantsIngress(f.cluster)) return Promise.resolve(null);
-    const existing = f.ingressClaim ?? undefined;
-    return unlessConflict(allocator.allocate(f.cluster, className, INGRESS, existing ? { existing } : {}));
+    const claim = f.ingressClaim ?? undefined;
+    return unlessConflict(
+      allocator.allocate(f.cluster, className, INGRESS, claim ? { read: { claim, attempt: 0 } } : {}),
+    );
   }
 
   /** Reads what the decision asked for. */
@@ -474,8 +478,10 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
     const slots = () => controlPlaneSlots(cluster);
     const primary = (): Slot => slots()[0] ?? { role: 'control-plane' };
     switch (what) {
-      case 'claim':
-        return { ...f, claim: (await allocator.existingClaim(cluster, primary())) ?? null };
+      case 'claim': {
+        const { claim, attempt } = await allocator.claimOf(cluster, primary());
+        return { ...f, claim: claim ?? null, claimAttempt: attempt };
+      }
       case 'clusterClass':
         return { ...f, clusterClass: (await deps.getClusterClass(cls.namespace, cls.name)) ?? null };
       case 'hostPool': {
@@ -503,6 +509,8 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
       }
       case 'allocations': {
         const claim = f.claim ?? undefined;
+        const read =
+          f.claimAttempt === undefined ? undefined : { ...(claim ? { claim } : {}), attempt: f.claimAttempt };
         // The ingress claim is made beside the control-plane ones and never waited for; while the
         // control-plane VIP is pending, later calls leave it be (it is read again once that VIP is there).
         const [allocations, ing] = await Promise.all([
@@ -511,7 +519,7 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
               slots().map((slot, i) =>
                 allocator.allocate(cluster, cls.name, slot, {
                   waitMs: Math.max(0, io.waitUntil - Date.now()),
-                  ...(i === 0 && claim ? { existing: claim } : {}),
+                  ...(i === 0 && read ? { read } : {}),
                   ...(io.signal ? { signal: io.signal } : {}),
                 }),
               ),
@@ -522,7 +530,7 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
         return { ...f, allocations, ...(ing !== undefined ? { ingress: ing } : {}) };
       }
       case 'ingressClaim':
-        return { ...f, ingressClaim: (await allocator.existingClaim(cluster, INGRESS)) ?? null };
+        return { ...f, ingressClaim: (await allocator.claimOf(cluster, INGRESS)).claim ?? null };
       case 'ingress':
         return { ...f, ingress: await ingress(f, cls.name) };
     }
@@ -550,7 +558,7 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
     for (const [slot, result] of step.observed) deps.observe?.(slot, result);
     for (const e of step.events) await recorder.event(cluster, e.type, e.reason, e.message);
     if (step.track) {
-      tracker.track(uid, step.response.message ?? '', () => completeWhenBound(cluster, io.log), io.log);
+      tracker.track(uid, step.response.message ?? '', () => completeWhenBound(facts, io.log), io.log);
     }
     return step.response;
   }
@@ -560,17 +568,37 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
    * writes the VIP the moment they bind, so CAPI's next call finds it on the Cluster instead of
    * starting the wait again. Until then, CAPI's calls for this Cluster are answered from memory.
    */
-  async function completeWhenBound(cluster: Cluster, log: Logger): Promise<boolean> {
+  async function completeWhenBound(call: Facts, log: Logger): Promise<boolean> {
+    const { cluster } = call;
     const cls = topologyClass(cluster)?.name ?? '';
+    // The call's claims are waited on as they were; nothing is read again that could not have changed.
+    const claims = call.allocations && !isConflict(call.allocations) ? call.allocations : [];
     const allocations = await Promise.all(
-      controlPlaneSlots(cluster).map((slot) =>
-        allocator.allocate(cluster, cls, slot, { waitMs: COMPLETION_WAIT_MS }),
-      ),
+      controlPlaneSlots(cluster).map((slot, i) => {
+        const a = claims[i];
+        const claim = a && a.state !== 'no-pool' ? a.claim : undefined;
+        return allocator.allocate(cluster, cls, slot, {
+          waitMs: COMPLETION_WAIT_MS,
+          ...(claim ? { read: { claim, attempt: 0 } } : {}),
+        });
+      }),
     );
     const [first] = allocations;
     if (first?.state !== 'allocated' || !allocations.every((a) => a.state === 'allocated')) return false;
+    // An ingress VIP the call found no pool for (or none wanted) is not looked for again; one still
+    // binding is read again, so both VIPs are written in one patch.
+    const { ingress } = call;
+    const settled = ingress === null || (ingress && !isConflict(ingress) && ingress.state === 'no-pool');
     await run(
-      { cluster, now: Date.now(), queue: { waiting: 0 }, noIngress: false, claim: first.claim, allocations },
+      {
+        cluster,
+        now: Date.now(),
+        queue: { waiting: 0 },
+        noIngress: false,
+        claim: first.claim,
+        allocations,
+        ...(settled ? { ingress } : {}),
+      },
       { waitUntil: 0, log },
     );
     return true;

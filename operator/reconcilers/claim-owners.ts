@@ -76,7 +76,8 @@ export function registerClaimOwners(op: Operator, options: ClaimOwnerOptions): v
       cluster,
       cls.name,
       { role: 'ingress' },
-      { existing: claim },
+      // The watched claim is the slot's; its attempt only names a claim still to be made.
+      { read: { claim, attempt: 0 } },
     );
     if (allocation.state !== 'allocated') return;
     await options.store.patchCluster(cluster, clusterPatch({ ingress: allocation.address }));

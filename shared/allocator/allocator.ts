@@ -45,6 +45,8 @@ export type Allocation =
       readonly reason:
         'binding' | 'exhausted' | 'duplicate' | 'releasing' | 'quarantined' | 'in-use' | 'all-in-use';
       readonly message: string;
+      /** The claim waited on (binding, exhausted): a later wait starts from it without reading it again. */
+      readonly claim?: IPAddressClaim;
     }
   | { readonly state: 'no-pool'; readonly message: string };
 
@@ -79,6 +81,15 @@ export interface AllocatorOptions {
   readonly prober?: Prober | undefined;
   /** The control-plane port probed when the Cluster names none. */
   readonly defaultPort?: number;
+}
+
+/**
+ * A slot's claim as read: the first of its names whose address was not found in use, and which
+ * name that is (a claim still to be made takes it).
+ */
+export interface SlotClaim {
+  readonly claim?: IPAddressClaim;
+  readonly attempt: number;
 }
 
 /** Claims in a row that found their address in use before a Cluster stops claiming and says so. */
@@ -136,13 +147,8 @@ export class Allocator {
     );
   }
 
-  /** The Cluster's claim for the slot: the first of its names whose address was not found in use. */
-  async existingClaim(cluster: Cluster, slot: Slot): Promise<IPAddressClaim | undefined> {
-    return (await this.#current(cluster, slot)).claim;
-  }
-
   /** Walks the slot's claim names past those keeping an in-use address out (rarely more than one GET). */
-  async #current(cluster: Cluster, slot: Slot): Promise<{ claim?: IPAddressClaim; attempt: number }> {
+  async claimOf(cluster: Cluster, slot: Slot): Promise<SlotClaim> {
     for (let attempt = 0; ; attempt++) {
       const claim = await this.#store.getClaim(
         cluster.metadata.namespace,
@@ -169,37 +175,32 @@ export class Allocator {
   /**
    * Ensures the Cluster's claim (created in the best matching pool, or adopted) and waits up to
    * `waitMs` for the IPAM provider to bind it (on the store's watch: no request while waiting), less
-   * if `signal` aborts (the hook call it serves was given up).
+   * if `signal` aborts (the hook call it serves was given up). `read`: the slot's claim as the
+   * caller already read it (see claimOf), so it is not read again.
    */
   async allocate(
     cluster: Cluster,
     className: string,
     slot: Slot,
-    {
-      waitMs = 0,
-      existing,
-      signal,
-    }: { waitMs?: number; existing?: IPAddressClaim; signal?: AbortSignal } = {},
+    { waitMs = 0, read, signal }: { waitMs?: number; read?: SlotClaim; signal?: AbortSignal } = {},
   ): Promise<Allocation> {
     const namespace = cluster.metadata.namespace;
-    // The attempt only names a claim still to be made, so a given claim in use is looked up again.
-    const current =
-      existing && !isInUse(existing) ? { claim: existing, attempt: 0 } : await this.#current(cluster, slot);
+    // A claim in use is walked past again: its next name is the one to claim under.
+    const current = read && !(read.claim && isInUse(read.claim)) ? read : await this.claimOf(cluster, slot);
     let claim = current.claim;
     const name = claimName(slot, cluster.metadata.name, current.attempt);
     if (claim && isInUse(claim)) return this.#allInUse(claim, current.attempt + 1);
     if (!claim) {
       // The provider names the IPAddress after the claim: one left by a released claim would be
       // bound again to the new claim, address and all.
-      const [leftover, { ranked, searched }] = await Promise.all([
-        this.#store.getAddress(namespace, name),
-        this.search(namespace, className, slot.role, slot.family),
-      ]);
-      if (leftover) return this.#releasing(leftover);
+      const { ranked, searched } = await this.search(namespace, className, slot.role, slot.family);
       const [best] = ranked;
       if (!best) {
         return { state: 'no-pool', message: this.noPoolMessage(searched, className, slot.role, slot.family) };
       }
+      // Read only once there is a pool to claim from: a slot without one (most ingress) costs no GET.
+      const leftover = await this.#store.getAddress(namespace, name);
+      if (leftover) return this.#releasing(leftover);
       // Another replica or an earlier call may win the create; then its claim is the one.
       claim =
         (await this.#store.createClaim(newClaim(cluster, slot, poolRef(best), current.attempt))) ??
@@ -252,7 +253,7 @@ export class Allocator {
     const namespace = cluster.metadata.namespace;
     const held: Held[] = [];
     for (const slot of ALL_SLOTS) {
-      const claim = await this.existingClaim(cluster, slot);
+      const { claim } = await this.claimOf(cluster, slot);
       if (!claim || claim.metadata.deletionTimestamp || ownership(claim, cluster) !== 'owned') continue;
       const addressName = claim.status?.addressRef?.name;
       const address = addressName
@@ -408,12 +409,14 @@ export class Allocator {
           (held.length
             ? `, ${held.length} of them held in quarantine after their Clusters' deletion, the first ${heldFor(held[0] as IPAddressClaim)})`
             : ')'),
+        claim,
       };
     }
     return {
       state: 'pending',
       reason: 'binding',
       message: `Waiting for ${pool.kind} ${pool.name} to bind IPAddressClaim ${ref(claim)}`,
+      claim,
     };
   }
 }
