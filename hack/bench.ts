@@ -53,7 +53,7 @@ import {
 } from './bench-probes.js';
 import { clusterClass, inClusterIPPool, topologyCluster, vipLabels } from './fixtures/fixtures.js';
 import { FirstVersions } from './fixtures/vip.js';
-import { capiManagerArgs, deploymentNodeOptions, EXTENSION_NAME } from './control-plane/components.js';
+import { capiManagerArgs, deploymentEnv, EXTENSION_NAME } from './control-plane/components.js';
 import { upExtension } from './control-plane/extension.js';
 import { BUNDLE, HOST, KUBECONFIG, PKI_DIR, PLANE_DIR, PORTS, ROOT } from './control-plane/paths.js';
 import { ensurePki, issue, kubeconfig } from './control-plane/pki.js';
@@ -577,7 +577,7 @@ async function replica(flags: string[]): Promise<{ child: ReturnType<typeof exec
       '--metrics-bind-address=0',
       ...flags,
     ],
-    { reject: false, stdout: 'ignore', stderr: 'ignore', env: { NODE_OPTIONS: deploymentNodeOptions() } },
+    { reject: false, stdout: 'ignore', stderr: 'ignore', env: deploymentEnv() },
   );
   while (
     !(await fetch('http://127.0.0.1:19490/readyz').then(
@@ -1041,7 +1041,11 @@ CAPI asks GeneratePatches to answer within 200 ms; the aim here is p99 ≤ 2 ms 
 
 ## 4. Memory (resident set size)
 
-Every process runs the bundle (\`npm run build\`) with the Deployment's \`NODE_OPTIONS=${deploymentNodeOptions() ?? ''}\`.
+Every process runs the bundle (\`npm run build\`) with the Deployment's environment: ${Object.entries(
+    deploymentEnv(),
+  )
+    .map(([k, v]) => `\`${k}=${v}\``)
+    .join(', ')}.
 
 | process | RSS |
 |---|---|

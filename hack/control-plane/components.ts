@@ -178,13 +178,19 @@ export function ipamManager(): Component {
 
 export const EXTENSION_NAME = 'capi-vip-allocator';
 
-/** NODE_OPTIONS of the Deployment in manifests/base: the plane runs our process under the same heap cap. */
-export function deploymentNodeOptions(): string | undefined {
+/**
+ * The literal environment of the Deployment in manifests/base (NODE_OPTIONS, MALLOC_ARENA_MAX): the
+ * plane and the bench run our process with the same heap caps and allocator.
+ */
+export function deploymentEnv(): Record<string, string> {
   const file = path.join(ROOT, 'manifests/base/namespaced/deployment.yaml');
   const docs = loadAllYaml(readFileSync(file, 'utf8')) as (V1Deployment & { kind?: string })[];
-  const env = docs.find((d) => d.kind === 'Deployment')?.spec?.template.spec?.containers[0]?.env ?? [];
-  return env.find((e) => e.name === 'NODE_OPTIONS')?.value;
+  return literalEnv(docs.find((d) => d.kind === 'Deployment')?.spec?.template.spec?.containers[0]?.env);
 }
+
+/** A container's variables that have a literal value (not `valueFrom`). */
+export const literalEnv = (env: readonly { name: string; value?: string }[] = []): Record<string, string> =>
+  Object.fromEntries(env.flatMap((e) => (e.value === undefined ? [] : [[e.name, e.value]])));
 
 /**
  * What every process of ours against the plane runs with (the plane's, `npm run dev`'s, the tests'
@@ -199,11 +205,10 @@ export const PLANE_EXTENSION_FLAGS = [
 
 /** Our own process as `npm start` runs it (the bundle, with source maps), pointed at the plane, with the plane's flags. */
 export function extension(pki: Pki): Component {
-  const nodeOptions = deploymentNodeOptions();
   return {
     name: EXTENSION_NAME,
     binary: process.execPath,
-    ...(nodeOptions ? { env: { NODE_OPTIONS: nodeOptions } } : {}),
+    env: deploymentEnv(),
     args: [
       '--enable-source-maps',
       BUNDLE,

@@ -13,7 +13,7 @@ import { execa } from 'execa';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { binaryPath } from '../../hack/control-plane/build.js';
-import { deploymentNodeOptions } from '../../hack/control-plane/components.js';
+import { deploymentEnv, literalEnv } from '../../hack/control-plane/components.js';
 import { kustomize, RELEASE_FILE, renderRelease } from '../../hack/release.js';
 import { PINS } from '../../hack/versions.js';
 import { kube } from '../../hack/fixtures/kube.js';
@@ -80,21 +80,22 @@ async function dryRun(rendered: Rendered[]): Promise<string[]> {
 }
 
 /**
- * The Deployment's args and NODE_OPTIONS, given to the built program with --help: exit 0 means node
- * took the options and every flag parsed. The local plane runs our process with the same options.
+ * The Deployment's args and environment, given to the built program with --help: exit 0 means node
+ * took the options and every flag parsed. The local plane runs our process with the same environment.
  */
 async function argsParse(rendered: Rendered[]): Promise<void> {
   const container = rendered.find((o) => o.kind === 'Deployment')?.spec?.template?.spec?.containers?.[0];
   const args = container?.args ?? [];
   expect(args.length).toBeGreaterThan(3);
-  const nodeOptions = container?.env?.find((e) => e.name === 'NODE_OPTIONS')?.value;
-  expect(nodeOptions).toBe(deploymentNodeOptions());
+  const env = literalEnv(container?.env);
+  expect(env).toEqual(deploymentEnv());
+  expect(Object.keys(env).sort()).toEqual(['MALLOC_ARENA_MAX', 'NODE_OPTIONS']);
   const { exitCode, stderr } = await execa(
     process.execPath,
     ['dist/capi-vip-allocator.mjs', ...args, '--help'],
     {
       reject: false,
-      env: { NODE_OPTIONS: nodeOptions },
+      env,
     },
   );
   expect({ exitCode, stderr }).toEqual({ exitCode: 0, stderr: '' });
