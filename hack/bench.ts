@@ -17,6 +17,7 @@
  */
 import {
   CoreV1Api,
+  CustomObjectsApi,
   KubeConfig,
   KubernetesObjectApi,
   PatchStrategy,
@@ -28,6 +29,7 @@ import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { GeneratePatchesRequest } from '../shared/kube/types.js';
+import { isNotFound } from '../shared/kube/errors.js';
 import {
   BENCH_USER,
   COMPONENTS,
@@ -660,23 +662,36 @@ async function memory(): Promise<{ floor: number; idle: number; loaded: number }
   const loaded = rssMiB(child.pid ?? 0);
   child.kill('SIGKILL');
   await child;
-  // CAPI gave the paused Clusters its finalizer and never removes it while they are paused: take
-  // it off (nothing of theirs exists), or the namespace would never finish deleting.
+  // CAPI gives even a paused Cluster its finalizer, and never removes it while it is paused: take
+  // it off (nothing of theirs exists), or the namespace would never finish deleting. Delete them
+  // first: CAPI puts back a finalizer taken off a live Cluster, and the API server refuses new
+  // finalizers on one being deleted.
+  await kc().makeApiClient(CustomObjectsApi).deleteCollectionNamespacedCustomObject({
+    group: 'cluster.x-k8s.io',
+    version: 'v1beta2',
+    namespace: ns,
+    plural: 'clusters',
+  });
   for (let i = 0; i < CACHED_OBJECTS; i += BATCH) {
     await Promise.all(
       Array.from({ length: Math.min(BATCH, CACHED_OBJECTS - i) }, (_, j) =>
-        objects.patch(
-          {
-            apiVersion: 'cluster.x-k8s.io/v1beta2',
-            kind: 'Cluster',
-            metadata: { name: `m-${i + j}`, namespace: ns, finalizers: null },
-          } as unknown as KubernetesObject,
-          undefined,
-          undefined,
-          'capi-vip-allocator-bench',
-          undefined,
-          PatchStrategy.MergePatch,
-        ),
+        objects
+          .patch(
+            {
+              apiVersion: 'cluster.x-k8s.io/v1beta2',
+              kind: 'Cluster',
+              metadata: { name: `m-${i + j}`, namespace: ns, finalizers: null },
+            } as unknown as KubernetesObject,
+            undefined,
+            undefined,
+            'capi-vip-allocator-bench',
+            undefined,
+            PatchStrategy.MergePatch,
+          )
+          // One that never had the finalizer is gone already.
+          .catch((err: unknown) => {
+            if (!isNotFound(err)) throw err;
+          }),
       ),
     );
   }
