@@ -10,7 +10,12 @@
  * The handler is a loop that reads what is asked, so each path reads only what it needs, and then
  * carries the outcome out. The README's "Cases the hook handles" table is `decide`'s test table.
  */
-import { ClaimConflictError, type Allocation, type Allocator } from '../../shared/allocator/allocator.js';
+import {
+  ClaimConflictError,
+  type Allocation,
+  type Allocator,
+  type SlotClaim,
+} from '../../shared/allocator/allocator.js';
 import type { Slot } from '../../shared/allocator/claims.js';
 import { poolContains } from '../../shared/allocator/pools.js';
 import type { ClusterPatch } from '../../shared/allocator/store.js';
@@ -387,9 +392,13 @@ function publish(f: Facts, s: Settings, [first, second]: readonly Allocated[]): 
       ...ingressNotes(f.ingress),
     ],
     written: true,
-    noIngress: !f.ingress || (!isConflict(f.ingress) && f.ingress.state === 'no-pool'),
+    noIngress: noIngressVip(f.ingress),
   };
 }
+
+/** No ingress VIP will come of this allocation: none wanted, or no pool for it. */
+const noIngressVip = (a: Facts['ingress']): boolean =>
+  a === null || (a !== undefined && !isConflict(a) && a.state === 'no-pool');
 
 /** The Cluster carries its VIP: the ingress VIP once its claim binds; waits only briefly, and only while binding. */
 function ingressAfter(f: Facts): Route {
@@ -465,7 +474,7 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
     if (!wantsIngress(f.cluster)) return Promise.resolve(null);
     const claim = f.ingressClaim ?? undefined;
     return unlessConflict(
-      allocator.allocate(f.cluster, className, INGRESS, claim ? { read: { claim, attempt: 0 } } : {}),
+      allocator.allocate(f.cluster, className, INGRESS, claim ? { read: { claim } } : {}),
     );
   }
 
@@ -509,8 +518,11 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
       }
       case 'allocations': {
         const claim = f.claim ?? undefined;
-        const read =
-          f.claimAttempt === undefined ? undefined : { ...(claim ? { claim } : {}), attempt: f.claimAttempt };
+        const read: SlotClaim | undefined = claim
+          ? { claim }
+          : f.claimAttempt === undefined
+            ? undefined
+            : { attempt: f.claimAttempt };
         // The ingress claim is made beside the control-plane ones and never waited for; while the
         // control-plane VIP is pending, later calls leave it be (it is read again once that VIP is there).
         const [allocations, ing] = await Promise.all([
@@ -579,7 +591,7 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
         const claim = a && a.state !== 'no-pool' ? a.claim : undefined;
         return allocator.allocate(cluster, cls, slot, {
           waitMs: COMPLETION_WAIT_MS,
-          ...(claim ? { read: { claim, attempt: 0 } } : {}),
+          ...(claim ? { read: { claim } } : {}),
         });
       }),
     );
@@ -588,7 +600,6 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
     // An ingress VIP the call found no pool for (or none wanted) is not looked for again; one still
     // binding is read again, so both VIPs are written in one patch.
     const { ingress } = call;
-    const settled = ingress === null || (ingress && !isConflict(ingress) && ingress.state === 'no-pool');
     await run(
       {
         cluster,
@@ -597,7 +608,7 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
         noIngress: false,
         claim: first.claim,
         allocations,
-        ...(settled ? { ingress } : {}),
+        ...(noIngressVip(ingress) ? { ingress } : {}),
       },
       { waitUntil: 0, log },
     );

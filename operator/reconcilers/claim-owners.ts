@@ -76,8 +76,7 @@ export function registerClaimOwners(op: Operator, options: ClaimOwnerOptions): v
       cluster,
       cls.name,
       { role: 'ingress' },
-      // The watched claim is the slot's; its attempt only names a claim still to be made.
-      { read: { claim, attempt: 0 } },
+      { read: { claim } },
     );
     if (allocation.state !== 'allocated') return;
     await options.store.patchCluster(cluster, clusterPatch({ ingress: allocation.address }));

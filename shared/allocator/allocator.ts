@@ -84,13 +84,12 @@ export interface AllocatorOptions {
 }
 
 /**
- * A slot's claim as read: the first of its names whose address was not found in use, and which
- * name that is (a claim still to be made takes it).
+ * A slot's claim as read: the first of its names whose address was not found in use or, when there
+ * is none, which of its names a claim still to be made takes.
  */
-export interface SlotClaim {
-  readonly claim?: IPAddressClaim;
-  readonly attempt: number;
-}
+export type SlotClaim =
+  | { readonly claim: IPAddressClaim; readonly attempt?: number }
+  | { readonly claim?: undefined; readonly attempt: number };
 
 /** Claims in a row that found their address in use before a Cluster stops claiming and says so. */
 export const MAX_IN_USE = 5;
@@ -154,7 +153,7 @@ export class Allocator {
         cluster.metadata.namespace,
         claimName(slot, cluster.metadata.name, attempt),
       );
-      if (!claim || !isInUse(claim) || attempt >= MAX_IN_USE) return { ...(claim ? { claim } : {}), attempt };
+      if (!claim || !isInUse(claim) || attempt >= MAX_IN_USE) return { claim, attempt };
     }
   }
 
@@ -189,7 +188,7 @@ export class Allocator {
     const current = read && !(read.claim && isInUse(read.claim)) ? read : await this.claimOf(cluster, slot);
     let claim = current.claim;
     const name = claimName(slot, cluster.metadata.name, current.attempt);
-    if (claim && isInUse(claim)) return this.#allInUse(claim, current.attempt + 1);
+    if (claim && isInUse(claim)) return this.#allInUse(claim, (current.attempt ?? 0) + 1);
     if (!claim) {
       // The provider names the IPAddress after the claim: one left by a released claim would be
       // bound again to the new claim, address and all.
