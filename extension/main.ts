@@ -9,10 +9,12 @@ import { hostname } from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Operator, OperatorEvent } from '../operator/operator.js';
 import { registerClaimOwners } from '../operator/reconcilers/claim-owners.js';
+import { registerClaimReserve, type ReservePoolKind } from '../operator/reconcilers/claim-reserve.js';
 import { registerQuarantine } from '../operator/reconcilers/quarantine.js';
 import { registerVipAnswering } from '../operator/reconcilers/vip-answering.js';
 import { Allocator } from '../shared/allocator/allocator.js';
-import { KubeStore } from '../shared/allocator/store.js';
+import type { PoolKind } from '../shared/allocator/pools.js';
+import { KubeStore, Objects } from '../shared/allocator/store.js';
 import { FlagError, parseFlags, usage, type Config } from '../shared/config.js';
 import { EventRecorder } from '../shared/events.js';
 import { addressProber } from '../shared/probe.js';
@@ -43,6 +45,7 @@ export async function run(config: Config, log: Logger): Promise<() => Promise<vo
     poolKinds: config.poolKinds,
     defaultPort: config.defaultPort,
     prober: addressProber(config.probeTimeoutMs, config.probeAddresses),
+    reserve: config.claimReserve,
   });
   const recorder = new EventRecorder(kc, (err) =>
     log.warn('Could not record an Event', { error: reason(err) }),
@@ -122,7 +125,7 @@ export async function run(config: Config, log: Logger): Promise<() => Promise<vo
   }
 
   const operator =
-    config.enableReconciler || config.reportVipAnswering || config.reuseGraceMs > 0
+    config.enableReconciler || config.reportVipAnswering || config.reuseGraceMs > 0 || config.claimReserve
       ? await startOperator(config, kc, store, allocator, recorder, metrics, log)
       : undefined;
 
@@ -202,6 +205,14 @@ async function startOperator(
       },
     });
   }
+  if (config.claimReserve) {
+    registerClaimReserve(operator, {
+      store,
+      recorder,
+      kinds: await reservePoolKinds(kc, config.poolKinds, log),
+      onReady: (count) => metrics.reserveReady.set(count),
+    });
+  }
   operator.on(OperatorEvent.Leading, () => {
     metrics.leader.set(1);
     log.info('Reconciling: this replica leads', { identity });
@@ -235,8 +246,32 @@ async function startOperator(
     claimOwners: config.enableReconciler,
     vipAnswering: config.reportVipAnswering,
     quarantine: config.reuseGraceMs > 0,
+    claimReserve: config.claimReserve,
   });
   return operator;
+}
+
+/** The configured pool kinds the API serves, with the resource a reserve's informer watches. */
+async function reservePoolKinds(
+  kc: KubeConfig,
+  kinds: readonly PoolKind[],
+  log: Logger,
+): Promise<ReservePoolKind[]> {
+  const api = kc.makeApiClient(Objects);
+  const served: ReservePoolKind[] = [];
+  for (const kind of kinds) {
+    const found = await api.discovered(kind.apiVersion, kind.kind);
+    if (!found) {
+      log.info('Pool kind not served: no reserve is kept for it', {
+        kind: kind.kind,
+        apiVersion: kind.apiVersion,
+      });
+      continue;
+    }
+    const [group = '', version = ''] = kind.apiVersion.split('/');
+    served.push({ kind, resource: { group, version, plural: found.name } });
+  }
+  return served;
 }
 
 async function main(argv: readonly string[]): Promise<void> {

@@ -83,6 +83,12 @@ export class Metrics implements ServerObserver {
     registers: [this.registry],
   });
 
+  readonly reserveReady = new Gauge({
+    name: 'capi_vip_allocator_reserve_ready',
+    help: 'Reserve claims bound and free to adopt, over every pool that keeps a reserve (--claim-reserve)',
+    registers: [this.registry],
+  });
+
   readonly vipsReleased = new Counter({
     name: 'capi_vip_allocator_vips_released_total',
     help: 'Held VIPs given back to their pool, by how: grace (it passed) or early (the claim deleted by hand)',

@@ -30,6 +30,8 @@ export interface Config {
   readonly deleteOrphanClaims: boolean;
   /** How long a deleted Cluster's VIP is held before its pool may hand it out again; 0: not held. */
   readonly reuseGraceMs: number;
+  /** Keep pools' reserves of pre-bound claims and adopt from them (shared/reserve.ts). */
+  readonly claimReserve: boolean;
   /** Which VIPs are probed before they are published (shared/probe.ts). */
   readonly probeAddresses: ProbeScope;
   readonly probeTimeoutMs: number;
@@ -241,6 +243,11 @@ const FLAGS = {
     '5m',
     "How long a deleted Cluster's VIP is held after the Cluster is gone before its pool may hand it out again (0: at once)",
   ),
+  'claim-reserve': flag(
+    bool,
+    'false',
+    'Keep a reserve of pre-bound claims for each pool annotated vip.capi.gorizond.io/reserve=N, and adopt from it at once',
+  ),
   'probe-addresses': flag(
     probeScope,
     'all',
@@ -292,6 +299,7 @@ export function parseFlags(argv: readonly string[]): Config {
     orphanClaimGraceMs: get('orphan-claim-grace'),
     deleteOrphanClaims: get('delete-orphan-claims'),
     reuseGraceMs: get('reuse-grace'),
+    claimReserve: get('claim-reserve'),
     probeAddresses: get('probe-addresses'),
     probeTimeoutMs: get('probe-timeout'),
     leaderElectionNamespace: get('leader-election-namespace') || process.env.POD_NAMESPACE || 'default',

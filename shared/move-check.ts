@@ -6,13 +6,14 @@
  * cluster-scoped object that already exists on the target.
  */
 import { ApiextensionsV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { isInUse, isOurs } from './allocator/claims.js';
+import { clusterNameOf, isInUse, isOurs } from './allocator/claims.js';
+import { isReserve } from './reserve.js';
 import type { PoolKind } from './allocator/pools.js';
 import { Objects, type Store } from './allocator/store.js';
 import { isPaused, ref } from './cluster.js';
 import { isNotFound } from './kube/errors.js';
 import { heldFor, isQuarantined } from './quarantine.js';
-import { ANNOTATION_CONTROL_PLANE_VIP, ANNOTATION_PAUSED } from './vip.js';
+import { ANNOTATION_CONTROL_PLANE_VIP, ANNOTATION_PAUSED, ANNOTATION_RESERVE } from './vip.js';
 
 /** clusterctl's labels: on a CRD (every object of the kind) or on one object. */
 export const MOVE = 'clusterctl.cluster.x-k8s.io/move';
@@ -74,7 +75,7 @@ export async function beforeMove(
     );
   }
   // A Cluster still waiting for its VIP would be claimed for again on the target.
-  const claimed = new Set(claims.map((cl) => `${cl.metadata.namespace}/${cl.spec.clusterName ?? ''}`));
+  const claimed = new Set(claims.map((cl) => `${cl.metadata.namespace}/${clusterNameOf(cl) ?? ''}`));
   for (const c of clusters) {
     const waiting =
       c.spec?.topology &&
@@ -86,7 +87,14 @@ export async function beforeMove(
   }
   for (const claim of claims) {
     const subject = `IPAddressClaim ${ref(claim)}`;
-    if (isQuarantined(claim)) {
+    if (isReserve(claim)) {
+      add(
+        false,
+        subject,
+        "a reserve claim: no Cluster owns it, so it stays on the source while its pool moves; set the pool's " +
+          `${ANNOTATION_RESERVE} to 0 (or stop --claim-reserve) before the move, and the target keeps its own reserve`,
+      );
+    } else if (isQuarantined(claim)) {
       add(
         false,
         subject,

@@ -59,3 +59,14 @@ export const ANNOTATION_QUARANTINED_UNTIL = 'vip.capi.gorizond.io/quarantined-un
  */
 export const LABEL_ADDRESS_IN_USE = 'vip.capi.gorizond.io/address-in-use';
 export const ANNOTATION_ADDRESS_IN_USE = 'vip.capi.gorizond.io/address-in-use';
+/**
+ * A reserve of pre-bound claims (`--claim-reserve`, shared/reserve.ts). On a pool, the annotation
+ * asks for that many claims bound ahead of need, in the pool's namespace or, for a cluster-scoped
+ * pool, in each namespace the second annotation lists; the label marks the reserve's claims, and
+ * stays on one a Cluster adopted (its cluster-name label then says whose it is).
+ */
+export const ANNOTATION_RESERVE = 'vip.capi.gorizond.io/reserve';
+export const ANNOTATION_RESERVE_NAMESPACES = 'vip.capi.gorizond.io/reserve-namespaces';
+export const LABEL_RESERVE = 'vip.capi.gorizond.io/reserve';
+/** Name prefix of a reserve claim: `vip-reserve-<pool>-<n>`. */
+export const RESERVE_PREFIX = 'vip-reserve-';

@@ -7,6 +7,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Allocator } from '../../shared/allocator/allocator.js';
 import { isPaused, ref, topologyClass } from '../../shared/cluster.js';
 import { isQuarantined } from '../../shared/quarantine.js';
+import { isReserve } from '../../shared/reserve.js';
 import {
   ALL_SLOTS,
   claimName,
@@ -91,8 +92,14 @@ export function registerClaimOwners(op: Operator, options: ClaimOwnerOptions): v
   async function reconcile(key: string): Promise<ReconcileResult> {
     const { namespace, name } = splitKey(key);
     const claim = claims.get(namespace, name);
-    // A held claim is the quarantine reconciler's: it has no owner on purpose.
-    if (!claim || !isOurs(claim) || claim.metadata.deletionTimestamp || isQuarantined(claim)) {
+    // A held claim is the quarantine reconciler's, a reserve claim the reserve's: no owner on purpose.
+    if (
+      !claim ||
+      !isOurs(claim) ||
+      claim.metadata.deletionTimestamp ||
+      isQuarantined(claim) ||
+      isReserve(claim)
+    ) {
       setOrphan(key, false);
       return undefined;
     }

@@ -1,15 +1,28 @@
+import { randomInt } from 'node:crypto';
 import type { Cluster, IPAddress, IPAddressClaim, IPPool, PoolRef } from '../kube/types.js';
 import { ref } from '../cluster.js';
 import type { Prober } from '../probe.js';
 import {
   ANNOTATION_ADDRESS_IN_USE,
+  ANNOTATION_QUARANTINE_CLUSTER_UID,
   LABEL_ADDRESS_IN_USE,
   LABEL_ADDRESS_KEY,
   LABEL_CLUSTER_CLASS,
+  LABEL_CLUSTER_NAME,
+  LABEL_RESERVE,
   LABEL_ROLE,
   type Family,
   type Role,
 } from '../vip.js';
+import { isConflict } from '../kube/errors.js';
+import {
+  adoptionMeta,
+  firstAdopted,
+  isAdoptedReserve,
+  releaseMeta,
+  reserveSize,
+  samePool,
+} from '../reserve.js';
 import {
   ALL_SLOTS,
   claimName,
@@ -81,6 +94,8 @@ export interface AllocatorOptions {
   readonly prober?: Prober | undefined;
   /** The control-plane port probed when the Cluster names none. */
   readonly defaultPort?: number;
+  /** Adopt pre-bound claims from pools that keep a reserve (shared/reserve.ts). */
+  readonly reserve?: boolean;
 }
 
 /**
@@ -90,6 +105,14 @@ export interface AllocatorOptions {
 export type SlotClaim =
   | { readonly claim: IPAddressClaim; readonly attempt?: number }
   | { readonly claim?: undefined; readonly attempt: number };
+
+/** Reserve claims a call tries to adopt before it claims on its own (each lost to another adopter). */
+const RESERVE_TRIES = 3;
+
+const hasReserve = (pool: IPPool): boolean => {
+  const size = reserveSize(pool);
+  return 'size' in size && size.size > 0;
+};
 
 /** Claims in a row that found their address in use before a Cluster stops claiming and says so. */
 export const MAX_IN_USE = 5;
@@ -104,12 +127,14 @@ export class Allocator {
   readonly #kinds: readonly PoolKind[];
   readonly #prober: Prober | undefined;
   readonly #defaultPort: number;
+  readonly #reserve: boolean;
 
   constructor(store: Store, options: AllocatorOptions) {
     this.#store = store;
     this.#kinds = options.poolKinds;
     this.#prober = options.prober;
     this.#defaultPort = options.defaultPort ?? 6443;
+    this.#reserve = options.reserve ?? false;
   }
 
   /** Pools that match the class and role, best first (see rankPools), and where they were looked for. */
@@ -146,15 +171,87 @@ export class Allocator {
     );
   }
 
-  /** Walks the slot's claim names past those keeping an in-use address out (rarely more than one GET). */
+  /**
+   * Walks the slot's claim names past those keeping an in-use address out (rarely more than one
+   * GET). With the reserve on, a first claim not found by its name may be a reserve claim the
+   * Cluster adopted, found by its labels.
+   */
   async claimOf(cluster: Cluster, slot: Slot): Promise<SlotClaim> {
     for (let attempt = 0; ; attempt++) {
-      const claim = await this.#store.getClaim(
-        cluster.metadata.namespace,
-        claimName(slot, cluster.metadata.name, attempt),
-      );
+      const claim =
+        (await this.#store.getClaim(
+          cluster.metadata.namespace,
+          claimName(slot, cluster.metadata.name, attempt),
+        )) ?? (attempt === 0 && this.#reserves(slot) ? await this.#adopted(cluster, slot) : undefined);
       if (!claim || !isInUse(claim) || attempt >= MAX_IN_USE) return { claim, attempt };
     }
+  }
+
+  /** Reserve claims serve a slot's first claim, never a dual-stack pair's second. */
+  #reserves(slot: Slot): boolean {
+    return this.#reserve && !slot.secondary;
+  }
+
+  /**
+   * The reserve claim this Cluster adopted for the slot's role: the first adopted, should two
+   * calls for it have adopted one each. One held for an earlier Cluster of the name is not its.
+   */
+  async #adopted(cluster: Cluster, slot: Slot): Promise<IPAddressClaim | undefined> {
+    const claims = await this.#store.listClaims({
+      namespace: cluster.metadata.namespace,
+      labelled: true,
+      labels: { [LABEL_CLUSTER_NAME]: cluster.metadata.name, [LABEL_ROLE]: slot.role },
+    });
+    return firstAdopted(
+      claims.filter(
+        (c) =>
+          isAdoptedReserve(c) &&
+          (!isQuarantined(c) ||
+            c.metadata.annotations?.[ANNOTATION_QUARANTINE_CLUSTER_UID] === cluster.metadata.uid),
+      ),
+    );
+  }
+
+  /**
+   * Adopts a bound claim from the pool's reserve, or undefined when it has none free. Replicas
+   * race for the same claims: the write is guarded by the claim's version, and a lost race tries
+   * another. Two calls for one Cluster may each adopt one: the first adopted is kept, the other
+   * goes back to the reserve.
+   */
+  async #fromReserve(cluster: Cluster, slot: Slot, pool: PoolRef): Promise<IPAddressClaim | undefined> {
+    const free = (
+      await this.#store.listClaims({
+        namespace: cluster.metadata.namespace,
+        labelled: true,
+        labels: { [LABEL_RESERVE]: true },
+      })
+    ).filter(
+      (c) =>
+        samePool(c.spec.poolRef, pool) &&
+        Boolean(c.status?.addressRef?.name) &&
+        !c.metadata.deletionTimestamp &&
+        !isInUse(c) &&
+        !isQuarantined(c),
+    );
+    // A random start spreads a burst's adopters over the reserve instead of all onto its first claim.
+    const start = free.length ? randomInt(free.length) : 0;
+    for (let i = 0; i < Math.min(free.length, RESERVE_TRIES); i++) {
+      const candidate = free[(start + i) % free.length] as IPAddressClaim;
+      let mine: IPAddressClaim;
+      try {
+        mine = await this.#store.patchClaim(candidate, adoptionMeta(cluster, slot.role, new Date()));
+      } catch (err) {
+        if (isConflict(err)) continue;
+        throw err;
+      }
+      const first = await this.#adopted(cluster, slot);
+      if (!first || first.metadata.uid === mine.metadata.uid) return mine;
+      await this.#store.patchClaim(mine, releaseMeta(mine)).catch((err: unknown) => {
+        if (!isConflict(err)) throw err;
+      });
+      return first;
+    }
+    return undefined;
   }
 
   /** Makes the Cluster the claim's owner if it has none; a claim of another Cluster is an error. */
@@ -197,14 +294,22 @@ export class Allocator {
       if (!best) {
         return { state: 'no-pool', message: this.noPoolMessage(searched, className, slot.role, slot.family) };
       }
-      // Read only once there is a pool to claim from: a slot without one (most ingress) costs no GET.
-      const leftover = await this.#store.getAddress(namespace, name);
-      if (leftover) return this.#releasing(leftover);
-      // Another replica or an earlier call may win the create; then its claim is the one.
-      claim =
-        (await this.#store.createClaim(newClaim(cluster, slot, poolRef(best), current.attempt))) ??
-        (await this.#store.getClaim(namespace, name));
-      if (!claim) throw new Error(`IPAddressClaim ${namespace}/${name} vanished`);
+      const reserved =
+        current.attempt === 0 && this.#reserves(slot) && hasReserve(best.pool)
+          ? await this.#fromReserve(cluster, slot, poolRef(best))
+          : undefined;
+      if (reserved) {
+        claim = reserved;
+      } else {
+        // Read only once there is a pool to claim from: a slot without one (most ingress) costs no GET.
+        const leftover = await this.#store.getAddress(namespace, name);
+        if (leftover) return this.#releasing(leftover);
+        // Another replica or an earlier call may win the create; then its claim is the one.
+        claim =
+          (await this.#store.createClaim(newClaim(cluster, slot, poolRef(best), current.attempt))) ??
+          (await this.#store.getClaim(namespace, name));
+        if (!claim) throw new Error(`IPAddressClaim ${namespace}/${name} vanished`);
+      }
     }
     if (claim.metadata.deletionTimestamp) return this.#releasing(claim);
     // An earlier Cluster of this name held it: its address stays out of circulation until released.

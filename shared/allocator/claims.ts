@@ -40,7 +40,11 @@ export function claimName(slot: Slot, clusterName: string, attempt = 0): string 
   const suffix =
     (slot.secondary && slot.family ? `-${slot.family.toLowerCase()}` : '') +
     (attempt > 0 ? `-${attempt + 1}` : '');
-  const name = `${CLAIM_PREFIX[slot.role]}${clusterName}${suffix}`;
+  return dnsLabel(`${CLAIM_PREFIX[slot.role]}${clusterName}${suffix}`);
+}
+
+/** The name as it is when short enough; else a prefix of it and a hash of the whole. */
+export function dnsLabel(name: string): string {
   if (name.length <= MAX_NAME) return name;
   const hash = createHash('sha256').update(name).digest('hex').slice(0, 8);
   return `${name.slice(0, MAX_NAME - hash.length - 1).replace(/-+$/, '')}-${hash}`;

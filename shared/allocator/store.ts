@@ -34,9 +34,10 @@ export interface Store {
   getClaim(namespace: string, name: string): Promise<IPAddressClaim | undefined>;
   /**
    * Claims in `namespace` (all namespaces when undefined): only those labelled with one of our
-   * roles when `labelled`, else every claim (doctor also finds the original's unlabelled ones).
+   * roles when `labelled`, else every claim (doctor also finds the original's unlabelled ones);
+   * and only those `labels` selects.
    */
-  listClaims(scope: { namespace?: string; labelled: boolean }): Promise<IPAddressClaim[]>;
+  listClaims(scope: ClaimScope): Promise<IPAddressClaim[]>;
   /**
    * The claim once `done` holds for it, or its newest version when `timeoutMs` runs out or `signal`
    * aborts (the hook call was given up). Event driven: waiting costs no request.
@@ -74,6 +75,35 @@ export interface Store {
   listClusters(namespace?: string): Promise<Cluster[]>;
   /** Writes the endpoint, annotations, labels and topology variables given, in one patch. */
   patchCluster(cluster: Cluster, patch: ClusterPatch): Promise<void>;
+}
+
+/**
+ * Which claims a list returns. `labels`: a value the label must have, `true` that it must be
+ * there, `false` that it must not.
+ */
+export interface ClaimScope {
+  readonly namespace?: string | undefined;
+  readonly labelled: boolean;
+  readonly labels?: Readonly<Record<string, string | boolean>>;
+}
+
+/** A Kubernetes label selector for a scope. */
+export function claimSelector(scope: ClaimScope): string | undefined {
+  const terms = [
+    ...(scope.labelled ? [LABEL_ROLE] : []),
+    ...Object.entries(scope.labels ?? {}).map(([key, want]) =>
+      want === true ? key : want === false ? `!${key}` : `${key}=${want}`,
+    ),
+  ];
+  return terms.length ? terms.join(',') : undefined;
+}
+
+/** Whether labels match a scope's selector (the fake store's and the reserve reconciler's filter). */
+export function selects(scope: ClaimScope, labels: Readonly<Record<string, string>> | undefined): boolean {
+  if (scope.labelled && labels?.[LABEL_ROLE] === undefined) return false;
+  return Object.entries(scope.labels ?? {}).every(([key, want]) =>
+    typeof want === 'boolean' ? (labels?.[key] !== undefined) === want : labels?.[key] === want,
+  );
 }
 
 export interface ClaimMeta {
@@ -213,8 +243,8 @@ export class KubeStore implements Store {
     return readOrUndefined(this.#api, IP_ADDRESS_CLAIM, namespace, name);
   }
 
-  listClaims(scope: { namespace?: string; labelled: boolean }): Promise<IPAddressClaim[]> {
-    return list(this.#api, IP_ADDRESS_CLAIM, scope.namespace, scope.labelled ? LABEL_ROLE : undefined);
+  listClaims(scope: ClaimScope): Promise<IPAddressClaim[]> {
+    return list(this.#api, IP_ADDRESS_CLAIM, scope.namespace, claimSelector(scope));
   }
 
   waitForClaim(

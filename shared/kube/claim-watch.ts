@@ -52,6 +52,8 @@ export class ClaimWatch {
     const sameClaim = (c: IPAddressClaim | undefined): c is IPAddressClaim =>
       c !== undefined && c.metadata.uid === claim.metadata.uid;
     let latest = claim;
+    // A claim bound before the call (an adopted reserve claim, a restart) is not waited for.
+    if (done(claim)) return claim;
     const seen = this.#recent.get(key);
     if (sameClaim(seen) && done(seen)) return seen;
     if (timeoutMs <= 0 || signal?.aborted) return latest;

@@ -5,10 +5,10 @@
  * `calls` counts every store call, so a test can assert what a path costs in API requests.
  */
 import type { PoolKind } from '../allocator/pools.js';
-import type { ClaimMeta, ClusterPatch, PoolList, Store } from '../allocator/store.js';
+import type { ClaimMeta, ClaimScope, ClusterPatch, PoolList, Store } from '../allocator/store.js';
 import type { Recorder, Regarding, EventType } from '../events.js';
 import type { Cluster, ClusterClass, IPAddress, IPAddressClaim, IPPool } from '../kube/types.js';
-import { withVariables } from '../allocator/store.js';
+import { selects, withVariables } from '../allocator/store.js';
 import { DEFAULT_POOL_KINDS } from '../allocator/pools.js';
 
 const key = (namespace: string | undefined, name: string): string => `${namespace ?? ''}/${name}`;
@@ -105,11 +105,14 @@ export class FakeStore implements Store {
     return structuredClone(this.claims.get(key(namespace, name)));
   }
 
-  async listClaims(scope: { namespace?: string; labelled: boolean }): Promise<IPAddressClaim[]> {
+  async listClaims(scope: ClaimScope): Promise<IPAddressClaim[]> {
     this.#count('listClaims');
     return structuredClone(
       [...this.claims.values()].filter(
-        (c) => scope.namespace === undefined || c.metadata.namespace === scope.namespace,
+        (c) =>
+          (scope.namespace === undefined || c.metadata.namespace === scope.namespace) &&
+          // Unlabelled claims stay in for `labelled`: the original's claims are listed by tests that way.
+          selects({ ...scope, labelled: false }, c.metadata.labels),
       ),
     );
   }

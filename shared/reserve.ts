@@ -1,0 +1,133 @@
+/**
+ * A reserve of pre-bound claims (opt-in: `--claim-reserve`, and the pool's
+ * `vip.capi.gorizond.io/reserve` annotation). The IPAM provider binds claims one at a time, so in
+ * a burst every Cluster waits its turn behind the others. A reserve is claimed and bound ahead of
+ * need; BeforeClusterCreate adopts one of its claims at once (the Cluster's name as label, the
+ * Cluster as owner) and the VIP is written in the same call. An adopted claim keeps its own name:
+ * a Cluster's claim is found by its name first, then by these labels (Allocator.claimOf).
+ *
+ * This module decides; operator/reconcilers/claim-reserve.ts refills, the allocator adopts.
+ */
+import { randomBytes } from 'node:crypto';
+import { clusterOwnerReference, dnsLabel } from './allocator/claims.js';
+import type { ClaimMeta } from './allocator/store.js';
+import { CLUSTER, IP_ADDRESS_CLAIM, typeMeta } from './kube/gvk.js';
+import type { Cluster, IPAddressClaim, IPPool, PoolRef } from './kube/types.js';
+import {
+  ANNOTATION_RESERVE,
+  ANNOTATION_RESERVE_NAMESPACES,
+  LABEL_CLUSTER_NAME,
+  LABEL_RESERVE,
+  LABEL_ROLE,
+  RESERVE_PREFIX,
+  type Role,
+} from './vip.js';
+
+/** When a Cluster adopted the claim: of two adopted at once for one Cluster, the first is kept. */
+export const ANNOTATION_ADOPTED_AT = 'vip.capi.gorizond.io/adopted-at';
+
+/** More would hold a pool's addresses for Clusters that may never come. */
+export const MAX_RESERVE = 1000;
+
+/** The reserve a pool asks for: 0 without the annotation; a bad value is a problem naming it. */
+export function reserveSize(pool: Pick<IPPool, 'metadata'>): { size: number } | { problem: string } {
+  const raw = pool.metadata.annotations?.[ANNOTATION_RESERVE];
+  if (raw === undefined) return { size: 0 };
+  const size = Number(raw.trim());
+  if (raw.trim() === '' || !Number.isInteger(size) || size < 0 || size > MAX_RESERVE) {
+    return {
+      problem: `annotation ${ANNOTATION_RESERVE}="${raw}" is not a whole number from 0 to ${MAX_RESERVE}: no reserve is kept`,
+    };
+  }
+  return { size };
+}
+
+/**
+ * Where a pool's reserve is kept: a namespaced pool's own namespace; for a cluster-scoped pool,
+ * each namespace its reserve-namespaces annotation lists (claims live beside their Clusters).
+ */
+export function reserveNamespaces(pool: Pick<IPPool, 'metadata'>): string[] {
+  if (pool.metadata.namespace) return [pool.metadata.namespace];
+  return (pool.metadata.annotations?.[ANNOTATION_RESERVE_NAMESPACES] ?? '')
+    .split(',')
+    .map((ns) => ns.trim())
+    .filter(Boolean);
+}
+
+/** A reserve claim no Cluster has adopted yet (adoption takes the label off). */
+export const isReserve = (claim: IPAddressClaim): boolean =>
+  claim.metadata.labels?.[LABEL_RESERVE] !== undefined;
+
+/** A claim a Cluster adopted from a reserve: it keeps the reserve's name. */
+export const isAdoptedReserve = (claim: IPAddressClaim): boolean =>
+  !isReserve(claim) && claim.metadata.name.startsWith(RESERVE_PREFIX);
+
+export const samePool = (a: PoolRef, b: PoolRef): boolean =>
+  a.kind === b.kind && a.name === b.name && a.apiGroup === b.apiGroup;
+
+/** `vip-reserve-<pool>-<random>`: the name says whose reserve it came from, whoever adopts it. */
+export const reserveClaimName = (pool: string): string =>
+  `${dnsLabel(`${RESERVE_PREFIX}${pool}`).slice(0, 63 - 7)}-${randomBytes(3).toString('hex')}`;
+
+/**
+ * A reserve claim: no Cluster, no owner (the reserve reconciler deletes it when its pool stops
+ * asking), the role its pool serves for the claim watch; the adopter sets the Cluster's.
+ */
+export function newReserveClaim(namespace: string, pool: PoolRef, role: Role): IPAddressClaim {
+  return {
+    ...(typeMeta(IP_ADDRESS_CLAIM) as Pick<IPAddressClaim, 'apiVersion' | 'kind'>),
+    metadata: {
+      name: reserveClaimName(pool.name),
+      namespace,
+      labels: { [LABEL_RESERVE]: 'true', [LABEL_ROLE]: role },
+    },
+    spec: { poolRef: pool },
+  };
+}
+
+/** What the pool's reserve in one namespace needs: how many claims to make, and which to delete. */
+export interface Refill {
+  readonly create: number;
+  readonly remove: IPAddressClaim[];
+}
+
+/**
+ * Tops the pool's free claims up to `size`, or takes the surplus away (unbound first, then the
+ * newest). `expected`: claims made that the cache does not show yet, so they are not made twice.
+ */
+export function refill(size: number, free: readonly IPAddressClaim[], expected: number): Refill {
+  const live = free.filter((c) => !c.metadata.deletionTimestamp);
+  if (live.length > size) {
+    const bound = (c: IPAddressClaim): number => Number(Boolean(c.status?.addressRef?.name));
+    const created = (c: IPAddressClaim): number => new Date(c.metadata.creationTimestamp ?? 0).getTime();
+    const surplus = [...live].sort((a, b) => bound(a) - bound(b) || created(b) - created(a));
+    return { create: 0, remove: surplus.slice(0, live.length - size) };
+  }
+  return { create: Math.max(0, size - live.length - expected), remove: [] };
+}
+
+/** Adoption: out of the reserve, the Cluster's name and role on the claim, the Cluster its owner. */
+export function adoptionMeta(cluster: Cluster, role: Role, at: Date): ClaimMeta {
+  return {
+    labels: { [LABEL_RESERVE]: null, [LABEL_CLUSTER_NAME]: cluster.metadata.name, [LABEL_ROLE]: role },
+    annotations: { [ANNOTATION_ADOPTED_AT]: at.toISOString() },
+    ownerReferences: [clusterOwnerReference(cluster)],
+  };
+}
+
+/** Back to the reserve: what adoption wrote, taken off. */
+export function releaseMeta(claim: IPAddressClaim): ClaimMeta {
+  return {
+    labels: { [LABEL_RESERVE]: 'true', [LABEL_CLUSTER_NAME]: null },
+    annotations: { [ANNOTATION_ADOPTED_AT]: null },
+    ownerReferences: (claim.metadata.ownerReferences ?? []).filter((o) => o.kind !== CLUSTER.kind),
+  };
+}
+
+/** Of the claims adopted for one Cluster and role, the one adopted first (then by name). */
+export function firstAdopted(claims: readonly IPAddressClaim[]): IPAddressClaim | undefined {
+  const at = (c: IPAddressClaim): string => c.metadata.annotations?.[ANNOTATION_ADOPTED_AT] ?? '';
+  return [...claims].sort(
+    (a, b) => at(a).localeCompare(at(b)) || a.metadata.name.localeCompare(b.metadata.name),
+  )[0];
+}
