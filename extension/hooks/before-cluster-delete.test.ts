@@ -1,11 +1,15 @@
 import { Allocator } from '../../shared/allocator/allocator.js';
 import type { Cluster, IPAddressClaim, IPPool } from '../../shared/kube/types.js';
 import { FakeRecorder, FakeStore } from '../../shared/testing/fake-store.js';
+import { adoptionMeta, newReserveClaim } from '../../shared/reserve.js';
 import {
   ANNOTATION_QUARANTINE_SECONDS,
   ANNOTATION_QUARANTINED_UNTIL,
+  ANNOTATION_RESERVE,
   LABEL_CLUSTER_CLASS,
+  LABEL_CLUSTER_NAME,
   LABEL_QUARANTINE,
+  LABEL_RESERVE,
   LABEL_ROLE,
 } from '../../shared/vip.js';
 import { RETRY } from './before-cluster-create.js';
@@ -151,5 +155,82 @@ describe('BeforeClusterDelete: quarantine before reuse', () => {
     expect(response.message).toContain(
       "has no free address (0 of 2, 1 of them held in quarantine after their Clusters' deletion, the first until 2026-11-30T12:05:00.000Z)",
     );
+  });
+});
+
+describe('A reserve of pre-bound claims (--claim-reserve)', () => {
+  const reservePool = (): IPPool => {
+    const p = pool();
+    p.metadata.annotations = { [ANNOTATION_RESERVE]: '2' };
+    return p;
+  };
+  const fillReserve = async (...addresses: string[]): Promise<IPAddressClaim[]> => {
+    const made: IPAddressClaim[] = [];
+    for (const address of addresses) {
+      const c = (await store.createClaim(
+        newReserveClaim(
+          NS,
+          { apiGroup: 'ipam.cluster.x-k8s.io', kind: POOL_KIND.kind, name: 'pool' },
+          'control-plane',
+        ),
+      )) as IPAddressClaim;
+      store.bind(c, address);
+      made.push(claim(c.metadata.name));
+    }
+    return made;
+  };
+
+  beforeEach(() => {
+    allocator = new Allocator(store, { poolKinds: [POOL_KIND], reserve: true });
+    store.addPool(POOL_KIND, reservePool());
+  });
+
+  test('the first call adopts a bound claim and writes its VIP; BeforeClusterDelete finds and holds it', async () => {
+    const [held] = await fillReserve('10.0.0.10');
+    const cluster = topologyCluster('c1');
+    store.resetCalls();
+    expect(await create(cluster)).toMatchObject({ status: 'Success', retryAfterSeconds: RETRY.patched });
+    expect(store.patches[0]?.patch.endpoint).toEqual({ host: '10.0.0.10', port: 6443 });
+    // No claim of its own was made, and none waited for.
+    expect(store.calls.get('createClaim')).toBeUndefined();
+    const adopted = claim(held?.metadata.name ?? '');
+    expect(adopted.metadata.labels).toMatchObject({
+      [LABEL_CLUSTER_NAME]: 'c1',
+      [LABEL_ROLE]: 'control-plane',
+    });
+    expect(adopted.metadata.labels?.[LABEL_RESERVE]).toBeUndefined();
+    expect(adopted.metadata.ownerReferences?.map((o) => o.uid)).toEqual([cluster.metadata.uid]);
+    expect((await allocator.claimOf(cluster, { role: 'control-plane' })).claim?.metadata.name).toBe(
+      adopted.metadata.name,
+    );
+
+    expect(await remove(store.clusters.get(`${NS}/c1`) as Cluster)).toMatchObject({ status: 'Success' });
+    expect(claim(adopted.metadata.name).metadata.labels?.[LABEL_QUARANTINE]).toBe('held');
+    expect(claim(adopted.metadata.name).metadata.ownerReferences).toEqual([]);
+  });
+
+  test('an empty reserve: the Cluster claims on its own, as without one', async () => {
+    store.bindOnCreate = () => '10.0.0.11';
+    expect(await create(topologyCluster('c1'))).toMatchObject({ status: 'Success' });
+    expect(claim('vip-cp-c1').status?.addressRef?.name).toBe('vip-cp-c1');
+  });
+
+  test('two calls for one Cluster that each adopted: the first adopted is kept, the other goes back', async () => {
+    const [a, b] = await fillReserve('10.0.0.10', '10.0.0.11');
+    const cluster = topologyCluster('c1');
+    // The other call adopts `b` between this call's list of the free claims and its own adoption.
+    const patch = store.patchClaim.bind(store);
+    let raced = false;
+    store.patchClaim = async (c, meta) => {
+      if (!raced) {
+        raced = true;
+        await patch(b as IPAddressClaim, adoptionMeta(cluster, 'control-plane', new Date(Date.now() - 1000)));
+      }
+      return patch(c, meta);
+    };
+    const got = await allocator.allocate(cluster, 'cc', { role: 'control-plane' });
+    expect(got).toMatchObject({ state: 'allocated', address: '10.0.0.11' });
+    expect(claim(a?.metadata.name ?? '').metadata.labels?.[LABEL_RESERVE]).toBe('true');
+    expect(claim(a?.metadata.name ?? '').metadata.ownerReferences ?? []).toEqual([]);
   });
 });
