@@ -173,16 +173,15 @@ export class Allocator {
 
   /**
    * Walks the slot's claim names past those keeping an in-use address out (rarely more than one
-   * GET). With the reserve on, a first claim not found by its name may be a reserve claim the
-   * Cluster adopted, found by its labels.
+   * GET), from name `from` on. A claim adopted from a reserve is not among them: allocate looks
+   * for it where there is a reserve, and quarantine always.
    */
-  async claimOf(cluster: Cluster, slot: Slot): Promise<SlotClaim> {
-    for (let attempt = 0; ; attempt++) {
-      const claim =
-        (await this.#store.getClaim(
-          cluster.metadata.namespace,
-          claimName(slot, cluster.metadata.name, attempt),
-        )) ?? (attempt === 0 && this.#reserves(slot) ? await this.#adopted(cluster, slot) : undefined);
+  async claimOf(cluster: Cluster, slot: Slot, from = 0): Promise<SlotClaim> {
+    for (let attempt = from; ; attempt++) {
+      const claim = await this.#store.getClaim(
+        cluster.metadata.namespace,
+        claimName(slot, cluster.metadata.name, attempt),
+      );
       if (!claim || !isInUse(claim) || attempt >= MAX_IN_USE) return { claim, attempt };
     }
   }
@@ -282,7 +281,10 @@ export class Allocator {
   ): Promise<Allocation> {
     const namespace = cluster.metadata.namespace;
     // A claim in use is walked past again: its next name is the one to claim under.
-    const current = read && !(read.claim && isInUse(read.claim)) ? read : await this.claimOf(cluster, slot);
+    const current =
+      read && !(read.claim && isInUse(read.claim))
+        ? read
+        : await this.claimOf(cluster, slot, read?.attempt ?? 0);
     let claim = current.claim;
     const name = claimName(slot, cluster.metadata.name, current.attempt);
     if (claim && isInUse(claim)) return this.#allInUse(claim, (current.attempt ?? 0) + 1);
@@ -294,10 +296,19 @@ export class Allocator {
       if (!best) {
         return { state: 'no-pool', message: this.noPoolMessage(searched, className, slot.role, slot.family) };
       }
+      // From a pool that keeps a reserve: the claim this Cluster adopted already, else one adopted now.
       const reserved =
         current.attempt === 0 && this.#reserves(slot) && hasReserve(best.pool)
-          ? await this.#fromReserve(cluster, slot, poolRef(best))
+          ? ((await this.#adopted(cluster, slot)) ?? (await this.#fromReserve(cluster, slot, poolRef(best))))
           : undefined;
+      if (reserved && isInUse(reserved)) {
+        // Its address answered already: the next claim is made under the slot's next name.
+        return this.allocate(cluster, className, slot, {
+          waitMs,
+          read: await this.claimOf(cluster, slot, 1),
+          ...(signal ? { signal } : {}),
+        });
+      }
       if (reserved) {
         claim = reserved;
       } else {
@@ -357,7 +368,9 @@ export class Allocator {
     const namespace = cluster.metadata.namespace;
     const held: Held[] = [];
     for (const slot of ALL_SLOTS) {
-      const { claim } = await this.claimOf(cluster, slot);
+      const claim =
+        (await this.claimOf(cluster, slot)).claim ??
+        (this.#reserves(slot) ? await this.#adopted(cluster, slot) : undefined);
       if (!claim || claim.metadata.deletionTimestamp || ownership(claim, cluster) !== 'owned') continue;
       const addressName = claim.status?.addressRef?.name;
       const address = addressName
