@@ -195,11 +195,12 @@ export const literalEnv = (env: readonly { name: string; value?: string }[] = []
 /**
  * What every process of ours against the plane runs with (the plane's, `npm run dev`'s, the tests'
  * extra replicas): a deleted Cluster's VIP is held 15 s, not 5 min, so its whole life fits in a test
- * or a demo; and probes reach only the announcer lab's own networks (test/alive), never an address
- * of the host's.
+ * or a demo; a pool annotated for a reserve of pre-bound claims gets one (test/e2e/reserve); and
+ * probes reach only the announcer lab's own networks (test/alive), never an address of the host's.
  */
 export const PLANE_EXTENSION_FLAGS = [
   '--reuse-grace=15s',
+  '--claim-reserve',
   '--probe-addresses=198.18.0.0/24,fd00:198:18::/64',
 ];
 
