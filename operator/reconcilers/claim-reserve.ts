@@ -5,7 +5,7 @@
  * the lowest free names, so a leader change never doubles a reserve.
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
-import type { PoolKind } from '../../shared/allocator/pools.js';
+import { freeAddresses, type PoolKind } from '../../shared/allocator/pools.js';
 import type { Store } from '../../shared/allocator/store.js';
 import type { Recorder } from '../../shared/events.js';
 import { IP_ADDRESS_CLAIM } from '../../shared/kube/gvk.js';
@@ -45,6 +45,17 @@ const poolRefOf = (kind: PoolKind, pool: string): PoolRef => ({
   name: pool,
 });
 
+/** A pool as the watch holds it: what says its reserve and how many addresses it has free. */
+const poolMeta = (obj: KubernetesObject): KubernetesObject => {
+  const pool = obj as IPPool;
+  return {
+    apiVersion: pool.apiVersion,
+    kind: pool.kind,
+    metadata: pool.metadata,
+    ...(pool.status?.ipAddresses ? { status: { ipAddresses: pool.status.ipAddresses } } : {}),
+  };
+};
+
 /** The role a reserve claim is labelled with until a Cluster adopts it: the one its pool serves. */
 const roleOf = (pool: IPPool): Role =>
   pool.metadata.labels?.[LABEL_ROLE] === 'ingress' ? 'ingress' : 'control-plane';
@@ -56,7 +67,7 @@ export function registerClaimReserve(op: Operator, options: ClaimReserveOptions)
   const claims = op.watch<IPAddressClaim>(IP_ADDRESS_CLAIM, { labelSelector: LABEL_RESERVE });
   const pools = options.kinds.map((k) => ({
     ...k,
-    informer: op.watch<IPPool & KubernetesObject>(k.resource, { metadataOnly: true }),
+    informer: op.watch<IPPool & KubernetesObject>(k.resource, { transform: poolMeta }),
   }));
   // Claims made and not yet in the cache, by key: the next reconcile must not make them again.
   const expected = new Map<string, Map<string, number>>();
@@ -90,7 +101,10 @@ export function registerClaimReserve(op: Operator, options: ClaimReserveOptions)
     const now = Date.now();
     for (const [name, until] of made) if (until <= now) made.delete(name);
     const plan = refill(size, free, made.size);
-    for (let i = 0; i < plan.create; i++) {
+    // Never more than the pool has free: an unbound reserve claim would only take the next freed
+    // address from a Cluster waiting on the full pool.
+    const room = pool ? (freeAddresses(pool) ?? plan.create) : 0;
+    for (let i = 0; i < Math.min(plan.create, room); i++) {
       const claim = await options.store.createClaim(
         newReserveClaim(namespace, ref, pool ? roleOf(pool) : 'control-plane'),
       );
