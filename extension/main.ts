@@ -15,6 +15,7 @@ import { registerVipAnswering } from '../operator/reconcilers/vip-answering.js';
 import { Allocator } from '../shared/allocator/allocator.js';
 import type { PoolKind } from '../shared/allocator/pools.js';
 import { KubeStore, Objects } from '../shared/allocator/store.js';
+import type { ReserveView } from '../shared/reserve.js';
 import { FlagError, parseFlags, usage, type Config } from '../shared/config.js';
 import { EventRecorder } from '../shared/events.js';
 import { addressProber } from '../shared/probe.js';
@@ -40,12 +41,19 @@ const KEEP_ALIVE_MS = 65_000;
 export async function run(config: Config, log: Logger): Promise<() => Promise<void>> {
   const kc = loadKubeConfig(config.kubeconfig);
   const store = new KubeStore(kc);
+  const reserve: { view?: ReserveView } = {};
   const metrics = new Metrics(() => storeSnapshot(store, config.poolKinds));
   const allocator = new Allocator(store, {
     poolKinds: config.poolKinds,
     defaultPort: config.defaultPort,
     prober: addressProber(config.probeTimeoutMs, config.probeAddresses),
-    reserve: config.claimReserve,
+    // The reserve's cache starts with the operator, after the hooks: until then it shows no claim.
+    reserve: config.claimReserve
+      ? {
+          free: (namespace, pool) => reserve.view?.free(namespace, pool) ?? [],
+          adopted: (namespace, cluster, role) => reserve.view?.adopted(namespace, cluster, role) ?? [],
+        }
+      : undefined,
   });
   const recorder = new EventRecorder(kc, (err) =>
     log.warn('Could not record an Event', { error: reason(err) }),
@@ -126,7 +134,7 @@ export async function run(config: Config, log: Logger): Promise<() => Promise<vo
 
   const operator =
     config.enableReconciler || config.reportVipAnswering || config.reuseGraceMs > 0 || config.claimReserve
-      ? await startOperator(config, kc, store, allocator, recorder, metrics, log)
+      ? await startOperator(config, kc, store, allocator, recorder, metrics, log, reserve)
       : undefined;
 
   if (config.healthProbeBindAddress.port !== 0) {
@@ -157,6 +165,7 @@ async function startOperator(
   recorder: EventRecorder,
   metrics: Metrics,
   log: Logger,
+  reserve: { view?: ReserveView },
 ): Promise<Operator> {
   const identity = `${hostname()}-${randomBytes(4).toString('hex')}`;
   const operator = new Operator(kc, {
@@ -206,7 +215,7 @@ async function startOperator(
     });
   }
   if (config.claimReserve) {
-    registerClaimReserve(operator, {
+    reserve.view = registerClaimReserve(operator, {
       store,
       recorder,
       kinds: await reservePoolKinds(kc, config.poolKinds, log),
@@ -260,7 +269,14 @@ async function reservePoolKinds(
   const api = kc.makeApiClient(Objects);
   const served: ReservePoolKind[] = [];
   for (const kind of kinds) {
-    const found = await api.discovered(kind.apiVersion, kind.kind);
+    // Looked up once at start: a pool kind installed later gets a reserve after a restart.
+    const found = await api.discovered(kind.apiVersion, kind.kind).catch((err: unknown) => {
+      log.warn('Pool kind not discovered: no reserve is kept for it', {
+        kind: kind.kind,
+        error: reason(err),
+      });
+      return undefined;
+    });
     if (!found) {
       log.info('Pool kind not served: no reserve is kept for it', {
         kind: kind.kind,

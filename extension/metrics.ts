@@ -4,6 +4,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { poolFamily, type PoolKind } from '../shared/allocator/pools.js';
 import type { Store } from '../shared/allocator/store.js';
 import type { ListenAddress } from '../shared/config.js';
+import { isFreeReserve } from '../shared/reserve.js';
 import { LABEL_ROLE } from '../shared/vip.js';
 import { listen } from './listen.js';
 import type { ServerObserver } from './server.js';
@@ -148,7 +149,9 @@ export async function storeSnapshot(store: Store, poolKinds: readonly PoolKind[]
     Promise.all(poolKinds.map(async (kind) => ({ kind, list: await store.listPools(kind, '') }))),
     store.listClaims({ labelled: true }),
   ]);
-  const bound = claims.filter((c) => c.status?.addressRef?.name).length;
+  // A reserve's free claims are counted by capi_vip_allocator_reserve_ready, not as Clusters' claims.
+  const clusters = claims.filter((c) => !isFreeReserve(c));
+  const bound = clusters.filter((c) => c.status?.addressRef?.name).length;
   return {
     pools: pools.flatMap(({ kind, list }) =>
       (list?.pools ?? []).map((p) => ({
@@ -160,7 +163,7 @@ export async function storeSnapshot(store: Store, poolKinds: readonly PoolKind[]
         ...p.status?.ipAddresses,
       })),
     ),
-    claims: { bound, pending: claims.length - bound },
+    claims: { bound, pending: clusters.length - bound },
   };
 }
 

@@ -19,7 +19,7 @@ import { handlerName, HANDLER_SUFFIX } from './protocol.js';
 import { Allocator } from './allocator/allocator.js';
 import { answering, SILENT_AFTER_MS } from './answering.js';
 import { clusterNameOf, hasClusterOwner, isInUse, isOurs } from './allocator/claims.js';
-import { isReserve } from './reserve.js';
+import { isFreeReserve } from './reserve.js';
 import { beforeMove } from './move-check.js';
 import { ref } from './cluster.js';
 import { heldFor, isQuarantined, quarantinedUntil } from './quarantine.js';
@@ -308,7 +308,7 @@ export async function diagnose(kc: KubeConfig, options: DoctorOptions): Promise<
   // 9. Orphan claims: ours, without a Cluster owner, whose Cluster does not exist (held ones are not).
   const clusterKeys = new Set(clusters.map((c) => `${c.metadata.namespace}/${c.metadata.name}`));
   for (const claim of claims) {
-    if (!isOurs(claim) || hasClusterOwner(claim) || isQuarantined(claim) || isReserve(claim)) continue;
+    if (!isOurs(claim) || hasClusterOwner(claim) || isQuarantined(claim) || isFreeReserve(claim)) continue;
     const clusterName = clusterNameOf(claim);
     if (!clusterKeys.has(`${claim.metadata.namespace}/${clusterName ?? ''}`)) {
       add(
@@ -321,7 +321,7 @@ export async function diagnose(kc: KubeConfig, options: DoctorOptions): Promise<
   }
   // 10. Reserves of pre-bound claims (--claim-reserve): how many each pool has ready to adopt.
   const reserves = new Map<string, { ready: number; binding: number }>();
-  for (const claim of claims.filter(isReserve)) {
+  for (const claim of claims.filter(isFreeReserve)) {
     const subject = `${claim.spec.poolRef.kind} ${claim.spec.poolRef.name} in namespace ${claim.metadata.namespace}`;
     const r = reserves.get(subject) ?? { ready: 0, binding: 0 };
     if (claim.status?.addressRef?.name) r.ready++;

@@ -7,7 +7,7 @@
  */
 import { ApiextensionsV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { clusterNameOf, isInUse, isOurs } from './allocator/claims.js';
-import { isReserve } from './reserve.js';
+import { isFreeReserve } from './reserve.js';
 import type { PoolKind } from './allocator/pools.js';
 import { Objects, type Store } from './allocator/store.js';
 import { isPaused, ref } from './cluster.js';
@@ -87,7 +87,7 @@ export async function beforeMove(
   }
   for (const claim of claims) {
     const subject = `IPAddressClaim ${ref(claim)}`;
-    if (isReserve(claim)) {
+    if (isFreeReserve(claim)) {
       add(
         false,
         subject,

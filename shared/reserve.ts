@@ -2,16 +2,17 @@
  * A reserve of pre-bound claims (opt-in: `--claim-reserve`, and the pool's
  * `vip.capi.gorizond.io/reserve` annotation). The IPAM provider binds claims one at a time, so in
  * a burst every Cluster waits its turn behind the others. A reserve is claimed and bound ahead of
- * need; BeforeClusterCreate adopts one of its claims at once (the Cluster's name as label, the
- * Cluster as owner) and the VIP is written in the same call. An adopted claim keeps its own name:
- * a Cluster's claim is found by its name first, then by these labels (Allocator.claimOf).
+ * need; BeforeClusterCreate adopts one of its claims at once (label `reserve: adopted`, the
+ * Cluster's name and role, the Cluster as owner) and the VIP is written in the same call. An
+ * adopted claim keeps its own name: the allocator finds it by those labels, in the reserve's cache.
  *
- * This module decides; operator/reconcilers/claim-reserve.ts refills, the allocator adopts.
+ * This module decides; operator/reconcilers/claim-reserve.ts keeps the cache and refills, the
+ * allocator adopts.
  */
 import { randomBytes } from 'node:crypto';
 import { clusterOwnerReference, dnsLabel } from './allocator/claims.js';
 import type { ClaimMeta } from './allocator/store.js';
-import { CLUSTER, IP_ADDRESS_CLAIM, typeMeta } from './kube/gvk.js';
+import { IP_ADDRESS_CLAIM, typeMeta } from './kube/gvk.js';
 import type { Cluster, IPAddressClaim, IPPool, PoolRef } from './kube/types.js';
 import {
   ANNOTATION_RESERVE,
@@ -54,13 +55,28 @@ export function reserveNamespaces(pool: Pick<IPPool, 'metadata'>): string[] {
     .filter(Boolean);
 }
 
-/** A reserve claim no Cluster has adopted yet (adoption takes the label off). */
-export const isReserve = (claim: IPAddressClaim): boolean =>
-  claim.metadata.labels?.[LABEL_RESERVE] !== undefined;
+/** The reserve label's values: a claim waiting in the reserve, and one a Cluster took from it. */
+export const RESERVE_FREE = 'free';
+export const RESERVE_ADOPTED = 'adopted';
 
-/** A claim a Cluster adopted from a reserve: it keeps the reserve's name. */
+/** A reserve claim no Cluster has adopted yet. */
+export const isFreeReserve = (claim: IPAddressClaim): boolean =>
+  claim.metadata.labels?.[LABEL_RESERVE] === RESERVE_FREE;
+
+/** A claim a Cluster adopted from a reserve (it keeps the reserve's name). */
 export const isAdoptedReserve = (claim: IPAddressClaim): boolean =>
-  !isReserve(claim) && claim.metadata.name.startsWith(RESERVE_PREFIX);
+  claim.metadata.labels?.[LABEL_RESERVE] === RESERVE_ADOPTED;
+
+/**
+ * The reserve's claims as this process sees them (the reserve reconciler's cache: every claim
+ * with the reserve label, free or adopted): adopting reads no list from the API server.
+ */
+export interface ReserveView {
+  /** Free claims of the pool in the namespace. */
+  free(namespace: string, pool: PoolRef): readonly IPAddressClaim[];
+  /** Claims the Cluster of this name adopted for the role. */
+  adopted(namespace: string, cluster: string, role: Role): readonly IPAddressClaim[];
+}
 
 export const samePool = (a: PoolRef, b: PoolRef): boolean =>
   a.kind === b.kind && a.name === b.name && a.apiGroup === b.apiGroup;
@@ -79,7 +95,7 @@ export function newReserveClaim(namespace: string, pool: PoolRef, role: Role): I
     metadata: {
       name: reserveClaimName(pool.name),
       namespace,
-      labels: { [LABEL_RESERVE]: 'true', [LABEL_ROLE]: role },
+      labels: { [LABEL_RESERVE]: RESERVE_FREE, [LABEL_ROLE]: role },
     },
     spec: { poolRef: pool },
   };
@@ -109,18 +125,13 @@ export function refill(size: number, free: readonly IPAddressClaim[], expected: 
 /** Adoption: out of the reserve, the Cluster's name and role on the claim, the Cluster its owner. */
 export function adoptionMeta(cluster: Cluster, role: Role, at: Date): ClaimMeta {
   return {
-    labels: { [LABEL_RESERVE]: null, [LABEL_CLUSTER_NAME]: cluster.metadata.name, [LABEL_ROLE]: role },
+    labels: {
+      [LABEL_RESERVE]: RESERVE_ADOPTED,
+      [LABEL_CLUSTER_NAME]: cluster.metadata.name,
+      [LABEL_ROLE]: role,
+    },
     annotations: { [ANNOTATION_ADOPTED_AT]: at.toISOString() },
     ownerReferences: [clusterOwnerReference(cluster)],
-  };
-}
-
-/** Back to the reserve: what adoption wrote, taken off. */
-export function releaseMeta(claim: IPAddressClaim): ClaimMeta {
-  return {
-    labels: { [LABEL_RESERVE]: 'true', [LABEL_CLUSTER_NAME]: null },
-    annotations: { [ANNOTATION_ADOPTED_AT]: null },
-    ownerReferences: (claim.metadata.ownerReferences ?? []).filter((o) => o.kind !== CLUSTER.kind),
   };
 }
 

@@ -62,8 +62,8 @@ export const ANNOTATION_ADDRESS_IN_USE = 'vip.capi.gorizond.io/address-in-use';
 /**
  * A reserve of pre-bound claims (`--claim-reserve`, shared/reserve.ts). On a pool, the annotation
  * asks for that many claims bound ahead of need, in the pool's namespace or, for a cluster-scoped
- * pool, in each namespace the second annotation lists; the label marks the reserve's claims, and
- * stays on one a Cluster adopted (its cluster-name label then says whose it is).
+ * pool, in each namespace the second annotation lists. The label marks the reserve's claims:
+ * `free`, or `adopted` once a Cluster took one (its cluster-name label then says whose it is).
  */
 export const ANNOTATION_RESERVE = 'vip.capi.gorizond.io/reserve';
 export const ANNOTATION_RESERVE_NAMESPACES = 'vip.capi.gorizond.io/reserve-namespaces';

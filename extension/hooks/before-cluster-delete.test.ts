@@ -182,7 +182,7 @@ describe('A reserve of pre-bound claims (--claim-reserve)', () => {
   };
 
   beforeEach(() => {
-    allocator = new Allocator(store, { poolKinds: [POOL_KIND], reserve: true });
+    allocator = new Allocator(store, { poolKinds: [POOL_KIND], reserve: store.reserveView() });
     store.addPool(POOL_KIND, reservePool());
   });
 
@@ -197,14 +197,15 @@ describe('A reserve of pre-bound claims (--claim-reserve)', () => {
     expect(store.calls.get('createClaim')).toBeUndefined();
     const adopted = claim(held?.metadata.name ?? '');
     expect(adopted.metadata.labels).toMatchObject({
+      [LABEL_RESERVE]: 'adopted',
       [LABEL_CLUSTER_NAME]: 'c1',
       [LABEL_ROLE]: 'control-plane',
     });
-    expect(adopted.metadata.labels?.[LABEL_RESERVE]).toBeUndefined();
     expect(adopted.metadata.ownerReferences?.map((o) => o.uid)).toEqual([cluster.metadata.uid]);
     // CAPI calls again before its cache shows the VIP: the same claim, found by its labels.
     expect(await create(stale)).toMatchObject({ status: 'Success' });
     expect(store.patches[1]?.patch.endpoint).toEqual({ host: '10.0.0.10', port: 6443 });
+    expect(store.calls.get('patchClaim')).toBe(1);
 
     expect(await remove(store.clusters.get(`${NS}/c1`) as Cluster)).toMatchObject({ status: 'Success' });
     expect(claim(adopted.metadata.name).metadata.labels?.[LABEL_QUARANTINE]).toBe('held');
@@ -217,7 +218,7 @@ describe('A reserve of pre-bound claims (--claim-reserve)', () => {
     await store.patchClaim(taken as IPAddressClaim, {
       ...adoptionMeta(cluster, 'control-plane', new Date()),
       labels: {
-        [LABEL_RESERVE]: null,
+        [LABEL_RESERVE]: 'adopted',
         [LABEL_CLUSTER_NAME]: 'c1',
         [LABEL_ROLE]: 'control-plane',
         [LABEL_ADDRESS_IN_USE]: 'true',
@@ -227,6 +228,9 @@ describe('A reserve of pre-bound claims (--claim-reserve)', () => {
     expect(await create(cluster)).toMatchObject({ status: 'Success' });
     expect(store.patches[0]?.patch.endpoint?.host).toBe('10.0.0.11');
     expect(claim('vip-cp-c1-2').status?.addressRef?.name).toBe('vip-cp-c1-2');
+    // Deleted, the Cluster's VIP claim is held though neither of its first names finds it.
+    await remove(store.clusters.get(`${NS}/c1`) as Cluster);
+    expect(claim('vip-cp-c1-2').metadata.labels?.[LABEL_QUARANTINE]).toBe('held');
   });
 
   test('an empty reserve: the Cluster claims on its own, as without one', async () => {
@@ -235,22 +239,34 @@ describe('A reserve of pre-bound claims (--claim-reserve)', () => {
     expect(claim('vip-cp-c1').status?.addressRef?.name).toBe('vip-cp-c1');
   });
 
-  test('two calls for one Cluster that each adopted: the first adopted is kept, the other goes back', async () => {
+  test('calls at once adopt different claims, and one Cluster never two', async () => {
+    await fillReserve('10.0.0.10', '10.0.0.11');
+    const [c1, c2] = [topologyCluster('c1'), topologyCluster('c2')];
+    store.resetCalls();
+    const got = await Promise.all(
+      [c1, c1, c2].map((c) => allocator.allocate(c, 'cc', { role: 'control-plane' })),
+    );
+    const addresses = got.map((a) => (a.state === 'allocated' ? a.address : a.state));
+    expect(addresses[0]).toBe(addresses[1]);
+    expect(new Set(addresses).size).toBe(2);
+    expect(store.calls.get('createClaim')).toBeUndefined();
+  });
+
+  test('a claim another replica adopted first (409): another is taken', async () => {
     const [a, b] = await fillReserve('10.0.0.10', '10.0.0.11');
     const cluster = topologyCluster('c1');
-    // The other call adopts `b` between this call's list of the free claims and its own adoption.
-    const patch = store.patchClaim.bind(store);
-    let raced = false;
-    store.patchClaim = async (c, meta) => {
-      if (!raced) {
-        raced = true;
-        await patch(b as IPAddressClaim, adoptionMeta(cluster, 'control-plane', new Date(Date.now() - 1000)));
-      }
-      return patch(c, meta);
-    };
+    // This replica's cache still shows both free when the other replica's write lands on `a`.
+    const shown = structuredClone([a, b]) as IPAddressClaim[];
+    allocator = new Allocator(store, {
+      poolKinds: [POOL_KIND],
+      reserve: { free: () => shown, adopted: () => [] },
+    });
+    await store.patchClaim(
+      a as IPAddressClaim,
+      adoptionMeta(topologyCluster('other'), 'control-plane', new Date()),
+    );
     const got = await allocator.allocate(cluster, 'cc', { role: 'control-plane' });
     expect(got).toMatchObject({ state: 'allocated', address: '10.0.0.11' });
-    expect(claim(a?.metadata.name ?? '').metadata.labels?.[LABEL_RESERVE]).toBe('true');
-    expect(claim(a?.metadata.name ?? '').metadata.ownerReferences ?? []).toEqual([]);
+    expect(claim(a?.metadata.name ?? '').metadata.labels?.[LABEL_CLUSTER_NAME]).toBe('other');
   });
 });

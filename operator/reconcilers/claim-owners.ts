@@ -7,7 +7,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Allocator } from '../../shared/allocator/allocator.js';
 import { isPaused, ref, topologyClass } from '../../shared/cluster.js';
 import { isQuarantined } from '../../shared/quarantine.js';
-import { isReserve } from '../../shared/reserve.js';
+import { isFreeReserve } from '../../shared/reserve.js';
 import {
   ALL_SLOTS,
   claimName,
@@ -98,7 +98,7 @@ export function registerClaimOwners(op: Operator, options: ClaimOwnerOptions): v
       !isOurs(claim) ||
       claim.metadata.deletionTimestamp ||
       isQuarantined(claim) ||
-      isReserve(claim)
+      isFreeReserve(claim)
     ) {
       setOrphan(key, false);
       return undefined;

@@ -1,8 +1,8 @@
 /**
  * `--claim-reserve`: keeps each pool's reserve of pre-bound claims full (shared/reserve.ts
- * decides). One key per pool and namespace; a reserve claim adopted by a Cluster, bound, deleted,
- * or a pool's annotation changed, reconciles its key. Only the leader writes, and new claims take
- * the lowest free names, so a leader change never doubles a reserve.
+ * decides), and is the allocator's view of the reserve. One key per pool and namespace; a reserve
+ * claim adopted, bound or deleted, or a pool's annotation or free count changed, reconciles its
+ * key. Only the leader writes; every replica's cache serves its own adopters.
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { freeAddresses, type PoolKind } from '../../shared/allocator/pools.js';
@@ -11,16 +11,18 @@ import type { Recorder } from '../../shared/events.js';
 import { IP_ADDRESS_CLAIM } from '../../shared/kube/gvk.js';
 import type { IPAddressClaim, IPPool, PoolRef } from '../../shared/kube/types.js';
 import {
-  isReserve,
+  isAdoptedReserve,
+  isFreeReserve,
   newReserveClaim,
   refill,
   reserveNamespaces,
   reserveSize,
   samePool,
+  type ReserveView,
 } from '../../shared/reserve.js';
-import { LABEL_RESERVE, LABEL_ROLE, type Role } from '../../shared/vip.js';
-import { splitKey, type Operator, type ReconcileResult } from '../operator.js';
+import { LABEL_CLUSTER_NAME, LABEL_RESERVE, LABEL_ROLE, type Role } from '../../shared/vip.js';
 import { InformerEvent, type Resource } from '../informer.js';
+import { splitKey, type Operator, type ReconcileResult } from '../operator.js';
 
 /** A pool kind to keep reserves for, with the resource its informer watches. */
 export interface ReservePoolKind {
@@ -39,13 +41,16 @@ export interface ClaimReserveOptions {
 /** `namespace/kind/pool`: where a reserve lives and whose it is. */
 const reserveKey = (namespace: string, kind: string, pool: string): string => `${namespace}/${kind}/${pool}`;
 
+const keyOfClaim = (claim: IPAddressClaim): string =>
+  reserveKey(claim.metadata.namespace, claim.spec.poolRef.kind, claim.spec.poolRef.name);
+
 const poolRefOf = (kind: PoolKind, pool: string): PoolRef => ({
   apiGroup: kind.apiVersion.split('/')[0] ?? '',
   kind: kind.kind,
   name: pool,
 });
 
-/** A pool as the watch holds it: what says its reserve and how many addresses it has free. */
+/** A pool as the watch holds it: what says its reserve, and how many addresses it has free. */
 const poolMeta = (obj: KubernetesObject): KubernetesObject => {
   const pool = obj as IPPool;
   return {
@@ -56,6 +61,30 @@ const poolMeta = (obj: KubernetesObject): KubernetesObject => {
   };
 };
 
+/** A reserve claim as the watch holds it: what adopting, refilling and quarantine read of it. */
+const claimMeta = (obj: KubernetesObject): KubernetesObject => {
+  const claim = obj as IPAddressClaim;
+  const { name, namespace, uid, resourceVersion, labels, annotations, ownerReferences } = claim.metadata;
+  const { creationTimestamp, deletionTimestamp } = claim.metadata;
+  return {
+    apiVersion: claim.apiVersion,
+    kind: claim.kind,
+    metadata: {
+      name,
+      namespace,
+      uid,
+      resourceVersion,
+      labels,
+      annotations,
+      ownerReferences,
+      creationTimestamp,
+      deletionTimestamp,
+    },
+    spec: { poolRef: claim.spec.poolRef },
+    ...(claim.status?.addressRef ? { status: { addressRef: claim.status.addressRef } } : {}),
+  } as KubernetesObject;
+};
+
 /** The role a reserve claim is labelled with until a Cluster adopts it: the one its pool serves. */
 const roleOf = (pool: IPPool): Role =>
   pool.metadata.labels?.[LABEL_ROLE] === 'ingress' ? 'ingress' : 'control-plane';
@@ -63,8 +92,11 @@ const roleOf = (pool: IPPool): Role =>
 /** How long a claim we made may stay unseen by the cache before it no longer counts. */
 const EXPECT_MS = 30_000;
 
-export function registerClaimReserve(op: Operator, options: ClaimReserveOptions): void {
-  const claims = op.watch<IPAddressClaim>(IP_ADDRESS_CLAIM, { labelSelector: LABEL_RESERVE });
+export function registerClaimReserve(op: Operator, options: ClaimReserveOptions): ReserveView {
+  const claims = op.watch<IPAddressClaim>(IP_ADDRESS_CLAIM, {
+    labelSelector: LABEL_RESERVE,
+    transform: claimMeta,
+  });
   const pools = options.kinds.map((k) => ({
     ...k,
     informer: op.watch<IPPool & KubernetesObject>(k.resource, { transform: poolMeta }),
@@ -72,12 +104,20 @@ export function registerClaimReserve(op: Operator, options: ClaimReserveOptions)
   // Claims made and not yet in the cache, by key: the next reconcile must not make them again.
   const expected = new Map<string, Map<string, number>>();
   const ready = new Map<string, number>();
-  const keyOfClaim = (claim: IPAddressClaim): string =>
-    reserveKey(claim.metadata.namespace, claim.spec.poolRef.kind, claim.spec.poolRef.name);
   // Seen once, a claim we made is the cache's to count (even when adopted before the next reconcile).
   claims.on(InformerEvent.Object, (_verb: string, claim: IPAddressClaim) =>
     expected.get(keyOfClaim(claim))?.delete(claim.metadata.name),
   );
+
+  const freeOf = (pool: PoolRef, namespace?: string): IPAddressClaim[] =>
+    claims
+      .list()
+      .filter(
+        (c) =>
+          isFreeReserve(c) &&
+          samePool(c.spec.poolRef, pool) &&
+          (namespace === undefined || c.metadata.namespace === namespace),
+      );
 
   async function reconcile(key: string): Promise<ReconcileResult> {
     const { namespace, name: rest } = splitKey(key);
@@ -93,24 +133,26 @@ export function registerClaimReserve(op: Operator, options: ClaimReserveOptions)
       await options.recorder.event(pool, 'Warning', 'VIPReserveInvalid', asked.problem);
     }
     const size = pool && 'size' in asked && reserveNamespaces(pool).includes(namespace) ? asked.size : 0;
-    const free = claims
-      .list()
-      .filter((c) => c.metadata.namespace === namespace && isReserve(c) && samePool(c.spec.poolRef, ref));
+    const free = freeOf(ref, namespace);
     const made = expected.get(key) ?? new Map<string, number>();
     expected.set(key, made);
     const now = Date.now();
     for (const [name, until] of made) if (until <= now) made.delete(name);
     const plan = refill(size, free, made.size);
-    // Never more than the pool has free: an unbound reserve claim would only take the next freed
-    // address from a Cluster waiting on the full pool.
-    const room = pool ? (freeAddresses(pool) ?? plan.create) : 0;
+    // Never more than the pool has free once the reserve's claims still binding (anywhere) are
+    // counted: an unbound reserve claim would take the next freed address from a waiting Cluster.
+    const binding =
+      freeOf(ref).filter((c) => !c.status?.addressRef?.name).length +
+      [...expected].reduce((n, [k, m]) => (k.endsWith(`/${rest}`) ? n + m.size : n), 0);
+    const room = pool ? Math.max(0, (freeAddresses(pool) ?? plan.create) - binding) : 0;
     for (let i = 0; i < Math.min(plan.create, room); i++) {
       const claim = await options.store.createClaim(
         newReserveClaim(namespace, ref, pool ? roleOf(pool) : 'control-plane'),
       );
       if (claim) made.set(claim.metadata.name, now + EXPECT_MS);
     }
-    for (const claim of plan.remove) await options.store.deleteClaim(claim);
+    // Only if unchanged since the cache saw it: a claim a replica adopted meanwhile is kept.
+    for (const claim of plan.remove) await options.store.deleteClaim(claim, { unchanged: true });
     if (size === 0 && made.size === 0) expected.delete(key);
     const bound = free.filter((c) => c.status?.addressRef?.name && !c.metadata.deletionTimestamp).length;
     if (bound) ready.set(key, Math.min(bound, size));
@@ -121,10 +163,28 @@ export function registerClaimReserve(op: Operator, options: ClaimReserveOptions)
 
   const reserves = op.reconciler('claim-reserve', reconcile).on(claims, (claim) => [keyOfClaim(claim)]);
   for (const { kind, informer } of pools) {
-    reserves.on(informer, (pool) =>
-      (pool.metadata.namespace ? [pool.metadata.namespace] : reserveNamespaces(pool)).map((ns) =>
-        reserveKey(ns, kind.kind, pool.metadata.name),
-      ),
-    );
+    reserves.on(informer, (pool) => {
+      const ref = poolRefOf(kind, pool.metadata.name);
+      // Where it keeps a reserve now, and where it still has one (a namespace it stopped listing).
+      const namespaces = new Set([
+        ...(pool.metadata.namespace ? [pool.metadata.namespace] : reserveNamespaces(pool)),
+        ...freeOf(ref).map((c) => c.metadata.namespace),
+      ]);
+      return [...namespaces].map((ns) => reserveKey(ns, kind.kind, pool.metadata.name));
+    });
   }
+
+  return {
+    free: (namespace, pool) => freeOf(pool, namespace),
+    adopted: (namespace, cluster, role) =>
+      claims
+        .list()
+        .filter(
+          (c) =>
+            c.metadata.namespace === namespace &&
+            isAdoptedReserve(c) &&
+            c.metadata.labels?.[LABEL_CLUSTER_NAME] === cluster &&
+            c.metadata.labels[LABEL_ROLE] === role,
+        ),
+  };
 }

@@ -9,20 +9,12 @@ import {
   LABEL_ADDRESS_KEY,
   LABEL_CLUSTER_CLASS,
   LABEL_CLUSTER_NAME,
-  LABEL_RESERVE,
   LABEL_ROLE,
   type Family,
   type Role,
 } from '../vip.js';
 import { isConflict } from '../kube/errors.js';
-import {
-  adoptionMeta,
-  firstAdopted,
-  isAdoptedReserve,
-  releaseMeta,
-  reserveSize,
-  samePool,
-} from '../reserve.js';
+import { adoptionMeta, firstAdopted, reserveSize, type ReserveView } from '../reserve.js';
 import {
   ALL_SLOTS,
   claimName,
@@ -94,8 +86,8 @@ export interface AllocatorOptions {
   readonly prober?: Prober | undefined;
   /** The control-plane port probed when the Cluster names none. */
   readonly defaultPort?: number;
-  /** Adopt pre-bound claims from pools that keep a reserve (shared/reserve.ts). */
-  readonly reserve?: boolean;
+  /** Adopt pre-bound claims from pools that keep a reserve, as this view shows them (shared/reserve.ts). */
+  readonly reserve?: ReserveView | undefined;
 }
 
 /**
@@ -109,7 +101,10 @@ export type SlotClaim =
 /** Reserve claims a call tries to adopt before it claims on its own (each lost to another adopter). */
 const RESERVE_TRIES = 3;
 
-const hasReserve = (pool: IPPool): boolean => {
+/** How long a claim adopted here is not picked again, until the reserve's cache shows it adopted. */
+const TAKEN_MS = 30_000;
+
+const keepsReserve = ({ pool }: Candidate): boolean => {
   const size = reserveSize(pool);
   return 'size' in size && size.size > 0;
 };
@@ -127,14 +122,18 @@ export class Allocator {
   readonly #kinds: readonly PoolKind[];
   readonly #prober: Prober | undefined;
   readonly #defaultPort: number;
-  readonly #reserve: boolean;
+  readonly #reserve: ReserveView | undefined;
+  /** Reserve claims being adopted by a call of this process, or just adopted (the cache lags). */
+  readonly #taken = new Map<string, number>();
+  /** One adoption at a time per Cluster and role in this process. */
+  readonly #adopting = new Map<string, Promise<IPAddressClaim | undefined>>();
 
   constructor(store: Store, options: AllocatorOptions) {
     this.#store = store;
     this.#kinds = options.poolKinds;
     this.#prober = options.prober;
     this.#defaultPort = options.defaultPort ?? 6443;
-    this.#reserve = options.reserve ?? false;
+    this.#reserve = options.reserve;
   }
 
   /** Pools that match the class and role, best first (see rankPools), and where they were looked for. */
@@ -188,67 +187,59 @@ export class Allocator {
 
   /** Reserve claims serve a slot's first claim, never a dual-stack pair's second. */
   #reserves(slot: Slot): boolean {
-    return this.#reserve && !slot.secondary;
+    return this.#reserve !== undefined && !slot.secondary;
   }
 
   /**
-   * The reserve claim this Cluster adopted for the slot's role: the first adopted, should two
-   * calls for it have adopted one each. One held for an earlier Cluster of the name is not its.
+   * The reserve claim this Cluster adopted for the slot's role (the first adopted, should calls on
+   * two replicas have adopted one each). One held for an earlier Cluster of the name is not its.
    */
-  async #adopted(cluster: Cluster, slot: Slot): Promise<IPAddressClaim | undefined> {
-    const claims = await this.#store.listClaims({
-      namespace: cluster.metadata.namespace,
-      labelled: true,
-      labels: { [LABEL_CLUSTER_NAME]: cluster.metadata.name, [LABEL_ROLE]: slot.role },
-    });
+  #adopted(cluster: Cluster, slot: Slot): IPAddressClaim | undefined {
+    const { namespace, name, uid } = cluster.metadata;
     return firstAdopted(
-      claims.filter(
-        (c) =>
-          isAdoptedReserve(c) &&
-          (!isQuarantined(c) ||
-            c.metadata.annotations?.[ANNOTATION_QUARANTINE_CLUSTER_UID] === cluster.metadata.uid),
+      (this.#reserve?.adopted(namespace, name, slot.role) ?? []).filter(
+        (c) => !isQuarantined(c) || c.metadata.annotations?.[ANNOTATION_QUARANTINE_CLUSTER_UID] === uid,
       ),
     );
   }
 
+  /** Adopts a bound claim from the pool's reserve; one adoption at a time per Cluster and role here. */
+  #fromReserve(cluster: Cluster, slot: Slot, pool: PoolRef): Promise<IPAddressClaim | undefined> {
+    const key = `${cluster.metadata.uid ?? ref(cluster)}/${slot.role}`;
+    let adopting = this.#adopting.get(key);
+    if (!adopting) {
+      adopting = this.#adopt(cluster, slot, pool).finally(() => this.#adopting.delete(key));
+      this.#adopting.set(key, adopting);
+    }
+    return adopting;
+  }
+
   /**
-   * Adopts a bound claim from the pool's reserve, or undefined when it has none free. Replicas
-   * race for the same claims: the write is guarded by the claim's version, and a lost race tries
-   * another. Two calls for one Cluster may each adopt one: the first adopted is kept, the other
-   * goes back to the reserve.
+   * Takes a bound claim of the pool's reserve, or undefined when it has none free. Calls of this
+   * process never pick the same claim; replicas may, and the write is guarded by the claim's
+   * version: the loser tries another.
    */
-  async #fromReserve(cluster: Cluster, slot: Slot, pool: PoolRef): Promise<IPAddressClaim | undefined> {
-    const free = (
-      await this.#store.listClaims({
-        namespace: cluster.metadata.namespace,
-        labelled: true,
-        labels: { [LABEL_RESERVE]: true },
-      })
-    ).filter(
+  async #adopt(cluster: Cluster, slot: Slot, pool: PoolRef): Promise<IPAddressClaim | undefined> {
+    const now = Date.now();
+    for (const [name, until] of this.#taken) if (until <= now) this.#taken.delete(name);
+    const free = (this.#reserve?.free(cluster.metadata.namespace, pool) ?? []).filter(
       (c) =>
-        samePool(c.spec.poolRef, pool) &&
         Boolean(c.status?.addressRef?.name) &&
         !c.metadata.deletionTimestamp &&
         !isInUse(c) &&
-        !isQuarantined(c),
+        !isQuarantined(c) &&
+        !this.#taken.has(c.metadata.name),
     );
-    // A random start spreads a burst's adopters over the reserve instead of all onto its first claim.
+    // A random start spreads replicas' adopters over the reserve instead of onto its first claim.
     const start = free.length ? randomInt(free.length) : 0;
     for (let i = 0; i < Math.min(free.length, RESERVE_TRIES); i++) {
       const candidate = free[(start + i) % free.length] as IPAddressClaim;
-      let mine: IPAddressClaim;
+      this.#taken.set(candidate.metadata.name, now + TAKEN_MS);
       try {
-        mine = await this.#store.patchClaim(candidate, adoptionMeta(cluster, slot.role, new Date()));
+        return await this.#store.patchClaim(candidate, adoptionMeta(cluster, slot.role, new Date()));
       } catch (err) {
-        if (isConflict(err)) continue;
-        throw err;
-      }
-      const first = await this.#adopted(cluster, slot);
-      if (!first || first.metadata.uid === mine.metadata.uid) return mine;
-      await this.#store.patchClaim(mine, releaseMeta(mine)).catch((err: unknown) => {
         if (!isConflict(err)) throw err;
-      });
-      return first;
+      }
     }
     return undefined;
   }
@@ -296,11 +287,13 @@ export class Allocator {
       if (!best) {
         return { state: 'no-pool', message: this.noPoolMessage(searched, className, slot.role, slot.family) };
       }
-      // From a pool that keeps a reserve: the claim this Cluster adopted already, else one adopted now.
-      const reserved =
-        current.attempt === 0 && this.#reserves(slot) && hasReserve(best.pool)
-          ? ((await this.#adopted(cluster, slot)) ?? (await this.#fromReserve(cluster, slot, poolRef(best))))
-          : undefined;
+      // From a matching pool that keeps a reserve: the claim this Cluster adopted already, else one
+      // adopted now (a reserve holds its pool's free addresses, so that pool may rank last).
+      const reservePool =
+        current.attempt === 0 && this.#reserves(slot) ? ranked.find(keepsReserve) : undefined;
+      const reserved = reservePool
+        ? (this.#adopted(cluster, slot) ?? (await this.#fromReserve(cluster, slot, poolRef(reservePool))))
+        : undefined;
       if (reserved && isInUse(reserved)) {
         // Its address answered already: the next claim is made under the slot's next name.
         return this.allocate(cluster, className, slot, {
@@ -367,11 +360,19 @@ export class Allocator {
   async quarantine(cluster: Cluster, graceSeconds: number): Promise<Held[]> {
     const namespace = cluster.metadata.namespace;
     const held: Held[] = [];
-    for (const slot of ALL_SLOTS) {
-      const claim =
-        (await this.claimOf(cluster, slot)).claim ??
-        (this.#reserves(slot) ? await this.#adopted(cluster, slot) : undefined);
-      if (!claim || claim.metadata.deletionTimestamp || ownership(claim, cluster) !== 'owned') continue;
+    const named = await Promise.all(ALL_SLOTS.map(async (slot) => (await this.claimOf(cluster, slot)).claim));
+    // Claims not under the slot's first name (a reserve claim it adopted, or the one made after that
+    // was found in use) are found by the Cluster's label, whatever the flags are now.
+    const labelled = await this.#store.listClaims({
+      namespace,
+      labelled: true,
+      labels: { [LABEL_CLUSTER_NAME]: cluster.metadata.name },
+    });
+    const claims = new Map<string, IPAddressClaim>();
+    for (const c of [...named, ...labelled.filter((c) => !isInUse(c))])
+      if (c) claims.set(c.metadata.uid ?? c.metadata.name, c);
+    for (const claim of claims.values()) {
+      if (claim.metadata.deletionTimestamp || ownership(claim, cluster) !== 'owned') continue;
       const addressName = claim.status?.addressRef?.name;
       const address = addressName
         ? (await this.#store.getAddress(namespace, addressName))?.spec.address

@@ -55,8 +55,11 @@ export interface Store {
    * claim's resourceVersion (a concurrent change is a 409).
    */
   patchClaim(claim: IPAddressClaim, meta: ClaimMeta): Promise<IPAddressClaim>;
-  /** Deletes the claim, guarded by its uid; gone already is fine. */
-  deleteClaim(claim: IPAddressClaim): Promise<void>;
+  /**
+   * Deletes the claim, guarded by its uid (and by its resourceVersion when `unchanged`: a claim
+   * changed since it was read is kept); gone already, or changed, is fine.
+   */
+  deleteClaim(claim: IPAddressClaim, options?: { unchanged?: boolean }): Promise<void>;
   getAddress(namespace: string, name: string): Promise<IPAddress | undefined>;
   /** Sets a label on an IPAddress (the duplicate check's key, see duplicates.ts). */
   labelAddress(address: IPAddress, key: string, value: string): Promise<void>;
@@ -292,10 +295,13 @@ export class KubeStore implements Store {
     return this.#api.patch(body, undefined, undefined, FIELD_MANAGER, undefined, PatchStrategy.MergePatch);
   }
 
-  async deleteClaim(claim: IPAddressClaim): Promise<void> {
+  async deleteClaim(claim: IPAddressClaim, options: { unchanged?: boolean } = {}): Promise<void> {
     try {
       await this.#api.delete(claim, undefined, undefined, undefined, undefined, undefined, {
-        preconditions: { uid: claim.metadata.uid },
+        preconditions: {
+          uid: claim.metadata.uid,
+          ...(options.unchanged ? { resourceVersion: claim.metadata.resourceVersion } : {}),
+        },
       });
     } catch (err) {
       // Gone, or replaced by a claim of the same name (the uid precondition fails): nothing to do.

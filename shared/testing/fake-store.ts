@@ -10,6 +10,8 @@ import type { Recorder, Regarding, EventType } from '../events.js';
 import type { Cluster, ClusterClass, IPAddress, IPAddressClaim, IPPool } from '../kube/types.js';
 import { selects, withVariables } from '../allocator/store.js';
 import { DEFAULT_POOL_KINDS } from '../allocator/pools.js';
+import { isAdoptedReserve, isFreeReserve, samePool, type ReserveView } from '../reserve.js';
+import { LABEL_CLUSTER_NAME, LABEL_ROLE } from '../vip.js';
 
 const key = (namespace: string | undefined, name: string): string => `${namespace ?? ''}/${name}`;
 
@@ -83,6 +85,25 @@ export class FakeStore implements Store {
     }
     for (const wake of this.#waiters) wake();
     return ip;
+  }
+
+  /** The reserve as the reserve reconciler's cache would show it: this store's claims, read live. */
+  reserveView(): ReserveView {
+    const inNamespace = (namespace: string): IPAddressClaim[] =>
+      [...this.claims.values()]
+        .filter((c) => c.metadata.namespace === namespace)
+        .map((c) => structuredClone(c));
+    return {
+      free: (namespace, pool) =>
+        inNamespace(namespace).filter((c) => isFreeReserve(c) && samePool(c.spec.poolRef, pool)),
+      adopted: (namespace, cluster, role) =>
+        inNamespace(namespace).filter(
+          (c) =>
+            isAdoptedReserve(c) &&
+            c.metadata.labels?.[LABEL_CLUSTER_NAME] === cluster &&
+            c.metadata.labels[LABEL_ROLE] === role,
+        ),
+    };
   }
 
   namespaced(kind: PoolKind): Promise<boolean | undefined> {
@@ -169,10 +190,12 @@ export class FakeStore implements Store {
     return structuredClone(this.#meta(stored));
   }
 
-  async deleteClaim(claim: IPAddressClaim): Promise<void> {
+  async deleteClaim(claim: IPAddressClaim, options: { unchanged?: boolean } = {}): Promise<void> {
     this.#count('deleteClaim');
     const k = key(claim.metadata.namespace, claim.metadata.name);
-    if (this.claims.get(k)?.metadata.uid !== claim.metadata.uid) return;
+    const stored = this.claims.get(k);
+    if (!stored || stored.metadata.uid !== claim.metadata.uid) return;
+    if (options.unchanged && stored.metadata.resourceVersion !== claim.metadata.resourceVersion) return;
     this.claims.delete(k);
     // The provider releases the address with the claim.
     this.addresses.delete(k);
