@@ -31,7 +31,7 @@ const claims = async (): Promise<IPAddressClaim[]> =>
     )
   ).items;
 const free = async (): Promise<IPAddressClaim[]> =>
-  (await claims()).filter((c) => c.metadata.labels?.[RESERVE] !== undefined);
+  (await claims()).filter((c) => c.metadata.labels?.[RESERVE] === 'free');
 
 /** Waits until the reserve holds `size` claims, every one bound. */
 const readyReserve = (size: number) =>
@@ -67,6 +67,7 @@ test('a Cluster adopts a bound reserve claim, the reserve refills, and the adopt
   expect(all.map((c) => c.metadata.name)).not.toContain('vip-cp-a');
   expect(names.has(adopted?.metadata.name ?? '')).toBe(true);
   expect(adopted?.metadata.ownerReferences?.map((o) => `${o.kind}/${o.name}`)).toEqual(['Cluster/a']);
+  expect(adopted?.metadata.labels?.[RESERVE]).toBe('adopted');
   expect(vip).toMatch(/^10\.160\.0\./);
   expect(cluster.spec?.controlPlaneEndpoint?.host).toBe(vip);
 
