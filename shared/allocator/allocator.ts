@@ -125,7 +125,7 @@ export class Allocator {
   readonly #reserve: ReserveView | undefined;
   /** Reserve claims being adopted by a call of this process, or just adopted (the cache lags). */
   readonly #taken = new Map<string, number>();
-  /** One adoption at a time per Cluster and role in this process. */
+  /** Adoptions by Cluster and role in this process, in flight or just done. */
   readonly #adopting = new Map<string, Promise<IPAddressClaim | undefined>>();
 
   constructor(store: Store, options: AllocatorOptions) {
@@ -203,12 +203,26 @@ export class Allocator {
     );
   }
 
-  /** Adopts a bound claim from the pool's reserve; one adoption at a time per Cluster and role here. */
+  /**
+   * Adopts a bound claim from the pool's reserve: one adoption per Cluster and role in this
+   * process, remembered until the reserve's cache shows it (a call just after finds the same claim).
+   */
   #fromReserve(cluster: Cluster, slot: Slot, pool: PoolRef): Promise<IPAddressClaim | undefined> {
     const key = `${cluster.metadata.uid ?? ref(cluster)}/${slot.role}`;
     let adopting = this.#adopting.get(key);
     if (!adopting) {
-      adopting = this.#adopt(cluster, slot, pool).finally(() => this.#adopting.delete(key));
+      const forget = (): void => void this.#adopting.delete(key);
+      adopting = this.#adopt(cluster, slot, pool).then(
+        (claim) => {
+          if (claim) setTimeout(forget, TAKEN_MS).unref();
+          else forget();
+          return claim;
+        },
+        (err: unknown) => {
+          forget();
+          throw err;
+        },
+      );
       this.#adopting.set(key, adopting);
     }
     return adopting;
