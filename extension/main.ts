@@ -228,6 +228,8 @@ async function startOperator(
   });
   operator.on(OperatorEvent.NotLeading, () => {
     metrics.leader.set(0);
+    // Only the leader counts the reserve.
+    metrics.reserveReady.set(0);
     log.info('Stopped reconciling: the Lease is lost', { identity });
   });
   operator.on(OperatorEvent.Failed, (name: string, key: string, err: unknown, delay: number) =>

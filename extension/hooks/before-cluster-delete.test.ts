@@ -1,6 +1,7 @@
 import { Allocator } from '../../shared/allocator/allocator.js';
 import type { Cluster, IPAddressClaim, IPPool } from '../../shared/kube/types.js';
 import { FakeRecorder, FakeStore } from '../../shared/testing/fake-store.js';
+import { newClaim } from '../../shared/allocator/claims.js';
 import { adoptionMeta, newReserveClaim } from '../../shared/reserve.js';
 import {
   ANNOTATION_QUARANTINE_SECONDS,
@@ -250,6 +251,48 @@ describe('A reserve of pre-bound claims (--claim-reserve)', () => {
     expect(addresses[0]).toBe(addresses[1]);
     expect(new Set(addresses).size).toBe(2);
     expect(store.calls.get('createClaim')).toBeUndefined();
+  });
+
+  test('an adoption the cache does not show yet (another replica, a moment ago): found live, no second', async () => {
+    const [theirs] = await fillReserve('10.0.0.10', '10.0.0.11');
+    const cluster = topologyCluster('c1');
+    await store.patchClaim(theirs as IPAddressClaim, adoptionMeta(cluster, 'control-plane', new Date()));
+    const view = store.reserveView();
+    allocator = new Allocator(store, {
+      poolKinds: [POOL_KIND],
+      reserve: { free: (ns, p) => view.free(ns, p), adopted: () => [] },
+    });
+    expect(await allocator.allocate(cluster, 'cc', { role: 'control-plane' })).toMatchObject({
+      state: 'allocated',
+      address: '10.0.0.10',
+    });
+    expect(store.calls.get('patchClaim')).toBe(1);
+  });
+
+  test('a claim waiting on a full pool whose reserve holds a bound claim: given back, then adopted', async () => {
+    const cluster = topologyCluster('c1');
+    await store.createClaim(
+      newClaim(
+        cluster,
+        { role: 'control-plane' },
+        {
+          apiGroup: 'ipam.cluster.x-k8s.io',
+          kind: POOL_KIND.kind,
+          name: 'pool',
+        },
+      ),
+    );
+    await fillReserve('10.0.0.11');
+    (store.pools.get(POOL_KIND.kind)?.[0] as IPPool).status = { ipAddresses: { total: 2, free: 0, used: 2 } };
+    expect(await allocator.allocate(cluster, 'cc', { role: 'control-plane' })).toMatchObject({
+      state: 'pending',
+      reason: 'releasing',
+    });
+    expect(store.claims.has(`${NS}/vip-cp-c1`)).toBe(false);
+    expect(await allocator.allocate(cluster, 'cc', { role: 'control-plane' })).toMatchObject({
+      state: 'allocated',
+      address: '10.0.0.11',
+    });
   });
 
   test('a claim another replica adopted first (409): another is taken', async () => {

@@ -8,6 +8,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import { freeAddresses, type PoolKind } from '../../shared/allocator/pools.js';
 import type { Store } from '../../shared/allocator/store.js';
 import type { Recorder } from '../../shared/events.js';
+import { isNotFound } from '../../shared/kube/errors.js';
 import { IP_ADDRESS_CLAIM } from '../../shared/kube/gvk.js';
 import type { IPAddressClaim, IPPool, PoolRef } from '../../shared/kube/types.js';
 import {
@@ -139,17 +140,31 @@ export function registerClaimReserve(op: Operator, options: ClaimReserveOptions)
     const now = Date.now();
     for (const [name, until] of made) if (until <= now) made.delete(name);
     const plan = refill(size, free, made.size);
-    // Never more than the pool has free once the reserve's claims still binding (anywhere) are
-    // counted: an unbound reserve claim would take the next freed address from a waiting Cluster.
+    // Never more than the pool's status shows free, less the reserve's claims still binding (in
+    // every namespace, for a cluster-scoped pool): an unbound reserve claim would take the next
+    // freed address from a waiting Cluster.
+    const scope = pool?.metadata.namespace;
     const binding =
-      freeOf(ref).filter((c) => !c.status?.addressRef?.name).length +
-      [...expected].reduce((n, [k, m]) => (k.endsWith(`/${rest}`) ? n + m.size : n), 0);
-    const room = pool ? Math.max(0, (freeAddresses(pool) ?? plan.create) - binding) : 0;
-    for (let i = 0; i < Math.min(plan.create, room); i++) {
-      const claim = await options.store.createClaim(
-        newReserveClaim(namespace, ref, pool ? roleOf(pool) : 'control-plane'),
+      freeOf(ref, scope).filter((c) => !c.status?.addressRef?.name).length +
+      [...expected].reduce(
+        (n, [k, m]) => (k.endsWith(`/${rest}`) && (!scope || k === key) ? n + m.size : n),
+        0,
       );
-      if (claim) made.set(claim.metadata.name, now + EXPECT_MS);
+    const room = pool ? Math.max(0, (freeAddresses(pool) ?? plan.create) - binding) : 0;
+    // Counted as made before the first await: reconciles of the pool's other namespaces, running
+    // meanwhile, see the room taken.
+    const fresh = Array.from({ length: Math.min(plan.create, room) }, () =>
+      newReserveClaim(namespace, ref, pool ? roleOf(pool) : 'control-plane'),
+    );
+    for (const c of fresh) made.set(c.metadata.name, now + EXPECT_MS);
+    for (const c of fresh) {
+      try {
+        if (!(await options.store.createClaim(c))) made.delete(c.metadata.name);
+      } catch (err) {
+        made.delete(c.metadata.name);
+        // A listed namespace that does not exist has no reserve; nothing to retry.
+        if (!isNotFound(err)) throw err;
+      }
     }
     // Only if unchanged since the cache saw it: a claim a replica adopted meanwhile is kept.
     for (const claim of plan.remove) await options.store.deleteClaim(claim, { unchanged: true });

@@ -9,12 +9,13 @@ import {
   LABEL_ADDRESS_KEY,
   LABEL_CLUSTER_CLASS,
   LABEL_CLUSTER_NAME,
+  LABEL_RESERVE,
   LABEL_ROLE,
   type Family,
   type Role,
 } from '../vip.js';
-import { isConflict } from '../kube/errors.js';
-import { adoptionMeta, firstAdopted, reserveSize, type ReserveView } from '../reserve.js';
+import { isConflict, isNotFound } from '../kube/errors.js';
+import { adoptionMeta, firstAdopted, RESERVE_ADOPTED, reserveSize, type ReserveView } from '../reserve.js';
 import {
   ALL_SLOTS,
   claimName,
@@ -104,7 +105,7 @@ const RESERVE_TRIES = 3;
 /** How long a claim adopted here is not picked again, until the reserve's cache shows it adopted. */
 const TAKEN_MS = 30_000;
 
-const keepsReserve = ({ pool }: Candidate): boolean => {
+const keepsReserve = ({ pool }: Pick<Candidate, 'pool'>): boolean => {
   const size = reserveSize(pool);
   return 'size' in size && size.size > 0;
 };
@@ -125,7 +126,7 @@ export class Allocator {
   readonly #reserve: ReserveView | undefined;
   /** Reserve claims being adopted by a call of this process, or just adopted (the cache lags). */
   readonly #taken = new Map<string, number>();
-  /** Adoptions by Cluster and role in this process, in flight or just done. */
+  /** Adoptions in flight in this process, by Cluster and role. */
   readonly #adopting = new Map<string, Promise<IPAddressClaim | undefined>>();
 
   constructor(store: Store, options: AllocatorOptions) {
@@ -191,59 +192,55 @@ export class Allocator {
   }
 
   /**
-   * The reserve claim this Cluster adopted for the slot's role (the first adopted, should calls on
-   * two replicas have adopted one each). One held for an earlier Cluster of the name is not its.
+   * Of the claims the Cluster adopted for a role, its own (the first adopted, should calls on two
+   * replicas have adopted one each); one held for an earlier Cluster of the name is not its.
    */
-  #adopted(cluster: Cluster, slot: Slot): IPAddressClaim | undefined {
-    const { namespace, name, uid } = cluster.metadata;
+  #own(cluster: Cluster, adopted: readonly IPAddressClaim[]): IPAddressClaim | undefined {
+    const { uid } = cluster.metadata;
     return firstAdopted(
-      (this.#reserve?.adopted(namespace, name, slot.role) ?? []).filter(
+      adopted.filter(
         (c) => !isQuarantined(c) || c.metadata.annotations?.[ANNOTATION_QUARANTINE_CLUSTER_UID] === uid,
       ),
     );
   }
 
-  /**
-   * Adopts a bound claim from the pool's reserve: one adoption per Cluster and role in this
-   * process, remembered until the reserve's cache shows it (a call just after finds the same claim).
-   */
+  /** The claim this Cluster adopted for the slot's role, as the reserve's cache shows it. */
+  #adopted(cluster: Cluster, slot: Slot): IPAddressClaim | undefined {
+    const { namespace, name } = cluster.metadata;
+    return this.#own(cluster, this.#reserve?.adopted(namespace, name, slot.role) ?? []);
+  }
+
+  /** Adopts a bound claim from the pool's reserve: one adoption at a time per Cluster and role here. */
   #fromReserve(cluster: Cluster, slot: Slot, pool: PoolRef): Promise<IPAddressClaim | undefined> {
     const key = `${cluster.metadata.uid ?? ref(cluster)}/${slot.role}`;
     let adopting = this.#adopting.get(key);
     if (!adopting) {
-      const forget = (): void => void this.#adopting.delete(key);
-      adopting = this.#adopt(cluster, slot, pool).then(
-        (claim) => {
-          if (claim) setTimeout(forget, TAKEN_MS).unref();
-          else forget();
-          return claim;
-        },
-        (err: unknown) => {
-          forget();
-          throw err;
-        },
-      );
+      adopting = this.#adopt(cluster, slot, pool).finally(() => this.#adopting.delete(key));
       this.#adopting.set(key, adopting);
     }
     return adopting;
   }
 
   /**
-   * Takes a bound claim of the pool's reserve, or undefined when it has none free. Calls of this
-   * process never pick the same claim; replicas may, and the write is guarded by the claim's
+   * Takes a bound claim of the pool's reserve, or undefined when it has none free. An adoption the
+   * cache does not show yet (another replica's, moments ago) is looked for live first. Calls of
+   * this process never pick the same claim; replicas may, and the write is guarded by the claim's
    * version: the loser tries another.
    */
   async #adopt(cluster: Cluster, slot: Slot, pool: PoolRef): Promise<IPAddressClaim | undefined> {
-    const now = Date.now();
-    for (const [name, until] of this.#taken) if (until <= now) this.#taken.delete(name);
-    const free = (this.#reserve?.free(cluster.metadata.namespace, pool) ?? []).filter(
-      (c) =>
-        Boolean(c.status?.addressRef?.name) &&
-        !c.metadata.deletionTimestamp &&
-        !isInUse(c) &&
-        !isQuarantined(c) &&
-        !this.#taken.has(c.metadata.name),
+    const { namespace, name } = cluster.metadata;
+    const already = this.#own(
+      cluster,
+      await this.#store.listClaims({
+        namespace,
+        labelled: true,
+        labels: { [LABEL_RESERVE]: RESERVE_ADOPTED, [LABEL_CLUSTER_NAME]: name, [LABEL_ROLE]: slot.role },
+      }),
     );
+    if (already) return already;
+    const now = Date.now();
+    for (const [claim, until] of this.#taken) if (until <= now) this.#taken.delete(claim);
+    const free = this.#freeIn(namespace, pool);
     // A random start spreads replicas' adopters over the reserve instead of onto its first claim.
     const start = free.length ? randomInt(free.length) : 0;
     for (let i = 0; i < Math.min(free.length, RESERVE_TRIES); i++) {
@@ -252,10 +249,23 @@ export class Allocator {
       try {
         return await this.#store.patchClaim(candidate, adoptionMeta(cluster, slot.role, new Date()));
       } catch (err) {
-        if (!isConflict(err)) throw err;
+        // Adopted or deleted meanwhile: another.
+        if (!isConflict(err) && !isNotFound(err)) throw err;
       }
     }
     return undefined;
+  }
+
+  /** The pool's reserve claims this process may adopt now: bound, free and not being taken here. */
+  #freeIn(namespace: string, pool: PoolRef): IPAddressClaim[] {
+    return (this.#reserve?.free(namespace, pool) ?? []).filter(
+      (c) =>
+        Boolean(c.status?.addressRef?.name) &&
+        !c.metadata.deletionTimestamp &&
+        !isInUse(c) &&
+        !isQuarantined(c) &&
+        !this.#taken.has(c.metadata.name),
+    );
   }
 
   /** Makes the Cluster the claim's owner if it has none; a claim of another Cluster is an error. */
@@ -519,6 +529,24 @@ export class Allocator {
       const held = await this.#heldIn(pool, cluster.metadata.namespace);
       // Waiting on a full pool while another matching one has room: give the unbound claim back, and
       // the next call claims from the pool with room (the uid guard never deletes a newer claim).
+      // Waiting on a full pool whose reserve holds a bound claim free: give the unbound claim back,
+      // and the next call adopts (the reserve took the addresses it would have had).
+      if (
+        !claim.status?.addressRef?.name &&
+        this.#reserves(slot) &&
+        claim.metadata.name === claimName(slot, cluster.metadata.name) &&
+        keepsReserve({ pool: found }) &&
+        this.#freeIn(cluster.metadata.namespace, pool).length > 0
+      ) {
+        await this.#store.deleteClaim(claim);
+        return {
+          state: 'pending',
+          reason: 'releasing',
+          message:
+            `IPAddressClaim ${ref(claim)} was waiting on full pool ${pool.name}: given back to adopt a claim ` +
+            `its reserve holds bound`,
+        };
+      }
       const { ranked } = await this.search(cluster.metadata.namespace, className, slot.role, slot.family);
       const roomy = ranked.find(
         (c) => c.pool.metadata.name !== pool.name && (freeAddresses(c.pool) ?? 0) > 0,
