@@ -31,6 +31,7 @@ import path from 'node:path';
 import type { GeneratePatchesRequest, IPAddressClaim } from '../shared/kube/types.js';
 import { apiVersion, IP_ADDRESS_CLAIM } from '../shared/kube/gvk.js';
 import { ANNOTATION_RESERVE, LABEL_RESERVE } from '../shared/vip.js';
+import { RESERVE_FREE } from '../shared/reserve.js';
 import { isNotFound } from '../shared/kube/errors.js';
 import {
   BENCH_USER,
@@ -408,7 +409,7 @@ async function burst(count: number, profile?: Profiler): Promise<Burst> {
           undefined,
           undefined,
           undefined,
-          LABEL_RESERVE,
+          `${LABEL_RESERVE}=${RESERVE_FREE}`,
         );
         return list.items.filter((c) => c.status?.addressRef?.name).length;
       },

@@ -78,12 +78,40 @@ export interface ReserveView {
   adopted(namespace: string, cluster: string, role: Role): readonly IPAddressClaim[];
 }
 
+/** The pool's free reserve claims among `claims`, in `namespace` (in every one when undefined). */
+export const freeClaims = (
+  claims: readonly IPAddressClaim[],
+  pool: PoolRef,
+  namespace?: string,
+): IPAddressClaim[] =>
+  claims.filter(
+    (c) =>
+      isFreeReserve(c) &&
+      samePool(c.spec.poolRef, pool) &&
+      (namespace === undefined || c.metadata.namespace === namespace),
+  );
+
+/** The view over the claims a cache holds (the reserve reconciler's; the fake store's in tests). */
+export function reserveView(claims: () => readonly IPAddressClaim[]): ReserveView {
+  return {
+    free: (namespace, pool) => freeClaims(claims(), pool, namespace),
+    adopted: (namespace, cluster, role) =>
+      claims().filter(
+        (c) =>
+          c.metadata.namespace === namespace &&
+          isAdoptedReserve(c) &&
+          c.metadata.labels?.[LABEL_CLUSTER_NAME] === cluster &&
+          c.metadata.labels[LABEL_ROLE] === role,
+      ),
+  };
+}
+
 export const samePool = (a: PoolRef, b: PoolRef): boolean =>
   a.kind === b.kind && a.name === b.name && a.apiGroup === b.apiGroup;
 
 /** `vip-reserve-<pool>-<random>`: the name says whose reserve it came from, whoever adopts it. */
 export const reserveClaimName = (pool: string): string =>
-  `${dnsLabel(`${RESERVE_PREFIX}${pool}`).slice(0, 63 - 7)}-${randomBytes(3).toString('hex')}`;
+  dnsLabel(`${RESERVE_PREFIX}${pool}-${randomBytes(3).toString('hex')}`);
 
 /**
  * A reserve claim: no Cluster, no owner (the reserve reconciler deletes it when its pool stops

@@ -5,23 +5,22 @@
  * key. Only the leader writes; every replica's cache serves its own adopters.
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { freeAddresses, type PoolKind } from '../../shared/allocator/pools.js';
+import { freeAddresses, poolRefOf, type PoolKind } from '../../shared/allocator/pools.js';
 import type { Store } from '../../shared/allocator/store.js';
 import type { Recorder } from '../../shared/events.js';
 import { isNotFound } from '../../shared/kube/errors.js';
 import { IP_ADDRESS_CLAIM } from '../../shared/kube/gvk.js';
 import type { IPAddressClaim, IPPool, PoolRef } from '../../shared/kube/types.js';
 import {
-  isAdoptedReserve,
-  isFreeReserve,
+  freeClaims,
   newReserveClaim,
   refill,
   reserveNamespaces,
   reserveSize,
-  samePool,
+  reserveView,
   type ReserveView,
 } from '../../shared/reserve.js';
-import { LABEL_CLUSTER_NAME, LABEL_RESERVE, LABEL_ROLE, type Role } from '../../shared/vip.js';
+import { LABEL_RESERVE, LABEL_ROLE, type Role } from '../../shared/vip.js';
 import { InformerEvent, type Resource } from '../informer.js';
 import { splitKey, type Operator, type ReconcileResult } from '../operator.js';
 
@@ -44,12 +43,6 @@ const reserveKey = (namespace: string, kind: string, pool: string): string => `$
 
 const keyOfClaim = (claim: IPAddressClaim): string =>
   reserveKey(claim.metadata.namespace, claim.spec.poolRef.kind, claim.spec.poolRef.name);
-
-const poolRefOf = (kind: PoolKind, pool: string): PoolRef => ({
-  apiGroup: kind.apiVersion.split('/')[0] ?? '',
-  kind: kind.kind,
-  name: pool,
-});
 
 /** A pool as the watch holds it: what says its reserve, and how many addresses it has free. */
 const poolMeta = (obj: KubernetesObject): KubernetesObject => {
@@ -111,14 +104,7 @@ export function registerClaimReserve(op: Operator, options: ClaimReserveOptions)
   );
 
   const freeOf = (pool: PoolRef, namespace?: string): IPAddressClaim[] =>
-    claims
-      .list()
-      .filter(
-        (c) =>
-          isFreeReserve(c) &&
-          samePool(c.spec.poolRef, pool) &&
-          (namespace === undefined || c.metadata.namespace === namespace),
-      );
+    freeClaims(claims.list(), pool, namespace);
 
   async function reconcile(key: string): Promise<ReconcileResult> {
     const { namespace, name: rest } = splitKey(key);
@@ -189,17 +175,5 @@ export function registerClaimReserve(op: Operator, options: ClaimReserveOptions)
     });
   }
 
-  return {
-    free: (namespace, pool) => freeOf(pool, namespace),
-    adopted: (namespace, cluster, role) =>
-      claims
-        .list()
-        .filter(
-          (c) =>
-            c.metadata.namespace === namespace &&
-            isAdoptedReserve(c) &&
-            c.metadata.labels?.[LABEL_CLUSTER_NAME] === cluster &&
-            c.metadata.labels[LABEL_ROLE] === role,
-        ),
-  };
+  return reserveView(() => claims.list());
 }

@@ -77,8 +77,11 @@ export function rankPools(
     });
 }
 
-export function poolRef(c: Candidate): PoolRef {
-  return { apiGroup: c.kind.apiVersion.split('/')[0] ?? '', kind: c.kind.kind, name: c.pool.metadata.name };
+export const poolRef = (c: Candidate): PoolRef => poolRefOf(c.kind, c.pool.metadata.name);
+
+/** A claim's reference to the pool of this kind and name. */
+export function poolRefOf(kind: PoolKind, name: string): PoolRef {
+  return { apiGroup: kind.apiVersion.split('/')[0] ?? '', kind: kind.kind, name };
 }
 
 /** Whether an address lies in a pool's `addresses` (IPs, CIDRs, `a-b` ranges), ignoring exclusions. */

@@ -80,33 +80,20 @@ export interface Store {
   patchCluster(cluster: Cluster, patch: ClusterPatch): Promise<void>;
 }
 
-/**
- * Which claims a list returns. `labels`: a value the label must have, `true` that it must be
- * there, `false` that it must not.
- */
+/** Which claims a list returns; `labels`: values those labels must have. */
 export interface ClaimScope {
   readonly namespace?: string | undefined;
   readonly labelled: boolean;
-  readonly labels?: Readonly<Record<string, string | boolean>>;
+  readonly labels?: Readonly<Record<string, string>>;
 }
 
 /** A Kubernetes label selector for a scope. */
-export function claimSelector(scope: ClaimScope): string | undefined {
+function claimSelector(scope: ClaimScope): string | undefined {
   const terms = [
     ...(scope.labelled ? [LABEL_ROLE] : []),
-    ...Object.entries(scope.labels ?? {}).map(([key, want]) =>
-      want === true ? key : want === false ? `!${key}` : `${key}=${want}`,
-    ),
+    ...Object.entries(scope.labels ?? {}).map(([key, value]) => `${key}=${value}`),
   ];
   return terms.length ? terms.join(',') : undefined;
-}
-
-/** Whether labels match a scope's selector (the fake store's and the reserve reconciler's filter). */
-export function selects(scope: ClaimScope, labels: Readonly<Record<string, string>> | undefined): boolean {
-  if (scope.labelled && labels?.[LABEL_ROLE] === undefined) return false;
-  return Object.entries(scope.labels ?? {}).every(([key, want]) =>
-    typeof want === 'boolean' ? (labels?.[key] !== undefined) === want : labels?.[key] === want,
-  );
 }
 
 export interface ClaimMeta {

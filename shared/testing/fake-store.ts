@@ -8,10 +8,9 @@ import type { PoolKind } from '../allocator/pools.js';
 import type { ClaimMeta, ClaimScope, ClusterPatch, PoolList, Store } from '../allocator/store.js';
 import type { Recorder, Regarding, EventType } from '../events.js';
 import type { Cluster, ClusterClass, IPAddress, IPAddressClaim, IPPool } from '../kube/types.js';
-import { selects, withVariables } from '../allocator/store.js';
+import { withVariables } from '../allocator/store.js';
 import { DEFAULT_POOL_KINDS } from '../allocator/pools.js';
-import { isAdoptedReserve, isFreeReserve, samePool, type ReserveView } from '../reserve.js';
-import { LABEL_CLUSTER_NAME, LABEL_ROLE } from '../vip.js';
+import { reserveView, type ReserveView } from '../reserve.js';
 
 const key = (namespace: string | undefined, name: string): string => `${namespace ?? ''}/${name}`;
 
@@ -89,21 +88,7 @@ export class FakeStore implements Store {
 
   /** The reserve as the reserve reconciler's cache would show it: this store's claims, read live. */
   reserveView(): ReserveView {
-    const inNamespace = (namespace: string): IPAddressClaim[] =>
-      [...this.claims.values()]
-        .filter((c) => c.metadata.namespace === namespace)
-        .map((c) => structuredClone(c));
-    return {
-      free: (namespace, pool) =>
-        inNamespace(namespace).filter((c) => isFreeReserve(c) && samePool(c.spec.poolRef, pool)),
-      adopted: (namespace, cluster, role) =>
-        inNamespace(namespace).filter(
-          (c) =>
-            isAdoptedReserve(c) &&
-            c.metadata.labels?.[LABEL_CLUSTER_NAME] === cluster &&
-            c.metadata.labels[LABEL_ROLE] === role,
-        ),
-    };
+    return reserveView(() => [...this.claims.values()].map((c) => structuredClone(c)));
   }
 
   namespaced(kind: PoolKind): Promise<boolean | undefined> {
@@ -133,7 +118,7 @@ export class FakeStore implements Store {
         (c) =>
           (scope.namespace === undefined || c.metadata.namespace === scope.namespace) &&
           // Unlabelled claims stay in for `labelled`: the original's claims are listed by tests that way.
-          selects({ ...scope, labelled: false }, c.metadata.labels),
+          Object.entries(scope.labels ?? {}).every(([k, v]) => c.metadata.labels?.[k] === v),
       ),
     );
   }
