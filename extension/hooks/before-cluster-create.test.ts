@@ -232,7 +232,7 @@ describe('BeforeClusterCreate decision table', () => {
     await call(topologyCluster('first'));
     const response = await call(topologyCluster('second'));
     expect(response).toMatchObject({ status: 'Success', retryAfterSeconds: RETRY.duplicate });
-    expect(response.message).toContain('which IPAddress ns/vip-cp-first also holds');
+    expect(response.message).toContain('which IPAddress ns/vip-cp-first of InClusterIPPool pool also holds');
     expect(store.claims.has(`${NS}/vip-cp-second`)).toBe(false);
     expect(recorder.reasons()).toContain('VIPDuplicateAddress');
     expect(store.patches.map((p) => p.cluster)).toEqual([`${NS}/first`]);

@@ -52,12 +52,14 @@ export const RETRY = {
   binding: 1,
   duplicate: 1,
   releasing: 1,
+  'pool-gone': 1,
   paused: 5,
   exhausted: 5,
   noPool: 10,
   quarantined: 10,
   'in-use': 1,
   'all-in-use': 10,
+  'probe-filtered': 10,
 } as const;
 
 type Pending = Extract<Allocation, { state: 'pending' }>;
@@ -70,6 +72,8 @@ const WARNING: Partial<Record<Pending['reason'], string>> = {
   quarantined: 'VIPClaimQuarantined',
   'in-use': 'VIPAddressInUse',
   'all-in-use': 'VIPAddressInUse',
+  'pool-gone': 'VIPPoolGone',
+  'probe-filtered': 'VIPProbeFiltered',
 };
 
 /** How long after its creation a Cluster's topology waits for an ingress claim that is merely binding. */

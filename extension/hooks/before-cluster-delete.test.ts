@@ -213,25 +213,41 @@ describe('A reserve of pre-bound claims (--claim-reserve)', () => {
     expect(claim(adopted.metadata.name).metadata.ownerReferences).toEqual([]);
   });
 
-  test('an adopted claim whose address answers already: the next one is claimed under the next name', async () => {
-    const [taken] = await fillReserve('10.0.0.10');
-    const cluster = topologyCluster('c1');
-    await store.patchClaim(taken as IPAddressClaim, {
+  const markInUse = (taken: IPAddressClaim, cluster: Cluster) =>
+    store.patchClaim(taken, {
       ...adoptionMeta(cluster, 'control-plane', new Date()),
       labels: {
         [LABEL_RESERVE]: 'adopted',
-        [LABEL_CLUSTER_NAME]: 'c1',
+        [LABEL_CLUSTER_NAME]: cluster.metadata.name,
         [LABEL_ROLE]: 'control-plane',
         [LABEL_ADDRESS_IN_USE]: 'true',
       },
     });
+
+  test('an adopted claim whose address answers already: another bound claim of the reserve is adopted', async () => {
+    const [taken, spare] = await fillReserve('10.0.0.10', '10.0.0.12');
+    const cluster = topologyCluster('c1');
+    await markInUse(taken as IPAddressClaim, cluster);
+    expect(await create(cluster)).toMatchObject({ status: 'Success' });
+    expect(store.patches[0]?.patch.endpoint?.host).toBe('10.0.0.12');
+    expect(claim((spare as IPAddressClaim).metadata.name).metadata.labels?.[LABEL_RESERVE]).toBe('adopted');
+    // Neither of the Cluster's own names was claimed: the reserve served it.
+    expect(store.claims.has(`${NS}/vip-cp-c1`)).toBe(false);
+    await remove(store.clusters.get(`${NS}/c1`) as Cluster);
+    expect(claim((spare as IPAddressClaim).metadata.name).metadata.labels?.[LABEL_QUARANTINE]).toBe('held');
+  });
+
+  test('an adopted claim whose address answers already, the reserve empty: the Cluster claims on its own', async () => {
+    const [taken] = await fillReserve('10.0.0.10');
+    const cluster = topologyCluster('c1');
+    await markInUse(taken as IPAddressClaim, cluster);
     store.bindOnCreate = () => '10.0.0.11';
     expect(await create(cluster)).toMatchObject({ status: 'Success' });
     expect(store.patches[0]?.patch.endpoint?.host).toBe('10.0.0.11');
-    expect(claim('vip-cp-c1-2').status?.addressRef?.name).toBe('vip-cp-c1-2');
-    // Deleted, the Cluster's VIP claim is held though neither of its first names finds it.
+    expect(claim('vip-cp-c1').status?.addressRef?.name).toBe('vip-cp-c1');
+    // Deleted, the VIP's claim is held.
     await remove(store.clusters.get(`${NS}/c1`) as Cluster);
-    expect(claim('vip-cp-c1-2').metadata.labels?.[LABEL_QUARANTINE]).toBe('held');
+    expect(claim('vip-cp-c1').metadata.labels?.[LABEL_QUARANTINE]).toBe('held');
   });
 
   test('an empty reserve: the Cluster claims on its own, as without one', async () => {

@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import type { Cluster, IPAddress, IPAddressClaim, IPPool, PoolRef } from '../kube/types.js';
 import { ref } from '../cluster.js';
-import type { Prober } from '../probe.js';
+import type { Prober, ProbeResult } from '../probe.js';
 import {
   ANNOTATION_ADDRESS_IN_USE,
   ANNOTATION_QUARANTINE_CLUSTER_UID,
@@ -15,7 +15,14 @@ import {
   type Role,
 } from '../vip.js';
 import { isConflict, isNotFound } from '../kube/errors.js';
-import { adoptionMeta, firstAdopted, RESERVE_ADOPTED, reserveSize, type ReserveView } from '../reserve.js';
+import {
+  adoptionMeta,
+  firstAdopted,
+  RESERVE_ADOPTED,
+  reserveSize,
+  samePool,
+  type ReserveView,
+} from '../reserve.js';
 import {
   ALL_SLOTS,
   claimName,
@@ -34,7 +41,7 @@ import {
   quarantinedUntil,
   quarantineMeta,
 } from '../quarantine.js';
-import { addressKey, twinOf } from './duplicates.js';
+import { addressKey, carries, twinOf } from './duplicates.js';
 import { freeAddresses, poolRef, rankPools, type Candidate, type PoolKind } from './pools.js';
 import type { Store } from './store.js';
 
@@ -49,7 +56,15 @@ export type Allocation =
   | {
       readonly state: 'pending';
       readonly reason:
-        'binding' | 'exhausted' | 'duplicate' | 'releasing' | 'quarantined' | 'in-use' | 'all-in-use';
+        | 'binding'
+        | 'exhausted'
+        | 'duplicate'
+        | 'releasing'
+        | 'pool-gone'
+        | 'quarantined'
+        | 'in-use'
+        | 'all-in-use'
+        | 'probe-filtered';
       readonly message: string;
       /** The claim waited on (binding, exhausted): a later wait starts from it without reading it again. */
       readonly claim?: IPAddressClaim;
@@ -112,6 +127,11 @@ const keepsReserve = ({ pool }: Pick<Candidate, 'pool'>): boolean => {
 
 /** Claims in a row that found their address in use before a Cluster stops claiming and says so. */
 export const MAX_IN_USE = 5;
+/**
+ * Addresses in a row that only refused the probe before a Cluster stops burning them: a firewall
+ * that REJECTs the port refuses for every address, as a host would (shared/probe.ts).
+ */
+export const MAX_FILTERED = 3;
 const INGRESS_PROBE_PORT = 443;
 
 /**
@@ -197,9 +217,12 @@ export class Allocator {
    */
   #own(cluster: Cluster, adopted: readonly IPAddressClaim[]): IPAddressClaim | undefined {
     const { uid } = cluster.metadata;
+    // One found in use keeps its address out of circulation; the Cluster adopts another.
     return firstAdopted(
       adopted.filter(
-        (c) => !isQuarantined(c) || c.metadata.annotations?.[ANNOTATION_QUARANTINE_CLUSTER_UID] === uid,
+        (c) =>
+          !isInUse(c) &&
+          (!isQuarantined(c) || c.metadata.annotations?.[ANNOTATION_QUARANTINE_CLUSTER_UID] === uid),
       ),
     );
   }
@@ -312,20 +335,12 @@ export class Allocator {
         return { state: 'no-pool', message: this.noPoolMessage(searched, className, slot.role, slot.family) };
       }
       // From a matching pool that keeps a reserve: the claim this Cluster adopted already, else one
-      // adopted now (a reserve holds its pool's free addresses, so that pool may rank last).
-      const reservePool =
-        current.attempt === 0 && this.#reserves(slot) ? ranked.find(keepsReserve) : undefined;
+      // adopted now (a reserve holds its pool's free addresses, so that pool may rank last). After
+      // an address found in use (its own claim's or an adopted one's), the next comes from there too.
+      const reservePool = this.#reserves(slot) ? ranked.find(keepsReserve) : undefined;
       const reserved = reservePool
         ? (this.#adopted(cluster, slot) ?? (await this.#fromReserve(cluster, slot, poolRef(reservePool))))
         : undefined;
-      if (reserved && isInUse(reserved)) {
-        // Its address answered already: the next claim is made under the slot's next name.
-        return this.allocate(cluster, className, slot, {
-          waitMs,
-          read: await this.claimOf(cluster, slot, 1),
-          ...(signal ? { signal } : {}),
-        });
-      }
       if (reserved) {
         claim = reserved;
       } else {
@@ -353,25 +368,20 @@ export class Allocator {
     claim = await this.adopt(claim, cluster);
 
     claim = await this.#store.waitForClaim(claim, (c) => Boolean(c.status?.addressRef?.name), waitMs, signal);
+    // Read again after the wait: a claim being deleted meanwhile is not published.
+    if (claim.metadata.deletionTimestamp) return this.#releasing(claim);
     const addressName = claim.status?.addressRef?.name;
     const address = addressName ? await this.#store.getAddress(namespace, addressName) : undefined;
-    if (address?.spec.address) {
+    if (address?.spec.address && !address.metadata.deletionTimestamp) {
       const twin = await this.#twin(address);
-      if (!twin) {
-        const answer = await this.#probe(cluster, slot, address.spec.address);
-        if (answer) return this.#inUse(claim, address.spec.address, answer);
-        const { prefix } = address.spec;
-        return { state: 'allocated', address: address.spec.address, ...(prefix ? { prefix } : {}), claim };
+      if (twin) return this.#duplicate(cluster, claim, address, twin);
+      const answer = await this.#probe(cluster, slot, address.spec.address);
+      if (answer?.filtered && (current.attempt ?? 0) + 1 >= MAX_FILTERED) {
+        return this.#filtered(claim, address.spec.address, answer.how, (current.attempt ?? 0) + 1);
       }
-      // Our Cluster does not carry this address yet (one that does is never asked again): give it back.
-      await this.#store.deleteClaim(claim);
-      return {
-        state: 'pending',
-        reason: 'duplicate',
-        message:
-          `${claim.spec.poolRef.kind} ${claim.spec.poolRef.name} bound IPAddressClaim ${ref(claim)} to ` +
-          `${address.spec.address}, which IPAddress ${ref(twin)} also holds: released the claim to claim again`,
-      };
+      if (answer?.answered) return this.#inUse(claim, address.spec.address, answer.how);
+      const { prefix } = address.spec;
+      return { state: 'allocated', address: address.spec.address, ...(prefix ? { prefix } : {}), claim };
     }
     return this.#pending(cluster, className, slot, claim);
   }
@@ -413,20 +423,62 @@ export class Allocator {
     return held;
   }
 
-  /** Another IPAddress of the same pool holding this one's address, read live (see twinOf). */
+  /**
+   * Another IPAddress of ours holding this one's address, whatever its pool and namespace (two
+   * pools over one range hand out the same addresses), read live (see twinOf).
+   */
   async #twin(address: IPAddress): Promise<IPAddress | undefined> {
     const key = addressKey(address);
     if (address.metadata.labels?.[LABEL_ADDRESS_KEY] !== key) {
       await this.#store.labelAddress(address, LABEL_ADDRESS_KEY, key);
     }
-    return twinOf(
-      address,
-      await this.#store.listAddresses(
-        await this.#scopeOf(address.spec.poolRef, address.metadata.namespace),
-        LABEL_ADDRESS_KEY,
-        key,
-      ),
-    );
+    return twinOf(address, await this.#store.listAddresses(undefined, LABEL_ADDRESS_KEY, key));
+  }
+
+  /**
+   * The claim's address is another IPAddress's too. Unless the Cluster carries it already (another
+   * replica or a background write published it: then the twin yields), it is never published: from
+   * the same pool (the provider handed one address out twice) the claim is given back and claimed
+   * again; from another pool (two pools over one range) it would be handed out again, so the claim
+   * keeps it out of circulation, as an address in use does, and the Cluster claims the next.
+   */
+  async #duplicate(
+    cluster: Cluster,
+    claim: IPAddressClaim,
+    address: IPAddress,
+    twin: IPAddress,
+  ): Promise<Allocation> {
+    const ip = address.spec.address;
+    const live = await this.#store.getCluster(cluster.metadata.namespace, cluster.metadata.name);
+    if (live && live.metadata.uid === cluster.metadata.uid && carries(live, ip)) {
+      const { prefix } = address.spec;
+      return { state: 'allocated', address: ip, ...(prefix ? { prefix } : {}), claim };
+    }
+    const ours = `${claim.spec.poolRef.kind} ${claim.spec.poolRef.name}`;
+    const theirs = `${twin.spec.poolRef.kind} ${twin.spec.poolRef.name}`;
+    const found =
+      `${ours} bound IPAddressClaim ${ref(claim)} to ${ip}, which IPAddress ${ref(twin)} of ${theirs} ` +
+      `also holds`;
+    if (samePool(claim.spec.poolRef, twin.spec.poolRef)) {
+      // Only as read: bound to it, it was read so; changed since, the next call looks again.
+      await this.#store.deleteClaim(claim, { unchanged: true });
+      return {
+        state: 'pending',
+        reason: 'duplicate',
+        message: `${found}: released the claim to claim again`,
+      };
+    }
+    await this.#store.patchClaim(claim, {
+      labels: { [LABEL_ADDRESS_IN_USE]: 'duplicate' },
+      annotations: { [ANNOTATION_ADDRESS_IN_USE]: `${ip}: also held by IPAddress ${ref(twin)} of ${theirs}` },
+    });
+    return {
+      state: 'pending',
+      reason: 'duplicate',
+      message:
+        `${found}: the pools overlap. The claim keeps ${ip} out of ${ours}, and the next address is ` +
+        `claimed; make the pools' ranges disjoint`,
+    };
   }
 
   /** The configured pool kind a claim's or address's poolRef names. */
@@ -467,15 +519,30 @@ export class Allocator {
       .sort((a, b) => until(a) - until(b));
   }
 
-  /** What answered on the address, if anything (control-plane VIPs on their endpoint port, ingress on 443). */
-  async #probe(cluster: Cluster, slot: Slot, address: string): Promise<string | undefined> {
+  /** What the probe saw on the address (control-plane VIPs on their endpoint port, ingress on 443). */
+  async #probe(cluster: Cluster, slot: Slot, address: string): Promise<ProbeResult | undefined> {
     if (!this.#prober) return undefined;
     const port =
       slot.role === 'ingress'
         ? INGRESS_PROBE_PORT
         : cluster.spec?.controlPlaneEndpoint?.port || this.#defaultPort;
-    const result = await this.#prober(address, port);
-    return result.answered ? result.how : undefined;
+    return this.#prober(address, port);
+  }
+
+  /**
+   * The probe saw only refusals, address after address: a firewall that REJECTs the port looks
+   * like that too. The address is not burned; the Cluster is told, and waits for a person.
+   */
+  #filtered(claim: IPAddressClaim, address: string, how: string, count: number): Allocation {
+    return {
+      state: 'pending',
+      reason: 'probe-filtered',
+      message:
+        `${count} addresses in a row of ${claim.spec.poolRef.kind} ${claim.spec.poolRef.name} only refused the ` +
+        `in-use probe (the last, ${address}: ${how}); a firewall's REJECT looks the same, so the probe may be ` +
+        `filtered: IPAddressClaim ${ref(claim)} is kept unpublished. Free the address, or turn the probe off ` +
+        `(--probe-scope=none) or narrow it to ranges it can see`,
+    };
   }
 
   /**
@@ -508,6 +575,16 @@ export class Allocator {
     };
   }
 
+  /** A give-back refused: the claim changed since it was read (bound, most likely). The next call reads it. */
+  #changed(claim: IPAddressClaim): Allocation {
+    return {
+      state: 'pending',
+      reason: 'binding',
+      message: `IPAddressClaim ${ref(claim)} changed while it was being given back (bound?): kept, looking again`,
+      claim,
+    };
+  }
+
   #releasing(obj: IPAddressClaim | IPAddress): Allocation {
     return {
       state: 'pending',
@@ -523,7 +600,21 @@ export class Allocator {
     claim: IPAddressClaim,
   ): Promise<Allocation> {
     const pool = claim.spec.poolRef;
-    const found = await this.#poolOf(pool, cluster.metadata.namespace);
+    const kind = this.#kindOf(pool);
+    const listed = kind ? await this.#store.listPools(kind, cluster.metadata.namespace) : undefined;
+    const found = listed?.pools.find((p) => p.metadata.name === pool.name);
+    if (listed && !found) {
+      // The provider never binds (nor looks again at) a claim whose pool is gone: give it back, and
+      // the next call claims from a pool that serves the Cluster now.
+      if (!(await this.#store.deleteClaim(claim, { unchanged: true }))) return this.#changed(claim);
+      return {
+        state: 'pending',
+        reason: 'pool-gone',
+        message:
+          `${pool.kind} ${pool.name} of IPAddressClaim ${ref(claim)} is gone: the claim was given back, to claim ` +
+          `from a pool that serves the Cluster now`,
+      };
+    }
     if (found && freeAddresses(found) === 0) {
       const total = found.status?.ipAddresses?.total ?? 0;
       const held = await this.#heldIn(pool, cluster.metadata.namespace);
@@ -531,14 +622,14 @@ export class Allocator {
       // the next call claims from the pool with room (the uid guard never deletes a newer claim).
       // Waiting on a full pool whose reserve holds a bound claim free: give the unbound claim back,
       // and the next call adopts (the reserve took the addresses it would have had).
+      // Each give-back is guarded by the version read: a claim the provider bound a moment ago is kept.
       if (
         !claim.status?.addressRef?.name &&
         this.#reserves(slot) &&
-        claim.metadata.name === claimName(slot, cluster.metadata.name) &&
         keepsReserve({ pool: found }) &&
         this.#freeIn(cluster.metadata.namespace, pool).length > 0
       ) {
-        await this.#store.deleteClaim(claim);
+        if (!(await this.#store.deleteClaim(claim, { unchanged: true }))) return this.#changed(claim);
         return {
           state: 'pending',
           reason: 'releasing',
@@ -552,7 +643,7 @@ export class Allocator {
         (c) => c.pool.metadata.name !== pool.name && (freeAddresses(c.pool) ?? 0) > 0,
       );
       if (roomy && !claim.status?.addressRef?.name) {
-        await this.#store.deleteClaim(claim);
+        if (!(await this.#store.deleteClaim(claim, { unchanged: true }))) return this.#changed(claim);
         return {
           state: 'pending',
           reason: 'releasing',

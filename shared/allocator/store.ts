@@ -57,9 +57,11 @@ export interface Store {
   patchClaim(claim: IPAddressClaim, meta: ClaimMeta): Promise<IPAddressClaim>;
   /**
    * Deletes the claim, guarded by its uid (and by its resourceVersion when `unchanged`: a claim
-   * changed since it was read is kept); gone already, or changed, is fine.
+   * changed since it was read is kept). False when it was kept: replaced, or changed (a claim the
+   * provider bound a moment ago must not be deleted under a call that is publishing its address).
+   * Gone already is true.
    */
-  deleteClaim(claim: IPAddressClaim, options?: { unchanged?: boolean }): Promise<void>;
+  deleteClaim(claim: IPAddressClaim, options?: { unchanged?: boolean }): Promise<boolean>;
   getAddress(namespace: string, name: string): Promise<IPAddress | undefined>;
   /** Sets a label on an IPAddress (the duplicate check's key, see duplicates.ts). */
   labelAddress(address: IPAddress, key: string, value: string): Promise<void>;
@@ -76,7 +78,12 @@ export interface Store {
   getCluster(namespace: string, name: string): Promise<Cluster | undefined>;
   /** Clusters in `namespace`, or in all namespaces when undefined. */
   listClusters(namespace?: string): Promise<Cluster[]>;
-  /** Writes the endpoint, annotations, labels and topology variables given, in one patch. */
+  /**
+   * Writes the endpoint, annotations, labels and topology variables given, in one patch, to this
+   * Cluster only: a Cluster re-created under its name (another uid) is never written, nor is an
+   * endpoint written over another host (ClusterChangedError says which). The write is guarded by
+   * the version `cluster` was read at; on a conflict the live Cluster is read and checked again.
+   */
   patchCluster(cluster: Cluster, patch: ClusterPatch): Promise<void>;
 }
 
@@ -125,6 +132,43 @@ export class Objects extends KubernetesObjectApi {
       throw err;
     }
   }
+}
+
+/** Why a write to a Cluster was refused: it is not the Cluster it was meant for any more. */
+export class ClusterChangedError extends Error {
+  constructor(
+    readonly cluster: Cluster,
+    readonly why: 'gone' | 'replaced' | 'endpoint',
+    readonly host?: string,
+  ) {
+    super(
+      `Cluster ${cluster.metadata.namespace}/${cluster.metadata.name} uid ${cluster.metadata.uid ?? '(none)'} ` +
+        (why === 'gone'
+          ? 'is gone: nothing written'
+          : why === 'replaced'
+            ? 'was deleted and created again under its name (another uid): nothing written'
+            : `carries endpoint ${host ?? '?'} already: another is never written over it`),
+    );
+    this.name = 'ClusterChangedError';
+  }
+}
+
+/**
+ * Why `live` may not take `patch` meant for `cluster`, or undefined when it may: not the same
+ * Cluster, or an endpoint other than the one written. Both stores decide with this.
+ */
+export function refusal(
+  cluster: Cluster,
+  live: Cluster | undefined,
+  patch: ClusterPatch,
+): ClusterChangedError | undefined {
+  if (!live) return new ClusterChangedError(cluster, 'gone');
+  if (cluster.metadata.uid && live.metadata.uid !== cluster.metadata.uid)
+    return new ClusterChangedError(cluster, 'replaced');
+  const host = live.spec?.controlPlaneEndpoint?.host;
+  if (patch.endpoint && host && host !== patch.endpoint.host)
+    return new ClusterChangedError(cluster, 'endpoint', host);
+  return undefined;
 }
 
 /** One write to a Cluster (see shared/publish.ts). */
@@ -282,7 +326,7 @@ export class KubeStore implements Store {
     return this.#api.patch(body, undefined, undefined, FIELD_MANAGER, undefined, PatchStrategy.MergePatch);
   }
 
-  async deleteClaim(claim: IPAddressClaim, options: { unchanged?: boolean } = {}): Promise<void> {
+  async deleteClaim(claim: IPAddressClaim, options: { unchanged?: boolean } = {}): Promise<boolean> {
     try {
       await this.#api.delete(claim, undefined, undefined, undefined, undefined, undefined, {
         preconditions: {
@@ -290,9 +334,12 @@ export class KubeStore implements Store {
           ...(options.unchanged ? { resourceVersion: claim.metadata.resourceVersion } : {}),
         },
       });
+      return true;
     } catch (err) {
-      // Gone, or replaced by a claim of the same name (the uid precondition fails): nothing to do.
-      if (!isNotFound(err) && !isConflict(err)) throw err;
+      if (isNotFound(err)) return true;
+      // Replaced by a claim of the same name, or changed since it was read: kept.
+      if (isConflict(err)) return false;
+      throw err;
     }
   }
 
@@ -328,36 +375,41 @@ export class KubeStore implements Store {
   }
 
   async patchCluster(cluster: Cluster, patch: ClusterPatch): Promise<void> {
-    const body = (live?: Cluster) => ({
+    const body = (read: Cluster) => ({
       ...typeMeta(CLUSTER),
       metadata: {
         ...metaKey(cluster),
         annotations: patch.annotations,
         ...(patch.labels ? { labels: patch.labels } : {}),
-        // A merge patch replaces the whole variables list: guard it with the version it was read at.
-        ...(live ? { resourceVersion: live.metadata.resourceVersion } : {}),
+        // Never a Cluster re-created under the name: a uid that differs is refused by the API server.
+        ...(cluster.metadata.uid ? { uid: cluster.metadata.uid } : {}),
+        // The checks below hold for this version only; a merge patch also replaces the whole
+        // variables list, so it must be the version they were read at.
+        ...(read.metadata.resourceVersion ? { resourceVersion: read.metadata.resourceVersion } : {}),
       },
       spec: {
         ...(patch.endpoint ? { controlPlaneEndpoint: patch.endpoint } : {}),
-        ...(live && patch.variables
-          ? { topology: { variables: withVariables(live.spec?.topology?.variables ?? [], patch.variables) } }
+        ...(patch.variables
+          ? { topology: { variables: withVariables(read.spec?.topology?.variables ?? [], patch.variables) } }
           : {}),
       },
     });
-    const write = (b: object) => this.#mergePatch(b);
-    if (!patch.variables) {
-      await write(body());
-      return;
-    }
+    // The caller's copy first (the hook's request, a cache): no read while it is current. Variables
+    // are merged into a list, so they start from a live read.
+    let read: Cluster | undefined = patch.variables
+      ? await this.getCluster(cluster.metadata.namespace, cluster.metadata.name)
+      : cluster;
     for (let attempt = 1; ; attempt++) {
-      const live = await this.getCluster(cluster.metadata.namespace, cluster.metadata.name);
-      if (!live) throw new Error(`Cluster ${cluster.metadata.namespace}/${cluster.metadata.name} is gone`);
+      const refused = refusal(cluster, read, patch);
+      if (refused) throw refused;
       try {
-        await write(body(live));
+        await this.#mergePatch(body(read as Cluster));
         return;
       } catch (err) {
+        if (isNotFound(err)) throw new ClusterChangedError(cluster, 'gone');
         if (!isConflict(err) || attempt >= CONFLICT_ATTEMPTS) throw err;
       }
+      read = await this.getCluster(cluster.metadata.namespace, cluster.metadata.name);
     }
   }
 }

@@ -8,7 +8,7 @@ import type { PoolKind } from '../allocator/pools.js';
 import type { ClaimMeta, ClaimScope, ClusterPatch, PoolList, Store } from '../allocator/store.js';
 import type { Recorder, Regarding, EventType } from '../events.js';
 import type { Cluster, ClusterClass, IPAddress, IPAddressClaim, IPPool } from '../kube/types.js';
-import { withVariables } from '../allocator/store.js';
+import { refusal, withVariables } from '../allocator/store.js';
 import { DEFAULT_POOL_KINDS } from '../allocator/pools.js';
 import { reserveView, type ReserveView } from '../reserve.js';
 
@@ -175,15 +175,17 @@ export class FakeStore implements Store {
     return structuredClone(this.#meta(stored));
   }
 
-  async deleteClaim(claim: IPAddressClaim, options: { unchanged?: boolean } = {}): Promise<void> {
+  async deleteClaim(claim: IPAddressClaim, options: { unchanged?: boolean } = {}): Promise<boolean> {
     this.#count('deleteClaim');
     const k = key(claim.metadata.namespace, claim.metadata.name);
     const stored = this.claims.get(k);
-    if (!stored || stored.metadata.uid !== claim.metadata.uid) return;
-    if (options.unchanged && stored.metadata.resourceVersion !== claim.metadata.resourceVersion) return;
+    if (!stored) return true;
+    if (stored.metadata.uid !== claim.metadata.uid) return false;
+    if (options.unchanged && stored.metadata.resourceVersion !== claim.metadata.resourceVersion) return false;
     this.claims.delete(k);
     // The provider releases the address with the claim.
     this.addresses.delete(k);
+    return true;
   }
 
   async getAddress(namespace: string, name: string): Promise<IPAddress | undefined> {
@@ -231,8 +233,12 @@ export class FakeStore implements Store {
   async patchCluster(cluster: Cluster, patch: ClusterPatch): Promise<void> {
     this.#count('patchCluster');
     const k = key(cluster.metadata.namespace, cluster.metadata.name);
-    this.patches.push({ cluster: k, patch });
     const stored = this.clusters.get(k);
+    // The real store's guard: this Cluster only, and never another endpoint over the one it
+    // carries. A Cluster a test never added is taken as there, unchanged.
+    const refused = stored && refusal(cluster, stored, patch);
+    if (refused) throw refused;
+    this.patches.push({ cluster: k, patch });
     if (!stored) return;
     const annotations = { ...stored.metadata.annotations, ...patch.annotations };
     stored.metadata.annotations = Object.fromEntries(
