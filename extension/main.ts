@@ -132,10 +132,8 @@ export async function run(config: Config, log: Logger): Promise<() => Promise<vo
     );
   }
 
-  const operator =
-    config.enableReconciler || config.reportVipAnswering || config.reuseGraceMs > 0 || config.claimReserve
-      ? await startOperator(config, kc, store, allocator, recorder, metrics, log, reserve)
-      : undefined;
+  // Always: held claims are released whatever the grace is now, and the invariants are audited.
+  const operator = await startOperator(config, kc, store, allocator, recorder, metrics, log, reserve);
 
   if (config.healthProbeBindAddress.port !== 0) {
     const at = await serveProbes(config.healthProbeBindAddress, () => ready, operator);
@@ -150,7 +148,7 @@ export async function run(config: Config, log: Logger): Promise<() => Promise<vo
   return async () => {
     ready = false;
     // Release the Lease first, so another replica takes over while this one drains its hooks.
-    await operator?.stop();
+    await operator.stop();
     store.close();
     await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
   };
@@ -197,23 +195,22 @@ async function startOperator(
       onSilent: (count) => metrics.vipsNotAnswering.set(count),
     });
   }
-  if (config.reuseGraceMs > 0) {
-    registerQuarantine(operator, {
-      store,
-      recorder,
-      onHeld: (count) => metrics.vipsQuarantined.set(count),
-      onReleased: (claim, how) => {
-        metrics.vipsReleased.inc({ how });
-        log.info(
-          how === 'grace' ? 'Released a held VIP: its quarantine is over' : 'A held VIP was released by hand',
-          {
-            IPAddressClaim: { name: claim.metadata.name, namespace: claim.metadata.namespace },
-            namespace: claim.metadata.namespace,
-          },
-        );
-      },
-    });
-  }
+  registerQuarantine(operator, {
+    store,
+    recorder,
+    graceSeconds: config.reuseGraceMs / 1000,
+    onHeld: (count) => metrics.vipsQuarantined.set(count),
+    onReleased: (claim, how) => {
+      metrics.vipsReleased.inc({ how });
+      log.info(
+        how === 'grace' ? 'Released a held VIP: its quarantine is over' : 'A held VIP was released by hand',
+        {
+          IPAddressClaim: { name: claim.metadata.name, namespace: claim.metadata.namespace },
+          namespace: claim.metadata.namespace,
+        },
+      );
+    },
+  });
   if (config.claimReserve) {
     reserve.view = registerClaimReserve(operator, {
       store,
@@ -256,7 +253,7 @@ async function startOperator(
     identity,
     claimOwners: config.enableReconciler,
     vipAnswering: config.reportVipAnswering,
-    quarantine: config.reuseGraceMs > 0,
+    reuseGraceSeconds: config.reuseGraceMs / 1000,
     claimReserve: config.claimReserve,
   });
   return operator;

@@ -3,8 +3,8 @@
  * Is RuntimeSDK on and our ExtensionConfig discovered; is the serving certificate valid; which
  * pools serve each ClusterClass that uses our patch; which Clusters our hook blocks and why; whether
  * each VIP answers; which VIPs are held in quarantine; which pool addresses were found already in
- * use; which claims are orphans; with --before-move, what clusterctl move would lose. Exit 1 when
- * something is wrong.
+ * use; which claims are orphans; which of our pools overlap; with --before-move, what clusterctl
+ * move would lose. Exit 1 when something is wrong.
  */
 import {
   CoreV1Api,
@@ -23,8 +23,20 @@ import { isFreeReserve } from './reserve.js';
 import { beforeMove } from './move-check.js';
 import { ref } from './cluster.js';
 import { heldFor, isQuarantined, quarantinedUntil } from './quarantine.js';
-import { ANNOTATION_ADDRESS_IN_USE, SETTINGS_VARIABLE as VARIABLE } from './vip.js';
-import { freeAddresses, poolFamily, type Candidate, type PoolKind } from './allocator/pools.js';
+import {
+  ANNOTATION_ADDRESS_IN_USE,
+  LABEL_CLUSTER_CLASS,
+  LABEL_ROLE,
+  SETTINGS_VARIABLE as VARIABLE,
+} from './vip.js';
+import {
+  freeAddresses,
+  poolFamily,
+  poolRanges,
+  rangesOverlap,
+  type Candidate,
+  type PoolKind,
+} from './allocator/pools.js';
 import { KubeStore } from './allocator/store.js';
 import { isNotFound, reason } from './kube/errors.js';
 import { EXTENSION_CONFIG, typeMeta } from './kube/gvk.js';
@@ -337,7 +349,44 @@ export async function diagnose(kc: KubeConfig, options: DoctorOptions): Promise<
         'kept only while a replica runs with --claim-reserve',
     );
   }
-  // 11. Before clusterctl move: what it would lose or duplicate.
+  // 11. Pools of ours (labelled for a class or a role) whose addresses overlap: each pool hands out
+  // its addresses on its own, so two Clusters could be given one VIP. Found before it happens.
+  const labelled = (
+    await Promise.all(
+      options.poolKinds.map(async (kind) =>
+        // '' lists a namespaced kind in every namespace.
+        ((await store.listPools(kind, options.namespace ?? ''))?.pools ?? [])
+          .filter((pool) =>
+            [LABEL_CLUSTER_CLASS, LABEL_ROLE].some((key) => pool.metadata.labels?.[key] !== undefined),
+          )
+          .map((pool) => ({ name: `${kind.kind} ${ref(pool)}`, ranges: poolRanges(pool) })),
+      ),
+    )
+  ).flat();
+  let overlaps = 0;
+  for (const [i, a] of labelled.entries()) {
+    for (const b of labelled.slice(i + 1)) {
+      const address = rangesOverlap(a.ranges, b.ranges);
+      if (address === undefined) continue;
+      overlaps++;
+      add(
+        'overlap',
+        false,
+        a.name,
+        `overlaps ${b.name} from ${address}: both may hand out the same address, to two Clusters; ` +
+          'narrow one, or list the shared addresses in excludedAddresses of one',
+      );
+    }
+  }
+  if (overlaps === 0) {
+    add(
+      'overlap',
+      true,
+      `${labelled.length} pool(s) labelled ${LABEL_CLUSTER_CLASS} or ${LABEL_ROLE}`,
+      'no two pools of ours overlap',
+    );
+  }
+  // 12. Before clusterctl move: what it would lose or duplicate.
   if (options.beforeMove) {
     for (const f of await beforeMove(kc, store, options.poolKinds, options.namespace))
       add('before-move', f.ok, f.subject, f.detail);

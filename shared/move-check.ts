@@ -7,7 +7,7 @@
  */
 import { ApiextensionsV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { clusterNameOf, isInUse, isOurs } from './allocator/claims.js';
-import { isFreeReserve } from './reserve.js';
+import { isFreeReserve, reserveSize } from './reserve.js';
 import type { PoolKind } from './allocator/pools.js';
 import { Objects, type Store } from './allocator/store.js';
 import { isPaused, ref } from './cluster.js';
@@ -92,7 +92,7 @@ export async function beforeMove(
         false,
         subject,
         "a reserve claim: no Cluster owns it, so it stays on the source while its pool moves; set the pool's " +
-          `${ANNOTATION_RESERVE} to 0 (or stop --claim-reserve) before the move, and the target keeps its own reserve`,
+          `${ANNOTATION_RESERVE} to 0 (or stop --claim-reserve) before the move, and give the target its reserve after it`,
       );
     } else if (isQuarantined(claim)) {
       add(
@@ -136,6 +136,19 @@ export async function beforeMove(
           subject,
           `will not move: neither its CRD nor it carries ${MOVE} or ${MOVE_HIERARCHY}; label it ${MOVE}=""`,
         );
+    }
+    // On the target, a reserve binds its copy's free addresses as soon as it sees the pool, and the
+    // moved Clusters' addresses are free there until clusterctl creates their IPAddresses.
+    for (const pool of (await store.listPools(kind, namespace ?? ''))?.pools ?? []) {
+      const reserve = reserveSize(pool);
+      if (!('size' in reserve) || reserve.size === 0) continue;
+      add(
+        false,
+        `${kind.kind} ${ref(pool)}`,
+        `keeps a reserve of ${reserve.size} (${ANNOTATION_RESERVE}), even while it holds no claim: on the target, ` +
+          "its copy's reserve can bind the moved Clusters' addresses before clusterctl creates their IPAddresses; " +
+          "remove the annotation on the target's copy of the pool (or run the target without --claim-reserve) until the move is done",
+      );
     }
   }
   return findings;

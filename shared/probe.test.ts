@@ -43,23 +43,72 @@ test('the NDP table (ip -6 neigh): a link-layer address answers, FAILED and INCO
 });
 
 describe('addressProber on this host', () => {
-  test('a listening port answers (accepted), a closed one too (the RST of a host that holds the address)', async () => {
-    const server = createServer().listen(0, '127.0.0.1');
-    await new Promise((r) => server.once('listening', r));
-    const { port } = server.address() as AddressInfo;
-    const probe = addressProber(300, ['127.0.0.0/8']);
-    if (!probe) throw new Error('a scope of CIDRs has a prober');
+  /** A port nothing listens on (a host's RST on lo), and one that accepts while `body` runs. */
+  async function withPort(body: (open: number, closed: number) => Promise<void>): Promise<void> {
+    const listen = async () => {
+      const server = createServer().listen(0, '127.0.0.1');
+      await new Promise((r) => server.once('listening', r));
+      return server;
+    };
+    const gone = await listen();
+    const closed = (gone.address() as AddressInfo).port;
+    await new Promise((r) => gone.close(r));
+    const server = await listen();
     try {
-      expect(await probe('127.0.0.1', port)).toEqual({
-        answered: true,
-        how: `TCP ${port} accepted a connection`,
-      });
+      await body((server.address() as AddressInfo).port, closed);
     } finally {
       server.close();
     }
-    expect(await probe('127.0.0.1', port)).toEqual({
-      answered: true,
-      how: `a host refused TCP ${port} (its RST)`,
-    });
+  }
+  const probeWith = (neighbour?: (address: string) => Promise<string | undefined>) => {
+    const probe = addressProber(300, ['127.0.0.0/8'], neighbour);
+    if (!probe) throw new Error('a scope of CIDRs has a prober');
+    return probe;
+  };
+  /** A neighbour table that resolves the address only from the `from`-th look on. */
+  const resolvesFrom = (from: number) => {
+    let looks = 0;
+    return async () => (++looks >= from ? '52:54:00:12:34:56' : undefined);
+  };
+
+  test('an accepted connection answers, and is not filtered', () =>
+    withPort(async (open) => {
+      const result = await probeWith()('127.0.0.1', open);
+      expect(result).toEqual({ answered: true, how: `TCP ${open} accepted a connection` });
+      expect(result).not.toHaveProperty('filtered');
+    }));
+
+  test("a refusal alone answers but is filtered: a host's RST and a firewall's REJECT look alike", () =>
+    withPort(async (_, closed) => {
+      // lo keeps no neighbour entries: the kernel's own table gives the refusal nothing to go with.
+      expect(await probeWith()('127.0.0.1', closed)).toEqual({
+        answered: true,
+        filtered: true,
+        how: expect.stringMatching(new RegExp(`^TCP ${closed} refused: .*firewall's REJECT`)),
+      });
+    }));
+
+  test('a refusal with a neighbour entry resolved after the SYN is a host: not filtered', () =>
+    withPort(async (_, closed) => {
+      expect(await probeWith(resolvesFrom(2))('127.0.0.1', closed)).toEqual({
+        answered: true,
+        filtered: false,
+        how: `a host refused TCP ${closed} (its RST); ARP: 52:54:00:12:34:56 answers for it`,
+      });
+    }));
+
+  test('a refusal with an entry resolved before the SYN (maybe stale) is still filtered', () =>
+    withPort(async (_, closed) => {
+      expect(await probeWith(resolvesFrom(1))('127.0.0.1', closed)).toMatchObject({
+        answered: true,
+        filtered: true,
+      });
+    }));
+
+  test('an address out of scope is never probed', async () => {
+    const looked: string[] = [];
+    const neighbour = async (address: string) => void looked.push(address);
+    expect(await probeWith(neighbour)('198.18.0.1', 6443)).toEqual({ answered: false, how: 'not probed' });
+    expect(looked).toEqual([]);
   });
 });

@@ -4,13 +4,15 @@
  * a Cluster given one would fight the old holder for it.
  *
  * Without raw sockets (no ICMP, no ARP packets of our own), two signs, bounded by one timeout:
- * - a TCP connection to the endpoint port: accepted, or refused (a host's RST), means a host holds
- *   the address;
+ * - a TCP connection to the endpoint port: accepted means a host holds the address; refused may be
+ *   a host's RST or a firewall's REJECT (Linux reports its ICMP port-unreachable as ECONNREFUSED
+ *   too), so a refusal alone is an answer marked `filtered`;
  * - the kernel's neighbour table around that attempt: where the process shares the segment
  *   (hostNetwork on a node of the VIP's segment), the SYN made the kernel resolve the address, and
  *   an entry that was not resolved before the SYN and is after means a host answered ARP (IPv4,
  *   `/proc/net/arp`) or NDP (IPv6, `ip -6 neigh`, where iproute2 is installed), even one whose
- *   firewall drops the SYN. An entry resolved before (maybe stale, of a holder long gone) says nothing.
+ *   firewall drops the SYN, and one that makes a refusal a host's. An entry resolved before (maybe
+ *   stale, of a holder long gone) says nothing.
  * Silence proves nothing about a host that ignores both; it is what can be known in a few hundred ms.
  */
 import { execFile } from 'node:child_process';
@@ -20,8 +22,14 @@ import { promisify } from 'node:util';
 
 export interface ProbeResult {
   readonly answered: boolean;
-  /** What answered, for the Event and the claim: e.g. "TCP 6443 refused (a host's RST)". */
+  /** What answered, for the Event and the claim: e.g. "TCP 6443 accepted a connection". */
   readonly how: string;
+  /**
+   * True when the only sign was a refused TCP connection: a host's RST and a firewall's REJECT
+   * look alike, so the address may be free behind a firewall. False when a fresh neighbour-table
+   * answer came with the refusal (a host); absent for every other answer.
+   */
+  readonly filtered?: boolean;
 }
 
 export type Prober = (address: string, port: number) => Promise<ProbeResult>;
@@ -61,7 +69,8 @@ export function ndpAnswered(output: string): string | undefined {
   return m && !/\b(FAILED|INCOMPLETE)\b/.test(output) ? m[1] : undefined;
 }
 
-async function neighbour(address: string): Promise<string | undefined> {
+/** The kernel's neighbour-table answer for an address: the MAC, or undefined. */
+async function neighbourTable(address: string): Promise<string | undefined> {
   try {
     if (isIPv4(address)) return arpAnswered(await readFile('/proc/net/arp', 'utf8'), address);
     if (isIPv6(address)) {
@@ -81,8 +90,13 @@ const NOT_PROBED: ProbeResult = { answered: false, how: 'not probed' };
 /**
  * The real prober: TCP to the port, then the neighbour table; at most about `timeoutMs`. Addresses
  * outside `scope` are never sent a packet; with scope `none` there is no prober at all.
+ * `neighbour` reads the kernel's table unless a test gives its own.
  */
-export function addressProber(timeoutMs: number, scope: ProbeScope): Prober | undefined {
+export function addressProber(
+  timeoutMs: number,
+  scope: ProbeScope,
+  neighbour: (address: string) => Promise<string | undefined> = neighbourTable,
+): Prober | undefined {
   if (scope === 'none') return undefined;
   const inScope = scopeFilter(scope);
   return async (address, port) => {
@@ -90,10 +104,18 @@ export function addressProber(timeoutMs: number, scope: ProbeScope): Prober | un
     const before = await neighbour(address);
     const answer = await tcp(address, port, timeoutMs);
     if (answer === 'accepted') return { answered: true, how: `TCP ${port} accepted a connection` };
-    if (answer === 'refused') return { answered: true, how: `a host refused TCP ${port} (its RST)` };
     const mac = before ? undefined : await neighbour(address);
-    if (mac) return { answered: true, how: `${isIPv4(address) ? 'ARP' : 'NDP'}: ${mac} answers for it` };
-    return SILENT;
+    const resolved = mac ? `${isIPv4(address) ? 'ARP' : 'NDP'}: ${mac} answers for it` : undefined;
+    if (answer === 'refused') {
+      return resolved
+        ? { answered: true, filtered: false, how: `a host refused TCP ${port} (its RST); ${resolved}` }
+        : {
+            answered: true,
+            filtered: true,
+            how: `TCP ${port} refused: a host's RST, or maybe a firewall's REJECT (no neighbour answer tells them apart)`,
+          };
+    }
+    return resolved ? { answered: true, how: resolved } : SILENT;
   };
 }
 

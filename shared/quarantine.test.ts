@@ -50,10 +50,10 @@ describe('holdSeconds: ours, less what the pool holds on its own (never both)', 
 describe('releaseAction', () => {
   const seconds = { [ANNOTATION_QUARANTINE_SECONDS]: '300' };
   test('the Cluster is still being deleted: look again later, the grace has not started', () => {
-    expect(releaseAction(held(seconds), false, NOW)).toEqual({ kind: 'wait', requeueAfterMs: 10_000 });
+    expect(releaseAction(held(seconds), false, NOW, 300)).toEqual({ kind: 'wait', requeueAfterMs: 10_000 });
   });
   test('the Cluster is gone: the grace starts now', () => {
-    expect(releaseAction(held(seconds), true, NOW)).toEqual({
+    expect(releaseAction(held(seconds), true, NOW, 300)).toEqual({
       kind: 'start',
       until: new Date('2026-11-30T12:05:00Z'),
       requeueAfterMs: 300_000,
@@ -61,15 +61,22 @@ describe('releaseAction', () => {
   });
   test('started: held until then, whatever the Cluster does', () => {
     const claim = held({ ...seconds, [ANNOTATION_QUARANTINED_UNTIL]: '2026-11-30T12:01:00Z' });
-    expect(releaseAction(claim, false, NOW)).toMatchObject({ kind: 'hold', requeueAfterMs: 60_000 });
+    expect(releaseAction(claim, false, NOW, 300)).toMatchObject({ kind: 'hold', requeueAfterMs: 60_000 });
   });
   test('over: released', () => {
     const claim = held({ ...seconds, [ANNOTATION_QUARANTINED_UNTIL]: '2026-11-30T11:59:59Z' });
-    expect(releaseAction(claim, true, NOW)).toEqual({ kind: 'release' });
+    expect(releaseAction(claim, true, NOW, 300)).toEqual({ kind: 'release' });
+  });
+  test('--reuse-grace turned to 0: a claim held under an earlier grace is released once its Cluster is gone', () => {
+    const started = held({ ...seconds, [ANNOTATION_QUARANTINED_UNTIL]: '2026-11-30T12:04:00Z' });
+    expect(releaseAction(started, true, NOW, 0)).toEqual({ kind: 'release' });
+    expect(releaseAction(held(seconds), true, NOW, 0)).toEqual({ kind: 'release' });
+    // Its Cluster still being deleted: its announcer may still hold the address.
+    expect(releaseAction(held(seconds), false, NOW, 0)).toEqual({ kind: 'wait', requeueAfterMs: 10_000 });
   });
   test('an unreadable until is taken as not started', () => {
     const claim = held({ ...seconds, [ANNOTATION_QUARANTINED_UNTIL]: 'soon' });
-    expect(releaseAction(claim, true, NOW).kind).toBe('start');
+    expect(releaseAction(claim, true, NOW, 300).kind).toBe('start');
   });
 });
 

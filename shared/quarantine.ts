@@ -77,9 +77,18 @@ export type ReleaseAction =
 
 /**
  * The next step for a held claim. `clusterGone`: no Cluster of its name, or one with another uid
- * (a new Cluster of the same name is not the one that held the address).
+ * (a new Cluster of the same name is not the one that held the address). `graceSeconds`: the grace
+ * configured now; turned to 0, a claim held under an earlier grace is released once its Cluster is
+ * gone, instead of never (nothing else would release it).
  */
-export function releaseAction(claim: IPAddressClaim, clusterGone: boolean, now: Date): ReleaseAction {
+export function releaseAction(
+  claim: IPAddressClaim,
+  clusterGone: boolean,
+  now: Date,
+  graceSeconds: number,
+): ReleaseAction {
+  if (graceSeconds <= 0)
+    return clusterGone ? { kind: 'release' } : { kind: 'wait', requeueAfterMs: CLUSTER_GONE_POLL_MS };
   const until = quarantinedUntil(claim);
   if (until) {
     const left = until.getTime() - now.getTime();

@@ -35,10 +35,12 @@ describe('reserveSize: what a pool asks for', () => {
     [{}, { size: 0 }],
     [{ [ANNOTATION_RESERVE]: '10' }, { size: 10 }],
     [{ [ANNOTATION_RESERVE]: ' 0 ' }, { size: 0 }],
+    [{ [ANNOTATION_RESERVE]: '  7 ' }, { size: 7 }],
+    [{ [ANNOTATION_RESERVE]: String(MAX_RESERVE) }, { size: MAX_RESERVE }],
   ])('%j: %j', (annotations, want) => {
     expect(reserveSize(pool(annotations))).toEqual(want);
   });
-  test.each(['', 'ten', '-1', '2.5', String(MAX_RESERVE + 1)])(
+  test.each(['', ' ', 'ten', '-1', '2.5', '5.0', '0x10', '1e3', '+5', '1 0', String(MAX_RESERVE + 1)])(
     '"%s" is a problem naming the annotation',
     (raw) => {
       expect(reserveSize(pool({ [ANNOTATION_RESERVE]: raw }))).toEqual({

@@ -34,10 +34,12 @@ export const MAX_RESERVE = 1000;
 export function reserveSize(pool: Pick<IPPool, 'metadata'>): { size: number } | { problem: string } {
   const raw = pool.metadata.annotations?.[ANNOTATION_RESERVE];
   if (raw === undefined) return { size: 0 };
-  const size = Number(raw.trim());
-  if (raw.trim() === '' || !Number.isInteger(size) || size < 0 || size > MAX_RESERVE) {
+  // Digits only: Number() would also take `0x10`, `1e3` or `+5`, which no one means as a count.
+  const digits = raw.trim();
+  const size = Number(digits);
+  if (!/^\d+$/.test(digits) || size > MAX_RESERVE) {
     return {
-      problem: `annotation ${ANNOTATION_RESERVE}="${raw}" is not a whole number from 0 to ${MAX_RESERVE}: no reserve is kept`,
+      problem: `annotation ${ANNOTATION_RESERVE}="${raw}" is not a whole number in plain digits from 0 to ${MAX_RESERVE}: no reserve is kept`,
     };
   }
   return { size };

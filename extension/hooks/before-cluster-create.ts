@@ -18,7 +18,8 @@ import {
 } from '../../shared/allocator/allocator.js';
 import type { Slot } from '../../shared/allocator/claims.js';
 import { poolContains } from '../../shared/allocator/pools.js';
-import type { ClusterPatch } from '../../shared/allocator/store.js';
+import { carries } from '../../shared/allocator/duplicates.js';
+import { ClusterChangedError, type ClusterPatch } from '../../shared/allocator/store.js';
 import { isPaused, ref, topologyClass } from '../../shared/cluster.js';
 import type { Recorder } from '../../shared/events.js';
 import type {
@@ -563,7 +564,14 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
     const { cluster } = facts;
     const uid = cluster.metadata.uid;
     if (step.publication) {
-      await deps.patchCluster(cluster, clusterPatch(step.publication, facts.clusterClass ?? undefined));
+      // CAPI gave this call up: it may have called again, on another replica, with another answer.
+      if (io.signal?.aborted) return { status: 'Success', retryAfterSeconds: RETRY.patched };
+      try {
+        await deps.patchCluster(cluster, clusterPatch(step.publication, facts.clusterClass ?? undefined));
+      } catch (err) {
+        if (!(err instanceof ClusterChangedError)) throw err;
+        return refused(err, facts);
+      }
     }
     if (step.written) {
       tracker.written(uid, step.response.message ?? '');
@@ -577,6 +585,33 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
       tracker.track(uid, step.response.message ?? '', () => completeWhenBound(facts, io.log), io.log);
     }
     return step.response;
+  }
+
+  /**
+   * The write was refused: the Cluster is gone or re-created (nothing of this call is its), or it
+   * carries another endpoint already (another replica, or a person, won it). Claims this call
+   * allocated whose address the Cluster does not carry are given back, so no address is held for
+   * nothing.
+   */
+  async function refused(err: ClusterChangedError, facts: Facts): Promise<HookResponse> {
+    const { live } = err;
+    if (err.why === 'endpoint' && live) {
+      const allocated = [
+        ...(facts.allocations && !isConflict(facts.allocations) ? facts.allocations : []),
+        ...(facts.ingress && !isConflict(facts.ingress) ? [facts.ingress] : []),
+      ].filter((a): a is Allocated => a.state === 'allocated' && !carries(live, a.address));
+      for (const a of allocated) await allocator.giveBack(a.claim);
+      await recorder.event(
+        live,
+        'Warning',
+        'VIPWriteRefused',
+        err.message +
+          (allocated.length
+            ? `; gave back ${allocated.map((a) => `IPAddressClaim ${ref(a.claim)} (${a.address})`).join(', ')}`
+            : ''),
+      );
+    }
+    return retry(RETRY.patched, err.message);
   }
 
   /**

@@ -18,6 +18,7 @@ import {
   reserveNamespaces,
   reserveSize,
   reserveView,
+  samePool,
   type ReserveView,
 } from '../../shared/reserve.js';
 import { LABEL_RESERVE, LABEL_ROLE, type Role } from '../../shared/vip.js';
@@ -83,12 +84,24 @@ const claimMeta = (obj: KubernetesObject): KubernetesObject => {
 const roleOf = (pool: IPPool): Role =>
   pool.metadata.labels?.[LABEL_ROLE] === 'ingress' ? 'ingress' : 'control-plane';
 
+/** A Cluster's own claim (not the reserve's) of the pool that the provider has not bound. */
+const isWaiting = (claim: IPAddressClaim, pool: PoolRef): boolean =>
+  claim.metadata.labels?.[LABEL_RESERVE] === undefined &&
+  !claim.status?.addressRef?.name &&
+  !claim.metadata.deletionTimestamp &&
+  samePool(claim.spec.poolRef, pool);
+
 /** How long a claim we made may stay unseen by the cache before it no longer counts. */
 const EXPECT_MS = 30_000;
 
 export function registerClaimReserve(op: Operator, options: ClaimReserveOptions): ReserveView {
   const claims = op.watch<IPAddressClaim>(IP_ADDRESS_CLAIM, {
     labelSelector: LABEL_RESERVE,
+    transform: claimMeta,
+  });
+  // Every claim of ours, for the Clusters' own claims that wait on a pool the reserve holds.
+  const ours = op.watch<IPAddressClaim>(IP_ADDRESS_CLAIM, {
+    labelSelector: LABEL_ROLE,
     transform: claimMeta,
   });
   const pools = options.kinds.map((k) => ({
@@ -105,6 +118,11 @@ export function registerClaimReserve(op: Operator, options: ClaimReserveOptions)
 
   const freeOf = (pool: PoolRef, namespace?: string): IPAddressClaim[] =>
     freeClaims(claims.list(), pool, namespace);
+  /** Clusters' own claims waiting on the pool (in `namespace`; everywhere when undefined). */
+  const waitingOn = (pool: PoolRef, namespace?: string): IPAddressClaim[] =>
+    ours
+      .list()
+      .filter((c) => isWaiting(c, pool) && (namespace === undefined || c.metadata.namespace === namespace));
 
   async function reconcile(key: string): Promise<ReconcileResult> {
     const { namespace, name: rest } = splitKey(key);
@@ -121,16 +139,36 @@ export function registerClaimReserve(op: Operator, options: ClaimReserveOptions)
     }
     const size = pool && 'size' in asked && reserveNamespaces(pool).includes(namespace) ? asked.size : 0;
     const free = freeOf(ref, namespace);
+    const scope = pool?.metadata.namespace;
+    // A Cluster's own claim waits on the pool (in any namespace it serves) while the reserve holds
+    // its addresses: the reserve gives way, and the provider binds the waiting claim with what it frees.
+    const waiting = waitingOn(ref, scope);
+    if (pool && waiting.length > 0 && freeAddresses(pool) === 0) {
+      const giving = free
+        .filter((c) => c.status?.addressRef?.name && !c.metadata.deletionTimestamp)
+        .slice(0, waiting.length);
+      let given = 0;
+      for (const claim of giving) if (await options.store.deleteClaim(claim, { unchanged: true })) given++;
+      if (given > 0) {
+        await options.recorder.event(
+          pool,
+          'Normal',
+          'VIPReserveGaveWay',
+          `${waiting.length} Cluster claim(s) wait on full ${kind.kind.kind} ${poolName} (the first: IPAddressClaim ` +
+            `${waiting.map((c) => `${c.metadata.namespace}/${c.metadata.name}`)[0] ?? ''}): gave back ${given} bound claim(s) of its reserve in namespace ${namespace}`,
+        );
+      }
+    }
     const made = expected.get(key) ?? new Map<string, number>();
     expected.set(key, made);
     const now = Date.now();
     for (const [name, until] of made) if (until <= now) made.delete(name);
     const plan = refill(size, free, made.size);
     // Never more than the pool's status shows free, less the reserve's claims still binding (in
-    // every namespace, for a cluster-scoped pool): an unbound reserve claim would take the next
-    // freed address from a waiting Cluster.
-    const scope = pool?.metadata.namespace;
+    // every namespace, for a cluster-scoped pool) and the Clusters' claims waiting: an unbound
+    // reserve claim would take the next freed address from a waiting Cluster.
     const binding =
+      waiting.length +
       freeOf(ref, scope).filter((c) => !c.status?.addressRef?.name).length +
       [...expected].reduce(
         (n, [k, m]) => (k.endsWith(`/${rest}`) && (!scope || k === key) ? n + m.size : n),
@@ -162,7 +200,19 @@ export function registerClaimReserve(op: Operator, options: ClaimReserveOptions)
     return undefined;
   }
 
-  const reserves = op.reconciler('claim-reserve', reconcile).on(claims, (claim) => [keyOfClaim(claim)]);
+  /** The reserve keys of the pool a waiting claim waits on: where that pool keeps a reserve. */
+  const keysOfWaiting = (claim: IPAddressClaim): string[] => {
+    if (!isWaiting(claim, claim.spec.poolRef)) return [];
+    const { kind: k, name } = claim.spec.poolRef;
+    const found = pools.find((p) => p.kind.kind === k);
+    const pool = found?.informer.get(claim.metadata.namespace, name) ?? found?.informer.get('', name);
+    return pool ? reserveNamespaces(pool).map((ns) => reserveKey(ns, k, name)) : [];
+  };
+
+  const reserves = op
+    .reconciler('claim-reserve', reconcile)
+    .on(claims, (claim) => [keyOfClaim(claim)])
+    .on(ours, keysOfWaiting);
   for (const { kind, informer } of pools) {
     reserves.on(informer, (pool) => {
       const ref = poolRefOf(kind, pool.metadata.name);

@@ -1,5 +1,6 @@
 /**
- * Releases held VIPs (shared/quarantine.ts decides; this shell does the I/O). It watches only
+ * Releases held VIPs (shared/quarantine.ts decides; this shell does the I/O). Registered whatever
+ * `--reuse-grace` is: turned to 0, claims held before are released, not left forever. It watches only
  * claims carrying the quarantine label, so it costs nothing while no Cluster is being deleted.
  * For each: once its Cluster is gone, `quarantined-until` is written (the grace counts from
  * there, and the write survives restarts and leader changes); once that has passed, the claim is
@@ -18,6 +19,8 @@ import { countedKeys, keyOf, splitKey, type Operator, type ReconcileResult } fro
 
 export interface QuarantineOptions {
   readonly store: Store;
+  /** `--reuse-grace` now, in seconds; 0 releases claims held under an earlier grace. */
+  readonly graceSeconds: number;
   readonly recorder: Recorder;
   /** How many claims are held now. */
   readonly onHeld?: (count: number) => void;
@@ -47,7 +50,7 @@ export function registerQuarantine(op: Operator, options: QuarantineOptions): vo
     last.set(key, claim);
     const clusterName = clusterNameOf(claim) ?? '';
     const cluster = await options.store.getCluster(namespace, clusterName);
-    const action = releaseAction(claim, clusterGone(claim, cluster), new Date());
+    const action = releaseAction(claim, clusterGone(claim, cluster), new Date(), options.graceSeconds);
     switch (action.kind) {
       case 'wait':
       case 'hold':
@@ -72,7 +75,8 @@ export function registerQuarantine(op: Operator, options: QuarantineOptions): vo
           claim,
           'Normal',
           'VIPReleased',
-          `Quarantine over: IPAddressClaim ${ref(claim)} deleted, ${claim.spec.poolRef.kind} ${claim.spec.poolRef.name} may hand its address out again`,
+          `${options.graceSeconds > 0 ? 'Quarantine over' : '--reuse-grace is 0: quarantine ended'}: IPAddressClaim ${ref(claim)} deleted, ` +
+            `${claim.spec.poolRef.kind} ${claim.spec.poolRef.name} may hand its address out again`,
         );
         options.onReleased?.(claim, 'grace');
         return undefined;

@@ -291,6 +291,14 @@ export class Allocator {
     );
   }
 
+  /**
+   * Gives back a claim allocated for a Cluster that will not carry its address (another write won
+   * the Cluster first), only as it was read: the pool has its address again.
+   */
+  async giveBack(claim: IPAddressClaim): Promise<boolean> {
+    return this.#store.deleteClaim(claim, { unchanged: true });
+  }
+
   /** Makes the Cluster the claim's owner if it has none; a claim of another Cluster is an error. */
   async adopt(claim: IPAddressClaim, cluster: Cluster): Promise<IPAddressClaim> {
     switch (ownership(claim, cluster)) {

@@ -4,7 +4,9 @@ import {
   labelSelects,
   poolContains,
   poolFamily,
+  poolRanges,
   poolRef,
+  rangesOverlap,
   rankPools,
   type Candidate,
 } from './pools.js';
@@ -98,8 +100,78 @@ describe('poolContains', () => {
     ['10.0.2.15', true],
     ['10.0.2.21', false],
     ['fd00::10', true],
+    ['fd00::ff', true],
+    ['fd00::100', false],
+    ['::ffff:10.0.0.5', false],
     ['not-an-ip', false],
   ])('%s → %s', (address, inside) => expect(poolContains(p, address)).toBe(inside));
+});
+
+describe('poolRanges and rangesOverlap: the addresses two pools could both hand out', () => {
+  const spec = (addresses: string[], more: Omit<NonNullable<IPPool['spec']>, 'addresses'> = {}) =>
+    pool('p', {}, { spec: { addresses, ...more } });
+  const overlap = (a: IPPool, b: IPPool) => rangesOverlap(poolRanges(a), poolRanges(b));
+
+  test('a CIDR (host bits masked) less the gateway and the excluded addresses', () => {
+    const base = 0xc6120000n; // 198.18.0.0
+    expect(
+      poolRanges(
+        spec(['198.18.0.5/29', '198.18.0.100'], {
+          gateway: '198.18.0.1',
+          excludedAddresses: ['198.18.0.4-198.18.0.5', '198.18.0.100'],
+        }),
+      ),
+    ).toEqual([
+      { family: 'IPv4', first: base, last: base },
+      { family: 'IPv4', first: base + 2n, last: base + 3n },
+      { family: 'IPv4', first: base + 6n, last: base + 7n },
+    ]);
+  });
+
+  test('malformed entries are left out', () => {
+    expect(
+      poolRanges(
+        spec([
+          'nope',
+          '198.18.0.9-198.18.0.1',
+          '198.18.0.0/33',
+          '198.18.0.1-fd00::1',
+          '198.18.0.0/24-198.18.1.0',
+          'fe80::1%eth0',
+        ]),
+      ),
+    ).toEqual([]);
+  });
+
+  test.each([
+    ['a range and a CIDR', ['198.18.0.10-198.18.0.20'], ['198.18.0.16/28'], '198.18.0.16'],
+    ['one address inside a range', [' 198.18.0.5 '], ['198.18.0.1 - 198.18.0.9'], '198.18.0.5'],
+    ['the lowest shared address', ['198.18.0.30-198.18.0.40', '198.18.0.3'], ['198.18.0.0/24'], '198.18.0.3'],
+    ['two halves of a /24', ['198.18.0.0/25'], ['198.18.0.128/25'], undefined],
+    ['ranges that touch', ['198.18.0.1-198.18.0.9'], ['198.18.0.10-198.18.0.19'], undefined],
+    ['IPv6 ranges', ['fd00::10-fd00::20'], ['fd00::18/125'], 'fd00::18'],
+    ['IPv6 apart', ['fd00::10-fd00::20'], ['fd00::/124'], undefined],
+    [
+      'IPv6 past 2^64',
+      ['fd00::/64'],
+      ['fd00::ffff:ffff:ffff:fff0-fd00:0:0:1::'],
+      'fd00::ffff:ffff:ffff:fff0',
+    ],
+    ['IPv4 before IPv6', ['fd00::/64', '198.18.0.0/24'], ['fd00::5', '198.18.0.200'], '198.18.0.200'],
+    ['families apart (IPv4-mapped is IPv6)', ['198.18.0.1'], ['::ffff:198.18.0.1'], undefined],
+    ['no addresses', [], ['198.18.0.0/24'], undefined],
+  ])('%s', (_, a, b, want) => {
+    expect(overlap(spec(a), spec(b))).toBe(want);
+    expect(overlap(spec(b), spec(a))).toBe(want);
+  });
+
+  test('one /24 split between two pools by their exclusions does not overlap; the gateway is no one’s', () => {
+    const low = spec(['198.18.0.0/24'], { excludedAddresses: ['198.18.0.128/25'] });
+    const high = spec(['198.18.0.0/24'], { excludedAddresses: ['198.18.0.0/25'] });
+    expect(overlap(low, high)).toBeUndefined();
+    const both = ['198.18.0.1-198.18.0.10'];
+    expect(overlap(spec(both, { gateway: '198.18.0.1' }), spec(both))).toBe('198.18.0.2');
+  });
 });
 
 describe('families', () => {

@@ -1,4 +1,4 @@
-import { BlockList, isIPv6 } from 'node:net';
+import { isIPv4, isIPv6, SocketAddress } from 'node:net';
 import { GLOBAL_IN_CLUSTER_IP_POOL, IN_CLUSTER_IP_POOL, typeMeta } from '../kube/gvk.js';
 import type { IPPool, PoolRef } from '../kube/types.js';
 import { LABEL_CLUSTER_CLASS, LABEL_ROLE, type Family, type Role } from '../vip.js';
@@ -84,28 +84,107 @@ export function poolRefOf(kind: PoolKind, name: string): PoolRef {
   return { apiGroup: kind.apiVersion.split('/')[0] ?? '', kind: kind.kind, name };
 }
 
-/** Whether an address lies in a pool's `addresses` (IPs, CIDRs, `a-b` ranges), ignoring exclusions. */
-export function poolContains(pool: IPPool, address: string): boolean {
-  const family = isIPv6(address) ? 'ipv6' : 'ipv4';
-  const list = new BlockList();
-  for (const entry of pool.spec?.addresses ?? []) {
-    try {
-      if (entry.includes('/')) {
-        const [net, bits] = entry.split('/');
-        list.addSubnet(net ?? '', Number(bits), family);
-      } else if (entry.includes('-')) {
-        const [from, to] = entry.split('-');
-        list.addRange((from ?? '').trim(), (to ?? '').trim(), family);
-      } else {
-        list.addAddress(entry.trim(), family);
-      }
-    } catch {
-      // An entry of the other family or malformed: the IPAM provider reports those on the pool.
+/** Consecutive addresses of one family, as numbers: pools are compared without listing them. */
+export interface AddressRange {
+  readonly family: Family;
+  readonly first: bigint;
+  readonly last: bigint;
+}
+
+/** An address as a number, or undefined when it is none (a zone id, too, is none here). */
+function addressValue(address: string): { family: Family; value: bigint } | undefined {
+  const octets = (dotted: string): bigint =>
+    dotted.split('.').reduce((n, octet) => (n << 8n) | BigInt(octet), 0n);
+  if (isIPv4(address)) return { family: 'IPv4', value: octets(address) };
+  if (!isIPv6(address) || address.includes('%')) return undefined;
+  // An embedded IPv4 tail (`::ffff:10.0.0.1`) is the last two groups.
+  const text = address.replace(/\d+\.\d+\.\d+\.\d+$/, (v4) =>
+    [octets(v4) >> 16n, octets(v4) & 0xffffn].map((group) => group.toString(16)).join(':'),
+  );
+  const groups = (part = ''): string[] => (part ? part.split(':') : []);
+  const [head, tail] = text.split('::');
+  const [before, after] = [groups(head), groups(tail)];
+  const all = [...before, ...Array<string>(8 - before.length - after.length).fill('0'), ...after];
+  return { family: 'IPv6', value: all.reduce((n, group) => (n << 16n) | BigInt(`0x${group}`), 0n) };
+}
+
+/** A number back to its address, IPv6 in its short form (Node's own). */
+function addressText(family: Family, value: bigint): string {
+  if (family === 'IPv4') return [24n, 16n, 8n, 0n].map((shift) => (value >> shift) & 0xffn).join('.');
+  const groups = [112n, 96n, 80n, 64n, 48n, 32n, 16n, 0n].map((shift) =>
+    ((value >> shift) & 0xffffn).toString(16),
+  );
+  return new SocketAddress({ address: groups.join(':'), family: 'ipv6' }).address;
+}
+
+/**
+ * Pool entries as the in-cluster provider reads them: an IP, an `a-b` range or a CIDR (host bits
+ * masked). A malformed entry is left out: the IPAM provider reports those on the pool.
+ */
+function entryRanges(entries: readonly string[]): AddressRange[] {
+  return entries.flatMap((entry): AddressRange[] => {
+    const [from = '', to, extra] = entry.split('-').map((part) => part.trim());
+    const [net = '', bits, rest] = from.split('/');
+    const first = addressValue(net);
+    if (!first || extra !== undefined || rest !== undefined || (to !== undefined && bits !== undefined))
+      return [];
+    if (to !== undefined) {
+      const last = addressValue(to);
+      return last && last.family === first.family && last.value >= first.value
+        ? [{ family: first.family, first: first.value, last: last.value }]
+        : [];
+    }
+    if (bits === undefined) return [{ family: first.family, first: first.value, last: first.value }];
+    const width = first.family === 'IPv4' ? 32n : 128n;
+    if (!/^\d+$/.test(bits) || BigInt(bits) > width) return [];
+    const host = (1n << (width - BigInt(bits))) - 1n;
+    return [{ family: first.family, first: first.value & ~host, last: first.value | host }];
+  });
+}
+
+/**
+ * The addresses a pool can hand out: its `addresses` less its `excludedAddresses` and its gateway,
+ * as the in-cluster provider leaves them out. (Its subnet's network and broadcast addresses,
+ * left out unless `allocateReservedIPAddresses`, are counted in: at worst an overlap of two
+ * pools on one of those is named too.)
+ */
+export function poolRanges(pool: IPPool): AddressRange[] {
+  const holes = entryRanges([
+    ...(pool.spec?.excludedAddresses ?? []),
+    ...(pool.spec?.gateway ? [pool.spec.gateway] : []),
+  ]);
+  return holes.reduce(
+    (left, hole) =>
+      left.flatMap((r) =>
+        r.family !== hole.family || hole.last < r.first || hole.first > r.last
+          ? [r]
+          : [
+              ...(hole.first > r.first ? [{ ...r, last: hole.first - 1n }] : []),
+              ...(hole.last < r.last ? [{ ...r, first: hole.last + 1n }] : []),
+            ],
+      ),
+    entryRanges(pool.spec?.addresses ?? []),
+  );
+}
+
+/** The lowest address two lists of ranges share (IPv4 before IPv6), or undefined when none. */
+export function rangesOverlap(a: readonly AddressRange[], b: readonly AddressRange[]): string | undefined {
+  let lowest: { family: Family; value: bigint } | undefined;
+  for (const x of a) {
+    for (const y of b) {
+      const first = x.first > y.first ? x.first : y.first;
+      if (x.family !== y.family || first > (x.last < y.last ? x.last : y.last)) continue;
+      const sooner = !lowest || (lowest.family === x.family ? first < lowest.value : x.family === 'IPv4');
+      if (sooner) lowest = { family: x.family, value: first };
     }
   }
-  try {
-    return list.check(address, family);
-  } catch {
-    return false;
-  }
+  return lowest && addressText(lowest.family, lowest.value);
+}
+
+/** Whether an address lies in a pool's `addresses` (IPs, CIDRs, `a-b` ranges), ignoring exclusions. */
+export function poolContains(pool: IPPool, address: string): boolean {
+  const target = addressValue(address);
+  return entryRanges(pool.spec?.addresses ?? []).some(
+    (r) => r.family === target?.family && r.first <= target.value && target.value <= r.last,
+  );
 }

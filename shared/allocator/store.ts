@@ -139,8 +139,10 @@ export class ClusterChangedError extends Error {
   constructor(
     readonly cluster: Cluster,
     readonly why: 'gone' | 'replaced' | 'endpoint',
-    readonly host?: string,
+    /** The Cluster as it is, for `endpoint`: which of the caller's addresses it does not carry. */
+    readonly live?: Cluster,
   ) {
+    const host = live?.spec?.controlPlaneEndpoint?.host;
     super(
       `Cluster ${cluster.metadata.namespace}/${cluster.metadata.name} uid ${cluster.metadata.uid ?? '(none)'} ` +
         (why === 'gone'
@@ -167,7 +169,7 @@ export function refusal(
     return new ClusterChangedError(cluster, 'replaced');
   const host = live.spec?.controlPlaneEndpoint?.host;
   if (patch.endpoint && host && host !== patch.endpoint.host)
-    return new ClusterChangedError(cluster, 'endpoint', host);
+    return new ClusterChangedError(cluster, 'endpoint', live);
   return undefined;
 }
 

@@ -47,6 +47,14 @@ beforeAll(async () => {
     await objects.create(o);
   }
   for (const o of clusterClass('capd', broken, 'poolless')) await objects.create(o);
+  // Two pools of ours that share 198.18.0.16-20, and one no label makes ours, with the same addresses.
+  for (const o of [
+    inClusterIPPool(broken, 'low', ['198.18.0.10-198.18.0.20'], { labels: vipLabels('overlap') }),
+    inClusterIPPool(broken, 'high', ['198.18.0.16/28'], { labels: vipLabels('overlap') }),
+    inClusterIPPool(broken, 'theirs', ['198.18.0.10-198.18.0.20']),
+  ]) {
+    await objects.create(o);
+  }
   // A hosted control plane (k0smotron) has no announcer profile: asking for one is a problem.
   for (const o of clusterClass('k0s', broken, 'hosted', { discover: true })) {
     const hosted = JSON.parse(
@@ -106,6 +114,9 @@ test('a healthy namespace: everything OK, exit 0', async () => {
   );
   expect(all.find((f) => f.check === 'pools')?.detail).toMatch(/InClusterIPPool pool \(IPv4\): 3 free of 4/);
   expect(all.find((f) => f.check === 'ingress-pools')?.detail).toContain('get no ingress VIP');
+  expect(all.filter((f) => f.check === 'overlap')).toEqual([
+    expect.objectContaining({ ok: true, detail: 'no two pools of ours overlap' }),
+  ]);
   // No machine ever comes up here: CAPI has not reached the VIP, which is no problem yet.
   expect(all.find((f) => f.check === 'vip-answering')).toMatchObject({
     ok: true,
@@ -216,6 +227,44 @@ test('--before-move: the held claim and the unbound one would be lost, the Clust
       ok: true,
       subject: `InClusterIPPool ${healthy}/pool`,
       detail: 'moves with the namespace',
+    },
+  ]);
+});
+
+test('--before-move: a pool that keeps a reserve, even an empty one, is a problem', async () => {
+  // Cluster-scoped and with no reserve-namespaces: the plane's --claim-reserve keeps no claim for it.
+  const pool = {
+    apiVersion: 'ipam.cluster.x-k8s.io/v1alpha2',
+    kind: 'GlobalInClusterIPPool',
+    metadata: { name: 'doctor-reserve', annotations: { 'vip.capi.gorizond.io/reserve': '2' } },
+    spec: { addresses: ['198.18.0.200-198.18.0.201'], prefix: 24 },
+  };
+  await objects.create(pool);
+  try {
+    const { exitCode, stdout } = await doctor(`--namespace=${healthy}`, '--before-move', '-o', 'json');
+    expect(exitCode).toBe(1);
+    expect(findings(stdout)).toContainEqual({
+      check: 'before-move',
+      ok: false,
+      subject: 'GlobalInClusterIPPool doctor-reserve',
+      detail: expect.stringMatching(/^keeps a reserve of 2 .*remove the annotation on the target's copy/),
+    });
+  } finally {
+    await objects.delete(pool);
+  }
+});
+
+test('two pools of ours that overlap are named, with the first shared address; a pool not ours is not', async () => {
+  const { exitCode, stdout } = await doctor(`--namespace=${broken}`, '-o', 'json');
+  expect(exitCode).toBe(1);
+  const [high, low] = [`InClusterIPPool ${broken}/high`, `InClusterIPPool ${broken}/low`];
+  // The API server lists by name: high first.
+  expect(findings(stdout).filter((f) => f.check === 'overlap')).toEqual([
+    {
+      check: 'overlap',
+      ok: false,
+      subject: high,
+      detail: expect.stringContaining(`overlaps ${low} from 198.18.0.16: `),
     },
   ]);
 });
