@@ -1,4 +1,4 @@
-import { Allocator, MAX_IN_USE } from '../../shared/allocator/allocator.js';
+import { Allocator, MAX_FILTERED, MAX_IN_USE } from '../../shared/allocator/allocator.js';
 import type { Cluster, ClusterClass, IPAddressClaim, IPPool } from '../../shared/kube/types.js';
 import { FakeRecorder, FakeStore } from '../../shared/testing/fake-store.js';
 import {
@@ -236,6 +236,169 @@ describe('BeforeClusterCreate decision table', () => {
     expect(store.claims.has(`${NS}/vip-cp-second`)).toBe(false);
     expect(recorder.reasons()).toContain('VIPDuplicateAddress');
     expect(store.patches.map((p) => p.cluster)).toEqual([`${NS}/first`]);
+  });
+
+  test('an address an IPAddress of another pool holds (two pools over one range): the claim keeps it out, the next is claimed', async () => {
+    store.addPool(POOL_KIND, pool('pool', ['10.0.0.10-10.0.0.20']));
+    const first = topologyCluster('first');
+    store.bindOnCreate = () => '10.0.0.10';
+    await call(first);
+    // A copy of the pool in another namespace hands out the same range.
+    const theirs = store.addresses.get(`${NS}/vip-cp-first`);
+    if (theirs) theirs.spec.poolRef = { ...theirs.spec.poolRef, name: 'team-template' };
+    const second = topologyCluster('second');
+    const response = await call(second);
+    expect(response).toMatchObject({ status: 'Success', retryAfterSeconds: RETRY.duplicate });
+    expect(response.message).toContain('of InClusterIPPool team-template also holds: the pools overlap');
+    expect(recorder.reasons()).toContain('VIPDuplicateAddress');
+    // Kept, so its pool does not hand the address out again; the next call claims the next address.
+    expect(
+      store.claims.get(`${NS}/vip-cp-second`)?.metadata.labels?.['vip.capi.gorizond.io/address-in-use'],
+    ).toBe('duplicate');
+    store.bindOnCreate = () => '10.0.0.11';
+    expect(await call(second)).toMatchObject({ retryAfterSeconds: RETRY.patched });
+    expect(store.clusters.get(`${NS}/second`)?.spec?.controlPlaneEndpoint?.host).toBe('10.0.0.11');
+    expect(store.patches.map((p) => p.patch.endpoint?.host)).toEqual(['10.0.0.10', '10.0.0.11']);
+  });
+
+  test('a twin seen after the Cluster was given the address (another replica wrote it): the Cluster keeps it', async () => {
+    store.addPool(POOL_KIND, pool('pool', ['10.0.0.10-10.0.0.20']));
+    store.bindOnCreate = () => '10.0.0.10';
+    const c1 = topologyCluster('c1');
+    const stale = structuredClone(c1);
+    await call(c1);
+    // A later twin appears; CAPI's copy is stale (no VIP), but the live Cluster carries it.
+    const twin = await store.createClaim({
+      ...(store.claims.get(`${NS}/vip-cp-c1`) as IPAddressClaim),
+      metadata: { name: 'vip-cp-x', namespace: NS },
+    });
+    store.bind(twin as IPAddressClaim, '10.0.0.10');
+    const labels = store.addresses.get(`${NS}/vip-cp-c1`)?.metadata.labels;
+    const twinAddress = store.addresses.get(`${NS}/vip-cp-x`);
+    if (twinAddress && labels) twinAddress.metadata.labels = labels;
+    // Another replica, without this one's memory, is called with the stale copy.
+    hook = testBeforeClusterCreate(store, recorder, new Allocator(store, { poolKinds: [POOL_KIND] }));
+    expect(await call(stale)).toMatchObject({ status: 'Success' });
+    expect(recorder.reasons()).not.toContain('VIPDuplicateAddress');
+    expect(store.claims.has(`${NS}/vip-cp-c1`)).toBe(true);
+    expect(store.clusters.get(`${NS}/c1`)?.spec?.controlPlaneEndpoint?.host).toBe('10.0.0.10');
+  });
+
+  test('a claim whose pool was deleted: given back (VIPPoolGone), and claimed from the pool that serves the Cluster now', async () => {
+    store.addPool(POOL_KIND, pool('old', ['10.0.0.10-10.0.0.20']));
+    const cluster = topologyCluster('c1');
+    expect(await call(cluster)).toMatchObject({ retryAfterSeconds: RETRY.binding });
+    store.pools.set(POOL_KIND.kind, []);
+    store.addPool(POOL_KIND, pool('new', ['10.0.1.10-10.0.1.20']));
+    // A later call, once the first call's watch gave up (a restart, or another replica).
+    hook = testBeforeClusterCreate(store, recorder, new Allocator(store, { poolKinds: [POOL_KIND] }));
+    const gone = await call(cluster);
+    expect(gone).toMatchObject({ retryAfterSeconds: RETRY['pool-gone'] });
+    expect(gone.message).toContain('InClusterIPPool old of IPAddressClaim ns/vip-cp-c1 is gone');
+    expect(recorder.reasons()).toContain('VIPPoolGone');
+    expect(store.claims.has(`${NS}/vip-cp-c1`)).toBe(false);
+    store.bindOnCreate = () => '10.0.1.10';
+    expect(await call(cluster)).toMatchObject({ retryAfterSeconds: RETRY.patched });
+    expect(store.claims.get(`${NS}/vip-cp-c1`)?.spec.poolRef.name).toBe('new');
+  });
+
+  test('a claim deleted while the call waited for it to bind is not published', async () => {
+    store.addPool(POOL_KIND, pool('pool', ['10.0.0.10-10.0.0.20']));
+    const cluster = topologyCluster('c1');
+    const answer = call(cluster);
+    await new Promise((r) => setTimeout(r, 10));
+    const claim = store.claims.get(`${NS}/vip-cp-c1`) as IPAddressClaim;
+    claim.metadata.deletionTimestamp = new Date();
+    store.bind(claim, '10.0.0.10');
+    expect((await answer).message).toContain('Waiting for IPAddressClaim ns/vip-cp-c1 to be released');
+    expect(store.patches).toEqual([]);
+  });
+
+  test('a claim given back from a full pool that the provider bound a moment before is kept and published', async () => {
+    store.addPool(POOL_KIND, pool('full', ['10.0.0.10-10.0.0.20'], { free: 0 }));
+    const cluster = topologyCluster('c1');
+    expect(await call(cluster)).toMatchObject({ retryAfterSeconds: RETRY.exhausted });
+    store.addPool(POOL_KIND, pool('roomy', ['10.0.1.10-10.0.1.20'], { free: 5 }));
+    // The give-back deletes the claim only as it was read: bound meanwhile, it is another version.
+    const remove = store.deleteClaim.bind(store);
+    store.deleteClaim = async (c, o) => {
+      store.bind(store.claims.get(`${NS}/vip-cp-c1`) as IPAddressClaim, '10.0.0.10');
+      return remove(c, o);
+    };
+    expect(await call(cluster)).toMatchObject({ retryAfterSeconds: RETRY.binding });
+    expect(store.claims.get(`${NS}/vip-cp-c1`)?.status?.addressRef?.name).toBe('vip-cp-c1');
+    // The call keeps watching its claim and writes the VIP itself.
+    for (let i = 0; i < 50 && store.patches.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(store.clusters.get(`${NS}/c1`)?.spec?.controlPlaneEndpoint?.host).toBe('10.0.0.10');
+  });
+
+  test('the Cluster carries another endpoint by the time the VIP is written: nothing written over it, the claim given back', async () => {
+    store.addPool(POOL_KIND, pool('pool', ['10.0.0.10-10.0.0.20']));
+    store.bindOnCreate = () => '10.0.0.10';
+    const cluster = structuredClone(topologyCluster('c1'));
+    // Another replica (or a person) wrote 10.0.0.99 after CAPI read the Cluster.
+    const live = store.clusters.get(`${NS}/c1`) as Cluster;
+    live.spec = { ...live.spec, controlPlaneEndpoint: { host: '10.0.0.99', port: 6443 } };
+    const response = await call(cluster);
+    expect(response).toMatchObject({ status: 'Success', retryAfterSeconds: RETRY.patched });
+    expect(response.message).toContain('carries endpoint 10.0.0.99 already');
+    expect(live.spec.controlPlaneEndpoint?.host).toBe('10.0.0.99');
+    expect(store.claims.has(`${NS}/vip-cp-c1`)).toBe(false);
+    expect(recorder.reasons()).toContain('VIPWriteRefused');
+  });
+
+  test('a Cluster deleted and created again under its name: the old call writes nothing on the new one', async () => {
+    store.addPool(POOL_KIND, pool('pool', ['10.0.0.10-10.0.0.20']));
+    store.bindOnCreate = () => '10.0.0.10';
+    const old = topologyCluster('c1');
+    store.clusters.delete(`${NS}/c1`);
+    const fresh = topologyCluster('c1');
+    expect(fresh.metadata.uid).not.toBe(old.metadata.uid);
+    const response = await call(old);
+    expect(response.message).toContain('was deleted and created again under its name');
+    expect(
+      store.clusters.get(`${NS}/c1`)?.metadata.annotations?.[ANNOTATION_CONTROL_PLANE_VIP],
+    ).toBeUndefined();
+  });
+
+  test('a call CAPI gave up on writes nothing', async () => {
+    store.addPool(POOL_KIND, pool('pool', ['10.0.0.10-10.0.0.20']));
+    store.bindOnCreate = () => '10.0.0.10';
+    const given = new AbortController();
+    given.abort();
+    await hook.handle(
+      {
+        apiVersion: 'hooks.runtime.cluster.x-k8s.io/v1alpha1',
+        kind: 'BeforeClusterCreateRequest',
+        cluster: structuredClone(topologyCluster('c1')),
+      },
+      { ...testCall(), signal: given.signal },
+    );
+    expect(store.patches).toEqual([]);
+  });
+
+  test('three addresses in a row only refused the probe: the Cluster is told the probe may be filtered, nothing more is burned', async () => {
+    store.addPool(POOL_KIND, pool('pool', ['10.0.0.10-10.0.0.20']));
+    let next = 10;
+    store.bindOnCreate = () => `10.0.0.${next++}`;
+    hook = testBeforeClusterCreate(
+      store,
+      recorder,
+      new Allocator(store, {
+        poolKinds: [POOL_KIND],
+        prober: async () => ({ answered: true, filtered: true, how: 'refused TCP 6443' }),
+      }),
+    );
+    const cluster = topologyCluster('c1');
+    for (let i = 0; i < MAX_FILTERED - 1; i++) await call(cluster);
+    const told = await call(cluster);
+    expect(told).toMatchObject({ retryAfterSeconds: RETRY['probe-filtered'] });
+    expect(told.message).toContain('the probe may be filtered');
+    expect(told.message).toContain('--probe-addresses=none');
+    expect(recorder.reasons()).toContain('VIPProbeFiltered');
+    // Asked again, it burns no further address.
+    await call(cluster);
+    expect(store.claims.size).toBe(MAX_FILTERED);
   });
 
   test('an address something already answers on: its claim keeps it out of circulation, VIPAddressInUse, the next is claimed', async () => {
@@ -579,7 +742,13 @@ describe('decide: the README table', () => {
       events: ['VIPPending'],
     },
     {
-      situation: 'the provider bound the claim to an address another IPAddress of the pool holds',
+      situation: "the claim's pool is gone (deleted, or re-created under another name)",
+      reads: waitingOn('pool-gone'),
+      answer: { retryAfterSeconds: RETRY['pool-gone'] },
+      events: ['VIPPoolGone'],
+    },
+    {
+      situation: 'the provider bound the claim to an address another IPAddress of ours holds, from any pool',
       reads: waitingOn('duplicate'),
       answer: { retryAfterSeconds: RETRY.duplicate },
       events: ['VIPDuplicateAddress'],
@@ -589,6 +758,12 @@ describe('decide: the README table', () => {
       reads: waitingOn('in-use'),
       answer: { retryAfterSeconds: RETRY['in-use'] },
       events: ['VIPAddressInUse'],
+    },
+    {
+      situation: 'the probe saw only refusals, address after address (a firewall may REJECT the port)',
+      reads: waitingOn('probe-filtered'),
+      answer: { retryAfterSeconds: RETRY['probe-filtered'] },
+      events: ['VIPProbeFiltered'],
     },
     {
       situation: "a claim of the Cluster's name is held in quarantine (a deleted Cluster's)",

@@ -549,7 +549,7 @@ export class Allocator {
         `${count} addresses in a row of ${claim.spec.poolRef.kind} ${claim.spec.poolRef.name} only refused the ` +
         `in-use probe (the last, ${address}: ${how}); a firewall's REJECT looks the same, so the probe may be ` +
         `filtered: IPAddressClaim ${ref(claim)} is kept unpublished. Free the address, or turn the probe off ` +
-        `(--probe-scope=none) or narrow it to ranges it can see`,
+        `(--probe-addresses=none) or narrow it to ranges it can see`,
     };
   }
 
