@@ -377,6 +377,35 @@ describe('BeforeClusterCreate decision table', () => {
     expect(store.patches).toEqual([]);
   });
 
+  test('an ingress address something answers on: the next ingress claim is made and its VIP written after the control-plane VIP', async () => {
+    store.addPool(POOL_KIND, pool('pool', ['10.0.0.10-10.0.0.20']));
+    store.addPool(POOL_KIND, pool('ingress', ['10.0.1.10-10.0.1.20'], { role: 'ingress' }));
+    store.bindOnCreate = (c) =>
+      c.spec.poolRef.name === 'ingress' ? `10.0.1.${10 + store.claims.size}` : '10.0.0.10';
+    hook = testBeforeClusterCreate(
+      store,
+      recorder,
+      new Allocator(store, {
+        poolKinds: [POOL_KIND],
+        prober: async (address) =>
+          address === '10.0.1.12'
+            ? { answered: true, how: 'TCP 443 accepted a connection' }
+            : { answered: false, how: 'no answer' },
+      }),
+    );
+    const cluster = topologyCluster('c1', { annotations: { [ANNOTATION_INGRESS_ENABLED]: 'true' } });
+    await call(cluster);
+    expect(
+      store.claims.get(`${NS}/vip-ingress-c1`)?.metadata.labels?.['vip.capi.gorizond.io/address-in-use'],
+    ).toBe('true');
+    // CAPI reads the control-plane VIP back; the ingress VIP comes from the slot's next name.
+    for (let i = 0; i < 3; i++) await call(store.clusters.get(`${NS}/c1`) as Cluster);
+    expect(store.claims.has(`${NS}/vip-ingress-c1-2`)).toBe(true);
+    expect(store.clusters.get(`${NS}/c1`)?.metadata.annotations?.['vip.capi.gorizond.io/ingress-vip']).toBe(
+      store.addresses.get(`${NS}/vip-ingress-c1-2`)?.spec.address,
+    );
+  });
+
   test('three addresses in a row only refused the probe: the Cluster is told the probe may be filtered, nothing more is burned', async () => {
     store.addPool(POOL_KIND, pool('pool', ['10.0.0.10-10.0.0.20']));
     let next = 10;

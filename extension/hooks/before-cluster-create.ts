@@ -131,6 +131,12 @@ export interface Facts {
   readonly allocations?: readonly Allocation[] | Conflict;
   /** The ingress claim, for a Cluster that carries its VIP. */
   readonly ingressClaim?: IPAddressClaim | null;
+  /**
+   * With no ingress claim read: the slot's next name (its earlier claims found their addresses in
+   * use), or a claim adopted from a reserve and found in use; either way the ingress VIP is claimed
+   * again, not given up.
+   */
+  readonly ingressNext?: SlotClaim;
   /** The ingress allocation (`null`: the Cluster does not want one). */
   readonly ingress?: Allocation | Conflict | null;
 }
@@ -413,7 +419,7 @@ function ingressAfter(f: Facts): Route {
   }
   if (f.ingressClaim === undefined) return need('ingressClaim');
   // No claim: no ingress pool served the class when the VIP was claimed.
-  if (!f.ingressClaim) return { response: success(), noIngress: true };
+  if (!f.ingressClaim && !f.ingressNext) return { response: success(), noIngress: true };
   if (f.ingress === undefined) return need('ingress');
   const address = ingressAddress(f.ingress);
   if (address) {
@@ -478,9 +484,8 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
   function ingress(f: Facts, className: string): Promise<Allocation | Conflict | null> {
     if (!wantsIngress(f.cluster)) return Promise.resolve(null);
     const claim = f.ingressClaim ?? undefined;
-    return unlessConflict(
-      allocator.allocate(f.cluster, className, INGRESS, claim ? { read: { claim } } : {}),
-    );
+    const read: SlotClaim | undefined = claim ? { claim } : f.ingressNext;
+    return unlessConflict(allocator.allocate(f.cluster, className, INGRESS, read ? { read } : {}));
   }
 
   /** Reads what the decision asked for. */
@@ -546,8 +551,11 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
         ]);
         return { ...f, allocations, ...(ing !== undefined ? { ingress: ing } : {}) };
       }
-      case 'ingressClaim':
-        return { ...f, ingressClaim: (await allocator.claimOf(cluster, INGRESS)).claim ?? null };
+      case 'ingressClaim': {
+        const { claim, attempt } = await allocator.claimOf(cluster, INGRESS);
+        const next = !claim && (attempt > 0 || allocator.adoptedAny(cluster, INGRESS));
+        return { ...f, ingressClaim: claim ?? null, ...(next ? { ingressNext: { attempt } } : {}) };
+      }
       case 'ingress':
         return { ...f, ingress: await ingress(f, cls.name) };
     }

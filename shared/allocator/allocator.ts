@@ -233,6 +233,12 @@ export class Allocator {
     return this.#own(cluster, this.#reserve?.adopted(namespace, name, slot.role) ?? []);
   }
 
+  /** Whether the Cluster adopted a claim for the slot's role, even one found in use (the reserve's cache). */
+  adoptedAny(cluster: Cluster, slot: Slot): boolean {
+    const { namespace, name } = cluster.metadata;
+    return (this.#reserve?.adopted(namespace, name, slot.role) ?? []).length > 0;
+  }
+
   /** Adopts a bound claim from the pool's reserve: one adoption at a time per Cluster and role here. */
   #fromReserve(cluster: Cluster, slot: Slot, pool: PoolRef): Promise<IPAddressClaim | undefined> {
     const key = `${cluster.metadata.uid ?? ref(cluster)}/${slot.role}`;
