@@ -139,8 +139,9 @@ export function registerClaimOwners(op: Operator, options: ClaimOwnerOptions): v
       options.deleteOrphans ? `${note}; deleting it` : note,
     );
     if (!options.deleteOrphans) return { requeueAfterMs: options.orphanGraceMs };
-    // Guarded by the cached claim's uid: a claim recreated under the same name is not deleted.
-    await options.store.deleteClaim(claim);
+    // Only as cached: a claim recreated under the same name, or adopted meanwhile, is not deleted
+    // (its change brings it back here).
+    if (!(await options.store.deleteClaim(claim, { unchanged: true }))) return undefined;
     setOrphan(key, false);
     return undefined;
   }

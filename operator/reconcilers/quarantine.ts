@@ -68,9 +68,13 @@ export function registerQuarantine(op: Operator, options: QuarantineOptions): vo
         );
         return { requeueAfterMs: action.requeueAfterMs };
       case 'release':
+        // Only as cached: a claim made since under the same name, or changed (its change brings
+        // it back here), is not deleted.
         ours.add(key);
-        // Guarded by the claim's uid: a claim made since under the same name is not deleted.
-        await options.store.deleteClaim(claim);
+        if (!(await options.store.deleteClaim(claim, { unchanged: true }))) {
+          ours.delete(key);
+          return undefined;
+        }
         await options.recorder.event(
           claim,
           'Normal',
