@@ -19,12 +19,13 @@ import { handlerName, HANDLER_SUFFIX } from './protocol.js';
 import { Allocator } from './allocator/allocator.js';
 import { answering, SILENT_AFTER_MS } from './answering.js';
 import { clusterNameOf, hasClusterOwner, isInUse, isOurs } from './allocator/claims.js';
-import { isFreeReserve } from './reserve.js';
+import { isFreeReserve, samePool } from './reserve.js';
 import { beforeMove } from './move-check.js';
 import { ref } from './cluster.js';
 import { heldFor, isQuarantined, quarantinedUntil } from './quarantine.js';
 import {
   ANNOTATION_ADDRESS_IN_USE,
+  LABEL_ADDRESS_IN_USE,
   LABEL_CLUSTER_CLASS,
   LABEL_ROLE,
   SETTINGS_VARIABLE as VARIABLE,
@@ -38,6 +39,7 @@ import {
   type PoolKind,
 } from './allocator/pools.js';
 import { KubeStore } from './allocator/store.js';
+import type { IPAddressClaim } from './kube/types.js';
 import { isNotFound, reason } from './kube/errors.js';
 import { EXTENSION_CONFIG, typeMeta } from './kube/gvk.js';
 
@@ -299,7 +301,7 @@ export async function diagnose(kc: KubeConfig, options: DoctorOptions): Promise<
       !overdue,
       `IPAddressClaim ${ref(claim)}`,
       overdue
-        ? `held past ${until.toISOString()} and not released: is a replica running with --reuse-grace above 0?`
+        ? `held past ${until.toISOString()} and not released: is a replica running? (any replica releases held claims, whatever its --reuse-grace)`
         : `keeps its address out of ${claim.spec.poolRef.kind} ${claim.spec.poolRef.name} ${heldFor(claim)}; ` +
             `kubectl delete ipaddressclaim -n ${claim.metadata.namespace} ${claim.metadata.name} releases it now`,
     );
@@ -307,13 +309,18 @@ export async function diagnose(kc: KubeConfig, options: DoctorOptions): Promise<
 
   // 8. Addresses a pool hands out that something else answered on: someone must free or exclude them.
   for (const claim of claims.filter(isInUse)) {
+    const seen = claim.metadata.annotations?.[ANNOTATION_ADDRESS_IN_USE] ?? '?';
     add(
       'address-in-use',
       false,
       `IPAddressClaim ${ref(claim)}`,
-      `${claim.spec.poolRef.kind} ${claim.spec.poolRef.name} handed out an address already answering ` +
-        `(${claim.metadata.annotations?.[ANNOTATION_ADDRESS_IN_USE] ?? '?'}); this claim keeps it out of ` +
-        `circulation: free the address or exclude it from the pool, then delete the claim`,
+      claim.metadata.labels?.[LABEL_ADDRESS_IN_USE] === 'duplicate'
+        ? `${claim.spec.poolRef.kind} ${claim.spec.poolRef.name} handed out an address another pool's ` +
+            `IPAddress holds (${seen}): the pools overlap (see check overlap); this claim keeps it out of its ` +
+            'pool: make the ranges disjoint, then delete the claim'
+        : `${claim.spec.poolRef.kind} ${claim.spec.poolRef.name} handed out an address already answering ` +
+            `(${seen}); this claim keeps it out of circulation: free the address or exclude it from the pool, ` +
+            'then delete the claim',
     );
   }
 
@@ -349,20 +356,58 @@ export async function diagnose(kc: KubeConfig, options: DoctorOptions): Promise<
         'kept only while a replica runs with --claim-reserve',
     );
   }
-  // 11. Pools of ours (labelled for a class or a role) whose addresses overlap: each pool hands out
-  // its addresses on its own, so two Clusters could be given one VIP. Found before it happens.
-  const labelled = (
+  // Every pool of the configured kinds ('' lists a namespaced kind in every namespace).
+  const pools = (
     await Promise.all(
       options.poolKinds.map(async (kind) =>
-        // '' lists a namespaced kind in every namespace.
-        ((await store.listPools(kind, options.namespace ?? ''))?.pools ?? [])
-          .filter((pool) =>
-            [LABEL_CLUSTER_CLASS, LABEL_ROLE].some((key) => pool.metadata.labels?.[key] !== undefined),
-          )
-          .map((pool) => ({ name: `${kind.kind} ${ref(pool)}`, ranges: poolRanges(pool) })),
+        ((await store.listPools(kind, options.namespace ?? ''))?.pools ?? []).map((pool) => ({ kind, pool })),
       ),
     )
   ).flat();
+  const poolOf = (claim: IPAddressClaim) =>
+    pools.find(
+      ({ kind, pool }) =>
+        kind.kind === claim.spec.poolRef.kind &&
+        pool.metadata.name === claim.spec.poolRef.name &&
+        (!pool.metadata.namespace || pool.metadata.namespace === claim.metadata.namespace),
+    );
+  const waiting = claims.filter(
+    (c) => isOurs(c) && !c.status?.addressRef?.name && !c.metadata.deletionTimestamp && !isFreeReserve(c),
+  );
+  // 11. Claims waiting on a pool that is gone: the provider never binds them; the Cluster's next
+  // BeforeClusterCreate gives each back and claims from a pool that serves it now.
+  for (const claim of waiting.filter((c) => !poolOf(c))) {
+    add(
+      'claim-pool',
+      false,
+      `IPAddressClaim ${ref(claim)}`,
+      `waits on ${claim.spec.poolRef.kind} ${claim.spec.poolRef.name}, which is gone: its Cluster's next call gives ` +
+        'it back and claims from a pool that serves it now (Event VIPPoolGone)',
+    );
+  }
+  // 12. Clusters' claims waiting on a full pool whose reserve holds bound claims: the reserve gives
+  // way (Event VIPReserveGaveWay on the pool) while a replica runs with --claim-reserve.
+  for (const claim of waiting) {
+    const found = poolOf(claim);
+    const held = claims.filter(
+      (c) => isFreeReserve(c) && c.status?.addressRef?.name && samePool(c.spec.poolRef, claim.spec.poolRef),
+    ).length;
+    if (!found || freeAddresses(found.pool) !== 0 || held === 0) continue;
+    add(
+      'reserve',
+      false,
+      `IPAddressClaim ${ref(claim)}`,
+      `waits on full ${claim.spec.poolRef.kind} ${claim.spec.poolRef.name} while its reserve holds ${held} bound ` +
+        'claim(s): the leader gives them back to waiting Clusters; still here after a minute, is a replica running with --claim-reserve?',
+    );
+  }
+  // 13. Pools of ours (labelled for a class or a role) whose addresses overlap: each pool hands out
+  // its addresses on its own, so two Clusters could be given one VIP. Found before it happens.
+  const labelled = pools
+    .filter(({ pool }) =>
+      [LABEL_CLUSTER_CLASS, LABEL_ROLE].some((key) => pool.metadata.labels?.[key] !== undefined),
+    )
+    .map(({ kind, pool }) => ({ name: `${kind.kind} ${ref(pool)}`, ranges: poolRanges(pool) }));
   let overlaps = 0;
   for (const [i, a] of labelled.entries()) {
     for (const b of labelled.slice(i + 1)) {
@@ -386,7 +431,7 @@ export async function diagnose(kc: KubeConfig, options: DoctorOptions): Promise<
       'no two pools of ours overlap',
     );
   }
-  // 12. Before clusterctl move: what it would lose or duplicate.
+  // 14. Before clusterctl move: what it would lose or duplicate.
   if (options.beforeMove) {
     for (const f of await beforeMove(kc, store, options.poolKinds, options.namespace))
       add('before-move', f.ok, f.subject, f.detail);
