@@ -6,7 +6,7 @@ import {
   type V1OwnerReference,
 } from '@kubernetes/client-node';
 import { ClaimWatch } from '../kube/claim-watch.js';
-import { isConflict, isNotFound } from '../kube/errors.js';
+import { isConflict, isNotFound, statusCode } from '../kube/errors.js';
 import {
   apiVersion,
   CLUSTER,
@@ -409,6 +409,16 @@ export class KubeStore implements Store {
         return;
       } catch (err) {
         if (isNotFound(err)) throw new ClusterChangedError(cluster, 'gone');
+        // Another uid is refused as an immutable field (422, tried on the plane), not a conflict.
+        if (statusCode(err) === 422) {
+          throw (
+            refusal(
+              cluster,
+              await this.getCluster(cluster.metadata.namespace, cluster.metadata.name),
+              patch,
+            ) ?? err
+          );
+        }
         if (!isConflict(err) || attempt >= CONFLICT_ATTEMPTS) throw err;
       }
       read = await this.getCluster(cluster.metadata.namespace, cluster.metadata.name);
