@@ -10,6 +10,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { Operator, OperatorEvent } from '../operator/operator.js';
 import { registerClaimOwners } from '../operator/reconcilers/claim-owners.js';
 import { registerClaimReserve, type ReservePoolKind } from '../operator/reconcilers/claim-reserve.js';
+import { registerInvariants } from '../operator/reconcilers/invariants.js';
 import { registerQuarantine } from '../operator/reconcilers/quarantine.js';
 import { registerVipAnswering } from '../operator/reconcilers/vip-answering.js';
 import { Allocator } from '../shared/allocator/allocator.js';
@@ -211,6 +212,18 @@ async function startOperator(
       );
     },
   });
+  if (config.auditIntervalMs > 0) {
+    registerInvariants(operator, {
+      store,
+      recorder,
+      intervalMs: config.auditIntervalMs,
+      poolKinds: config.poolKinds,
+      leakGraceMs: config.orphanClaimGraceMs,
+      onViolations: (counts) => {
+        for (const [kind, count] of Object.entries(counts)) metrics.invariantViolations.set({ kind }, count);
+      },
+    });
+  }
   if (config.claimReserve) {
     reserve.view = registerClaimReserve(operator, {
       store,
@@ -225,8 +238,9 @@ async function startOperator(
   });
   operator.on(OperatorEvent.NotLeading, () => {
     metrics.leader.set(0);
-    // Only the leader counts the reserve.
+    // Only the leader counts the reserve and the violations.
     metrics.reserveReady.set(0);
+    metrics.invariantViolations.reset();
     log.info('Stopped reconciling: the Lease is lost', { identity });
   });
   operator.on(OperatorEvent.Failed, (name: string, key: string, err: unknown, delay: number) =>
@@ -254,6 +268,7 @@ async function startOperator(
     claimOwners: config.enableReconciler,
     vipAnswering: config.reportVipAnswering,
     reuseGraceSeconds: config.reuseGraceMs / 1000,
+    auditIntervalSeconds: config.auditIntervalMs / 1000,
     claimReserve: config.claimReserve,
   });
   return operator;

@@ -90,6 +90,13 @@ export class Metrics implements ServerObserver {
     registers: [this.registry],
   });
 
+  readonly invariantViolations = new Gauge({
+    name: 'capi_vip_allocator_invariant_violations',
+    help: 'Standing violations of the fleet invariants by kind: duplicate (an address carried by two Clusters), unbacked (a VIP no live IPAddress of its claim holds), leaked (a claim of ours whose Cluster is gone, not held); the leader audits',
+    labelNames: ['kind'],
+    registers: [this.registry],
+  });
+
   readonly vipsReleased = new Counter({
     name: 'capi_vip_allocator_vips_released_total',
     help: 'Held VIPs given back to their pool, by how: grace (it passed) or early (the claim deleted by hand)',

@@ -30,6 +30,8 @@ export interface Config {
   readonly deleteOrphanClaims: boolean;
   /** How long a deleted Cluster's VIP is held before its pool may hand it out again; 0: not held. */
   readonly reuseGraceMs: number;
+  /** How often the leader audits the fleet's invariants (operator/reconcilers/invariants.ts); 0: never. */
+  readonly auditIntervalMs: number;
   /** Keep pools' reserves of pre-bound claims and adopt from them (shared/reserve.ts). */
   readonly claimReserve: boolean;
   /** Which VIPs are probed before they are published (shared/probe.ts). */
@@ -243,6 +245,11 @@ const FLAGS = {
     '5m',
     "How long a deleted Cluster's VIP is held after the Cluster is gone before its pool may hand it out again (0: at once)",
   ),
+  'audit-interval': flag(
+    duration,
+    '1m',
+    'How often the leader checks that no address is carried twice and every VIP is backed by its claim (0: never)',
+  ),
   'claim-reserve': flag(
     bool,
     'false',
@@ -299,6 +306,7 @@ export function parseFlags(argv: readonly string[]): Config {
     orphanClaimGraceMs: get('orphan-claim-grace'),
     deleteOrphanClaims: get('delete-orphan-claims'),
     reuseGraceMs: get('reuse-grace'),
+    auditIntervalMs: get('audit-interval'),
     claimReserve: get('claim-reserve'),
     probeAddresses: get('probe-addresses'),
     probeTimeoutMs: get('probe-timeout'),
