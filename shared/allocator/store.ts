@@ -66,10 +66,10 @@ export interface Store {
   /** Sets a label on an IPAddress (the duplicate check's key, see duplicates.ts). */
   labelAddress(address: IPAddress, key: string, value: string): Promise<void>;
   /**
-   * IPAddresses carrying label `key=value`, read live from the API server: in `namespace`, or in
-   * all namespaces when undefined.
+   * IPAddresses carrying label `key=value` (any value of `key` when `value` is undefined), read
+   * live from the API server: in `namespace`, or in all namespaces when undefined.
    */
-  listAddresses(namespace: string | undefined, key: string, value: string): Promise<IPAddress[]>;
+  listAddresses(namespace: string | undefined, key: string, value?: string): Promise<IPAddress[]>;
   /** Whether a pool kind is namespaced; undefined when it is not served. */
   namespaced(kind: PoolKind): Promise<boolean | undefined>;
   getClusterClass(namespace: string, name: string): Promise<ClusterClass | undefined>;
@@ -356,8 +356,8 @@ export class KubeStore implements Store {
     });
   }
 
-  listAddresses(namespace: string | undefined, key: string, value: string): Promise<IPAddress[]> {
-    return list(this.#api, IP_ADDRESS, namespace, `${key}=${value}`);
+  listAddresses(namespace: string | undefined, key: string, value?: string): Promise<IPAddress[]> {
+    return list(this.#api, IP_ADDRESS, namespace, value === undefined ? key : `${key}=${value}`);
   }
 
   getClusterClass(namespace: string, name: string): Promise<ClusterClass | undefined> {

@@ -199,13 +199,15 @@ export class FakeStore implements Store {
     if (stored) stored.metadata.labels = { ...stored.metadata.labels, [label]: value };
   }
 
-  async listAddresses(namespace: string | undefined, label: string, value: string): Promise<IPAddress[]> {
+  async listAddresses(namespace: string | undefined, label: string, value?: string): Promise<IPAddress[]> {
     this.#count('listAddresses');
     return structuredClone(
       [...this.addresses.values()].filter(
         (a) =>
           (namespace === undefined || a.metadata.namespace === namespace) &&
-          a.metadata.labels?.[label] === value,
+          (value === undefined
+            ? a.metadata.labels?.[label] !== undefined
+            : a.metadata.labels?.[label] === value),
       ),
     );
   }
