@@ -20,6 +20,8 @@ import { Allocator } from './allocator/allocator.js';
 import { answering, SILENT_AFTER_MS } from './answering.js';
 import { clusterNameOf, hasClusterOwner, isInUse, isOurs } from './allocator/claims.js';
 import { isFreeReserve, samePool } from './reserve.js';
+import { audit } from './audit.js';
+import { readFleet } from './fleet.js';
 import { beforeMove } from './move-check.js';
 import { ref } from './cluster.js';
 import { heldFor, isQuarantined, quarantinedUntil } from './quarantine.js';
@@ -431,7 +433,22 @@ export async function diagnose(kc: KubeConfig, options: DoctorOptions): Promise<
       'no two pools of ours overlap',
     );
   }
-  // 14. Before clusterctl move: what it would lose or duplicate.
+  // 14. The fleet's invariants, as the leader's auditor checks them (leaked claims are check claims').
+  const violations = audit({
+    ...(await readFleet(store, options.poolKinds, options.namespace)),
+    now: new Date(),
+    leakGraceMs: Infinity,
+  });
+  for (const v of violations) add('invariants', false, v.subject, `${v.kind}: ${v.detail}`);
+  if (violations.length === 0) {
+    add(
+      'invariants',
+      true,
+      `${clusters.length} Cluster(s)`,
+      'no address carried twice; every VIP backed by its claim',
+    );
+  }
+  // 15. Before clusterctl move: what it would lose or duplicate.
   if (options.beforeMove) {
     for (const f of await beforeMove(kc, store, options.poolKinds, options.namespace))
       add('before-move', f.ok, f.subject, f.detail);
