@@ -134,8 +134,10 @@ export async function run(config: Config, log: Logger): Promise<() => Promise<vo
   }
 
   // Always: held claims are released whatever the grace is now, and the invariants are audited.
-  const operator = await startOperator(config, kc, store, allocator, recorder, metrics, log, reserve);
+  const operator = await buildOperator(config, kc, store, allocator, recorder, metrics, log, reserve);
 
+  // Before the caches fill: a first list that is slow (a busy API server, a large fleet) must not
+  // leave liveness unanswered, or a kubelet restarts every replica when the fleet is busiest.
   if (config.healthProbeBindAddress.port !== 0) {
     const at = await serveProbes(config.healthProbeBindAddress, () => ready, operator);
     log.info('Serving probes', { port: at.port });
@@ -144,6 +146,22 @@ export async function run(config: Config, log: Logger): Promise<() => Promise<vo
     servers.push(await serveMetrics(metrics, config.metricsBindAddress));
     log.info('Serving metrics', { port: config.metricsBindAddress.port });
   }
+  const waiting = setInterval(
+    () =>
+      log.info('Waiting for the first lists', {
+        informers: operator.informers().filter((i) => i.state !== 'synced'),
+      }),
+    10_000,
+  );
+  await operator.start().finally(() => clearInterval(waiting));
+  log.info('Reconciler started', {
+    leaderElect: config.leaderElect,
+    claimOwners: config.enableReconciler,
+    vipAnswering: config.reportVipAnswering,
+    reuseGraceSeconds: config.reuseGraceMs / 1000,
+    auditIntervalSeconds: config.auditIntervalMs / 1000,
+    claimReserve: config.claimReserve,
+  });
   ready = true;
 
   return async () => {
@@ -155,8 +173,8 @@ export async function run(config: Config, log: Logger): Promise<() => Promise<vo
   };
 }
 
-/** The reconcilers the flags ask for, on one operator: one Lease, one set of watches. */
-async function startOperator(
+/** The reconcilers the flags ask for, on one operator (not started): one Lease, one set of watches. */
+async function buildOperator(
   config: Config,
   kc: KubeConfig,
   store: KubeStore,
@@ -261,16 +279,7 @@ async function startOperator(
   operator.on(OperatorEvent.LeaderError, (err: unknown) =>
     log.warn('Leader election error', { error: reason(err) }),
   );
-  await operator.start();
-  log.info('Reconciler started', {
-    leaderElect: config.leaderElect,
-    identity,
-    claimOwners: config.enableReconciler,
-    vipAnswering: config.reportVipAnswering,
-    reuseGraceSeconds: config.reuseGraceMs / 1000,
-    auditIntervalSeconds: config.auditIntervalMs / 1000,
-    claimReserve: config.claimReserve,
-  });
+  log.info('Operator built', { identity });
   return operator;
 }
 
