@@ -1,5 +1,5 @@
 import { Allocator, MAX_FILTERED, MAX_IN_USE } from '../../shared/allocator/allocator.js';
-import type { Cluster, ClusterClass, IPAddressClaim, IPPool } from '../../shared/kube/types.js';
+import type { Cluster, ClusterClass, IPAddress, IPAddressClaim, IPPool } from '../../shared/kube/types.js';
 import { FakeRecorder, FakeStore } from '../../shared/testing/fake-store.js';
 import {
   ANNOTATION_CONTROL_PLANE_VIP,
@@ -238,28 +238,41 @@ describe('BeforeClusterCreate decision table', () => {
     expect(store.patches.map((p) => p.cluster)).toEqual([`${NS}/first`]);
   });
 
-  test('an address an IPAddress of another pool holds (two pools over one range): the claim keeps it out, the next is claimed', async () => {
-    store.addPool(POOL_KIND, pool('pool', ['10.0.0.10-10.0.0.20']));
-    const first = topologyCluster('first');
-    store.bindOnCreate = () => '10.0.0.10';
-    await call(first);
-    // A copy of the pool in another namespace hands out the same range.
-    const theirs = store.addresses.get(`${NS}/vip-cp-first`);
-    if (theirs) theirs.spec.poolRef = { ...theirs.spec.poolRef, name: 'team-template' };
-    const second = topologyCluster('second');
-    const response = await call(second);
-    expect(response).toMatchObject({ status: 'Success', retryAfterSeconds: RETRY.duplicate });
-    expect(response.message).toContain('of InClusterIPPool team-template also holds: the pools overlap');
-    expect(recorder.reasons()).toContain('VIPDuplicateAddress');
-    // Kept, so its pool does not hand the address out again; the next call claims the next address.
-    expect(
-      store.claims.get(`${NS}/vip-cp-second`)?.metadata.labels?.['vip.capi.gorizond.io/address-in-use'],
-    ).toBe('duplicate');
-    store.bindOnCreate = () => '10.0.0.11';
-    expect(await call(second)).toMatchObject({ retryAfterSeconds: RETRY.patched });
-    expect(store.clusters.get(`${NS}/second`)?.spec?.controlPlaneEndpoint?.host).toBe('10.0.0.11');
-    expect(store.patches.map((p) => p.patch.endpoint?.host)).toEqual(['10.0.0.10', '10.0.0.11']);
-  });
+  test.each([
+    ['another pool of the namespace', { pool: 'team-template' }],
+    // A team template's pool copied into another namespace keeps its name: still another pool.
+    ['a pool of the same name in another namespace', { namespace: 'team-b' }],
+  ])(
+    'an address an IPAddress of %s holds (two pools over one range): the claim keeps it out, the next is claimed',
+    async (_, copy: { pool?: string; namespace?: string }) => {
+      store.addPool(POOL_KIND, pool('pool', ['10.0.0.10-10.0.0.20']));
+      const first = topologyCluster('first');
+      store.bindOnCreate = () => '10.0.0.10';
+      await call(first);
+      const theirs = store.addresses.get(`${NS}/vip-cp-first`) as IPAddress;
+      if (copy.pool) theirs.spec.poolRef = { ...theirs.spec.poolRef, name: copy.pool };
+      if (copy.namespace) {
+        store.addresses.delete(`${NS}/vip-cp-first`);
+        theirs.metadata.namespace = copy.namespace;
+        store.addresses.set(`${copy.namespace}/vip-cp-first`, theirs);
+      }
+      const second = topologyCluster('second');
+      const response = await call(second);
+      expect(response).toMatchObject({ status: 'Success', retryAfterSeconds: RETRY.duplicate });
+      expect(response.message).toContain(
+        `which IPAddress ${copy.namespace ?? NS}/vip-cp-first of InClusterIPPool ${copy.pool ?? 'pool'} also holds: the pools overlap`,
+      );
+      expect(recorder.reasons()).toContain('VIPDuplicateAddress');
+      // Kept, so its pool does not hand the address out again; the next call claims the next address.
+      expect(
+        store.claims.get(`${NS}/vip-cp-second`)?.metadata.labels?.['vip.capi.gorizond.io/address-in-use'],
+      ).toBe('duplicate');
+      store.bindOnCreate = () => '10.0.0.11';
+      expect(await call(second)).toMatchObject({ retryAfterSeconds: RETRY.patched });
+      expect(store.clusters.get(`${NS}/second`)?.spec?.controlPlaneEndpoint?.host).toBe('10.0.0.11');
+      expect(store.patches.map((p) => p.patch.endpoint?.host)).toEqual(['10.0.0.10', '10.0.0.11']);
+    },
+  );
 
   test('a twin seen after the Cluster was given the address (another replica wrote it): the Cluster keeps it', async () => {
     store.addPool(POOL_KIND, pool('pool', ['10.0.0.10-10.0.0.20']));

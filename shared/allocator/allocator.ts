@@ -473,7 +473,13 @@ export class Allocator {
     const found =
       `${ours} bound IPAddressClaim ${ref(claim)} to ${ip}, which IPAddress ${ref(twin)} of ${theirs} ` +
       `also holds`;
-    if (samePool(claim.spec.poolRef, twin.spec.poolRef)) {
+    // One pool: the same ref and, for a namespaced kind, the same namespace (a template's pool copied
+    // into two namespaces keeps its name).
+    const onePool =
+      samePool(claim.spec.poolRef, twin.spec.poolRef) &&
+      ((await this.#scopeOf(twin.spec.poolRef, address.metadata.namespace)) === undefined ||
+        twin.metadata.namespace === address.metadata.namespace);
+    if (onePool) {
       // Only as read: bound to it, it was read so; changed since, the next call looks again.
       await this.#store.deleteClaim(claim, { unchanged: true });
       return {
