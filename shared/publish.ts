@@ -4,7 +4,8 @@
  * value is a valid label value, and the original implementation's topology variables where the
  * class declares them. BeforeClusterCreate and the reconciler both build it here.
  */
-import { isIPv4 } from 'node:net';
+import { isIP, isIPv4 } from 'node:net';
+import { carriesLabel } from './allocator/duplicates.js';
 import type { ClusterPatch } from './allocator/store.js';
 import type { Cluster, ClusterClass, ClusterVariable } from './kube/types.js';
 import {
@@ -50,6 +51,10 @@ export function clusterPatch(publication: Publication, cc?: ClusterClass): Clust
   const annotations: Record<string, string> = {};
   const labels: Record<string, string> = {};
   const variables: ClusterVariable[] = [];
+  // Each address carried is also a label, so the next allocation finds it by one selector.
+  for (const address of [endpoint?.host, endpoint?.secondary, ingress]) {
+    if (address && isIP(address)) labels[carriesLabel(address)] = '';
+  }
   if (endpoint) {
     annotations[ANNOTATION_CONTROL_PLANE_VIP] = endpoint.host;
     annotations[ANNOTATION_CONTROL_PLANE_PORT] = String(endpoint.port);

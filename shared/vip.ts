@@ -40,6 +40,12 @@ export const SETTINGS_VARIABLE = 'vipAllocator';
 export const LEGACY_VIP_VARIABLE = 'clusterVip';
 /** On IPAddresses bound to our claims: a hash of pool and address, so twins are found by label. */
 export const LABEL_ADDRESS_KEY = 'vip.capi.gorizond.io/address-key';
+/**
+ * On a Cluster, one label per address it carries, `<prefix><key of the address>: ""`: an address a
+ * Cluster carries is found by one label selector even when no IPAddress holds it any more (its
+ * pool deleted by force) or it was set by hand.
+ */
+export const CARRIES_LABEL_PREFIX = 'carries.vip.capi.gorizond.io/';
 /** When CAPI's probe first reached the Cluster's API server through its VIP (shared/answering.ts). */
 export const ANNOTATION_ANSWERING_SINCE = 'vip.capi.gorizond.io/answering-since';
 /** Set while the control plane reports initialized and the VIP does not answer; removed when it does. */

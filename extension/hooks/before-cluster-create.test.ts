@@ -274,6 +274,21 @@ describe('BeforeClusterCreate decision table', () => {
     },
   );
 
+  test('an address another Cluster carries though no IPAddress holds it any more (its pool deleted by force): kept out, the next claimed', async () => {
+    store.addPool(POOL_KIND, pool('pool', ['10.0.0.10-10.0.0.20']));
+    store.bindOnCreate = () => '10.0.0.10';
+    await call(topologyCluster('first'));
+    // The pool was deleted by force and made again: the IPAddress went, the Cluster keeps its VIP.
+    store.addresses.delete(`${NS}/vip-cp-first`);
+    const second = topologyCluster('second');
+    const response = await call(second);
+    expect(response).toMatchObject({ retryAfterSeconds: RETRY.duplicate });
+    expect(response.message).toContain('which Cluster ns/first, which no IPAddress backs');
+    store.bindOnCreate = () => '10.0.0.11';
+    await call(second);
+    expect(store.clusters.get(`${NS}/second`)?.spec?.controlPlaneEndpoint?.host).toBe('10.0.0.11');
+  });
+
   test('a twin seen after the Cluster was given the address (another replica wrote it): the Cluster keeps it', async () => {
     store.addPool(POOL_KIND, pool('pool', ['10.0.0.10-10.0.0.20']));
     store.bindOnCreate = () => '10.0.0.10';
@@ -548,8 +563,9 @@ describe('BeforeClusterCreate decision table', () => {
     const before = store.requests;
     store.bind(claim, '10.0.0.11');
     expect(await answer).toMatchObject({ retryAfterSeconds: RETRY.patched });
-    // After the bind: read the address, label it, list its twins, write the Cluster, read the class.
-    expect(store.requests - before).toBeLessThanOrEqual(5);
+    // After the bind: read the address, label it, list its twins and the Clusters carrying it, write
+    // the Cluster, read the class.
+    expect(store.requests - before).toBeLessThanOrEqual(6);
   });
 
   test('a claim that binds after the call gets its VIP written at once, and calls meanwhile cost nothing', async () => {
@@ -590,6 +606,7 @@ describe('BeforeClusterCreate decision table', () => {
       createClaim: 1,
       labelAddress: 1, // the duplicate check's key
       listAddresses: 1, // its twins
+      listClusters: 1, // Clusters carrying it (by label)
       getClusterClass: 1,
       patchCluster: 1,
     });

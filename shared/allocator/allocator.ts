@@ -41,7 +41,7 @@ import {
   quarantinedUntil,
   quarantineMeta,
 } from '../quarantine.js';
-import { addressKey, carries, twinOf } from './duplicates.js';
+import { addressKey, carries, carriesLabel, twinOf } from './duplicates.js';
 import { freeAddresses, poolRef, rankPools, type Candidate, type PoolKind } from './pools.js';
 import type { Store } from './store.js';
 
@@ -388,7 +388,9 @@ export class Allocator {
     const address = addressName ? await this.#store.getAddress(namespace, addressName) : undefined;
     if (address?.spec.address && !address.metadata.deletionTimestamp) {
       const twin = await this.#twin(address);
-      if (twin) return this.#duplicate(cluster, claim, address, twin);
+      if (twin) return this.#duplicate(cluster, claim, address, { twin });
+      const carrier = await this.#carrier(cluster, address.spec.address);
+      if (carrier) return this.#duplicate(cluster, claim, address, { carrier });
       const answer = await this.#probe(cluster, slot, address.spec.address);
       if (answer?.filtered && (current.attempt ?? 0) + 1 >= MAX_FILTERED) {
         return this.#filtered(claim, address.spec.address, answer.how, (current.attempt ?? 0) + 1);
@@ -460,7 +462,7 @@ export class Allocator {
     cluster: Cluster,
     claim: IPAddressClaim,
     address: IPAddress,
-    twin: IPAddress,
+    holder: { readonly twin: IPAddress } | { readonly carrier: Cluster },
   ): Promise<Allocation> {
     const ip = address.spec.address;
     const live = await this.#store.getCluster(cluster.metadata.namespace, cluster.metadata.name);
@@ -469,13 +471,16 @@ export class Allocator {
       return { state: 'allocated', address: ip, ...(prefix ? { prefix } : {}), claim };
     }
     const ours = `${claim.spec.poolRef.kind} ${claim.spec.poolRef.name}`;
-    const theirs = `${twin.spec.poolRef.kind} ${twin.spec.poolRef.name}`;
-    const found =
-      `${ours} bound IPAddressClaim ${ref(claim)} to ${ip}, which IPAddress ${ref(twin)} of ${theirs} ` +
-      `also holds`;
+    // (List items come without kind: which holder it is, is said by the caller.)
+    const twin = 'twin' in holder ? holder.twin : undefined;
+    const theirs = twin
+      ? `IPAddress ${ref(twin)} of ${twin.spec.poolRef.kind} ${twin.spec.poolRef.name}`
+      : `Cluster ${'carrier' in holder ? ref(holder.carrier) : '?'}, which no IPAddress backs (its pool deleted by force, or set by hand)`;
+    const found = `${ours} bound IPAddressClaim ${ref(claim)} to ${ip}, which ${theirs} also holds`;
     // One pool: the same ref and, for a namespaced kind, the same namespace (a template's pool copied
-    // into two namespaces keeps its name).
+    // into two namespaces keeps its name). Then the provider handed it out twice: give it back.
     const onePool =
+      twin !== undefined &&
       samePool(claim.spec.poolRef, twin.spec.poolRef) &&
       ((await this.#scopeOf(twin.spec.poolRef, address.metadata.namespace)) === undefined ||
         twin.metadata.namespace === address.metadata.namespace);
@@ -488,17 +493,30 @@ export class Allocator {
         message: `${found}: released the claim to claim again`,
       };
     }
+    // Its pool would hand the address out again: the claim keeps it out, as an address in use.
     await this.#store.patchClaim(claim, {
       labels: { [LABEL_ADDRESS_IN_USE]: 'duplicate' },
-      annotations: { [ANNOTATION_ADDRESS_IN_USE]: `${ip}: also held by IPAddress ${ref(twin)} of ${theirs}` },
+      annotations: { [ANNOTATION_ADDRESS_IN_USE]: `${ip}: also held by ${theirs}` },
     });
     return {
       state: 'pending',
       reason: 'duplicate',
       message:
-        `${found}: the pools overlap. The claim keeps ${ip} out of ${ours}, and the next address is ` +
-        `claimed; make the pools' ranges disjoint`,
+        `${found}: ${twin ? 'the pools overlap' : 'its pool no longer knows it is taken'}. ` +
+        `The claim keeps ${ip} out of ${ours}, and the next address is claimed` +
+        (twin ? `; make the pools' ranges disjoint` : ''),
     };
+  }
+
+  /**
+   * Another Cluster carrying the address (by the label every publication sets), whether or not an
+   * IPAddress still holds it: a pool deleted by force and made again hands out addresses its old
+   * IPAddresses held, and a host set by hand is held by none.
+   */
+  async #carrier(cluster: Cluster, address: string): Promise<Cluster | undefined> {
+    return (await this.#store.listClusters(undefined, carriesLabel(address))).find(
+      (c) => c.metadata.uid !== cluster.metadata.uid && carries(c, address),
+    );
   }
 
   /** The configured pool kind a claim's or address's poolRef names. */

@@ -5,6 +5,7 @@ import {
   ANNOTATION_CONTROL_PLANE_VIP,
   ANNOTATION_CONTROL_PLANE_VIP_SECONDARY,
   ANNOTATION_INGRESS_VIP,
+  CARRIES_LABEL_PREFIX,
 } from '../vip.js';
 
 /** One spelling per address: IPv6 has many (`fd00::1`, `FD00:0::1`), the URL parser keeps one. */
@@ -23,8 +24,15 @@ const sameObject = (a: IPAddress, b: IPAddress): boolean =>
  * only the addresses that could be twins, not the fleet's.
  */
 export function addressKey(address: IPAddress): string {
-  return createHash('sha256').update(canonicalAddress(address.spec.address)).digest('hex').slice(0, 40);
+  return keyOf(address.spec.address);
 }
+
+/** The key of an address in any spelling. */
+export const keyOf = (address: string): string =>
+  createHash('sha256').update(canonicalAddress(address)).digest('hex').slice(0, 40);
+
+/** The label a Cluster carrying `address` wears (see CARRIES_LABEL_PREFIX). */
+export const carriesLabel = (address: string): string => `${CARRIES_LABEL_PREFIX}${keyOf(address)}`;
 
 /**
  * Another IPAddress that holds the same address, from any pool. IPAM providers pick a free address

@@ -76,8 +76,8 @@ export interface Store {
   /** ClusterClasses in `namespace`, or in all namespaces when undefined. */
   listClusterClasses(namespace?: string): Promise<ClusterClass[]>;
   getCluster(namespace: string, name: string): Promise<Cluster | undefined>;
-  /** Clusters in `namespace`, or in all namespaces when undefined. */
-  listClusters(namespace?: string): Promise<Cluster[]>;
+  /** Clusters in `namespace` (all namespaces when undefined), those carrying `label` when given. */
+  listClusters(namespace?: string, label?: string): Promise<Cluster[]>;
   /**
    * Writes the endpoint, annotations, labels and topology variables given, in one patch, to this
    * Cluster only: a Cluster re-created under its name (another uid) is never written, nor is an
@@ -372,8 +372,8 @@ export class KubeStore implements Store {
     return readOrUndefined(this.#api, CLUSTER, namespace, name);
   }
 
-  listClusters(namespace?: string): Promise<Cluster[]> {
-    return list<Cluster & KubernetesObject>(this.#api, CLUSTER, namespace);
+  listClusters(namespace?: string, label?: string): Promise<Cluster[]> {
+    return list<Cluster & KubernetesObject>(this.#api, CLUSTER, namespace, label);
   }
 
   async patchCluster(cluster: Cluster, patch: ClusterPatch): Promise<void> {

@@ -227,9 +227,13 @@ export class FakeStore implements Store {
     return structuredClone(this.clusters.get(key(namespace, name)));
   }
 
-  async listClusters(namespace?: string): Promise<Cluster[]> {
+  async listClusters(namespace?: string, label?: string): Promise<Cluster[]> {
     this.#count('listClusters');
-    return [...this.clusters.values()].filter((c) => !namespace || c.metadata.namespace === namespace);
+    return [...this.clusters.values()].filter(
+      (c) =>
+        (!namespace || c.metadata.namespace === namespace) &&
+        (label === undefined || c.metadata.labels?.[label] !== undefined),
+    );
   }
 
   async patchCluster(cluster: Cluster, patch: ClusterPatch): Promise<void> {
