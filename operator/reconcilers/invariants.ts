@@ -1,23 +1,14 @@
 /**
- * The product's promise, checked on the live fleet (shared/audit.ts decides; this shell reads).
- * Every `intervalMs` the leader lists the Clusters, our claims and the pools, reads the IPAddress
- * of each bound claim whose Cluster carries a VIP, and audits them. A violation that stands is a
- * Warning Event `VIPInvariantViolated` on each object involved, once while it lasts (not every
- * round), and the counts by kind are reported after every round.
+ * The product's promise, checked on the live fleet (shared/audit.ts decides; shared/fleet.ts reads,
+ * as doctor does). Every `intervalMs` the leader takes one look at the fleet and audits it. A
+ * violation that stands is a Warning Event `VIPInvariantViolated` on each object involved, once
+ * while it lasts (not every round), and the counts by kind are reported after every round.
  */
-import {
-  audit,
-  countByKind,
-  VIP_ANNOTATIONS,
-  ViolationTracker,
-  type ViolationKind,
-} from '../../shared/audit.js';
-import { clusterNameOf } from '../../shared/allocator/claims.js';
+import { audit, countByKind, ViolationTracker, type ViolationKind } from '../../shared/audit.js';
 import { DEFAULT_POOL_KINDS, type PoolKind } from '../../shared/allocator/pools.js';
 import type { Store } from '../../shared/allocator/store.js';
-import { ref } from '../../shared/cluster.js';
 import type { Recorder } from '../../shared/events.js';
-import type { Cluster, IPAddress, IPAddressClaim } from '../../shared/kube/types.js';
+import { readFleet } from '../../shared/fleet.js';
 import type { Operator, ReconcileResult } from '../operator.js';
 
 export interface InvariantsOptions {
@@ -40,36 +31,9 @@ const DEFAULT_LEAK_GRACE_MS = 10 * 60_000;
  * second look this much later confirms it.
  */
 const CONFIRM_MS = 5_000;
-/** IPAddresses are read one per claim: a few at a time, so a large fleet does not flood the API server. */
-const READS_AT_ONCE = 4;
 
 /** The one key: the whole fleet is one audit. */
 const FLEET = 'fleet';
-
-/** The IPAddress of each bound claim whose Cluster carries a VIP: the only ones an audit looks up. */
-async function boundAddresses(
-  store: Store,
-  clusters: readonly Cluster[],
-  claims: readonly IPAddressClaim[],
-): Promise<IPAddress[]> {
-  const carrying = new Set(
-    clusters.filter((c) => VIP_ANNOTATIONS.some((a) => c.metadata.annotations?.[a])).map((c) => ref(c)),
-  );
-  const wanted = claims.flatMap((c) => {
-    const name = c.status?.addressRef?.name;
-    const cluster = clusterNameOf(c);
-    return name && cluster && carrying.has(`${c.metadata.namespace}/${cluster}`)
-      ? [{ namespace: c.metadata.namespace, name }]
-      : [];
-  });
-  const found: IPAddress[] = [];
-  for (let i = 0; i < wanted.length; i += READS_AT_ONCE) {
-    const batch = wanted.slice(i, i + READS_AT_ONCE);
-    const read = await Promise.all(batch.map((w) => store.getAddress(w.namespace, w.name)));
-    found.push(...read.filter((a) => a !== undefined));
-  }
-  return found;
-}
 
 export function registerInvariants(op: Operator, options: InvariantsOptions): void {
   const { store, recorder } = options;
@@ -78,16 +42,9 @@ export function registerInvariants(op: Operator, options: InvariantsOptions): vo
   const tracker = new ViolationTracker({ duplicate: 0, unbacked: CONFIRM_MS, leaked: leakGraceMs });
 
   async function reconcile(): Promise<ReconcileResult> {
-    // Clusters first: a VIP seen on a Cluster was backed before it was written, so lists read after
-    // it still show the backing unless something really took it away.
-    const clusters = await store.listClusters();
-    const claims = await store.listClaims({ labelled: true });
-    // A namespaced kind listed under no namespace: every namespace's pools.
-    const lists = await Promise.all(kinds.map((kind) => store.listPools(kind, '')));
-    const pools = lists.flatMap((list) => list?.pools ?? []);
-    const addresses = await boundAddresses(store, clusters, claims);
+    const fleet = await readFleet(store, kinds);
     const now = new Date();
-    const found = audit({ clusters, claims, addresses, pools, now, leakGraceMs });
+    const found = audit({ ...fleet, now, leakGraceMs });
     const { standing, fresh, pending } = tracker.update(found, now.getTime());
     for (const violation of fresh) {
       for (const obj of violation.involved) {
