@@ -9,6 +9,7 @@ import {
   LABEL_ROLE,
 } from '../../shared/vip.js';
 import { readFileSync } from 'node:fs';
+import type { Prober } from '../../shared/probe.js';
 import type { Allocation } from '../../shared/allocator/allocator.js';
 import {
   beforeClusterCreate,
@@ -116,6 +117,14 @@ describe('BeforeClusterCreate decision table', () => {
       },
       testCall(),
     );
+
+  /** A pool handing out its addresses in turn, and the hook with this prober. */
+  const probing = (prober: Prober): void => {
+    store.addPool(POOL_KIND, pool('pool', ['10.0.0.10-10.0.0.20']));
+    let next = 10;
+    store.bindOnCreate = () => `10.0.0.${next++}`;
+    hook = testBeforeClusterCreate(store, recorder, new Allocator(store, { poolKinds: [POOL_KIND], prober }));
+  };
 
   beforeEach(() => {
     store = new FakeStore([POOL_KIND]);
@@ -435,17 +444,7 @@ describe('BeforeClusterCreate decision table', () => {
   });
 
   test('three addresses in a row only refused the probe: the Cluster is told the probe may be filtered, nothing more is burned', async () => {
-    store.addPool(POOL_KIND, pool('pool', ['10.0.0.10-10.0.0.20']));
-    let next = 10;
-    store.bindOnCreate = () => `10.0.0.${next++}`;
-    hook = testBeforeClusterCreate(
-      store,
-      recorder,
-      new Allocator(store, {
-        poolKinds: [POOL_KIND],
-        prober: async () => ({ answered: true, filtered: true, how: 'refused TCP 6443' }),
-      }),
-    );
+    probing(async () => ({ answered: true, filtered: true, how: 'refused TCP 6443' }));
     const cluster = topologyCluster('c1');
     for (let i = 0; i < MAX_FILTERED - 1; i++) await call(cluster);
     const told = await call(cluster);
@@ -495,17 +494,7 @@ describe('BeforeClusterCreate decision table', () => {
   });
 
   test(`${MAX_IN_USE} addresses in use in a row: the Cluster stops claiming and says what to do`, async () => {
-    store.addPool(POOL_KIND, pool('pool', ['10.0.0.10-10.0.0.20']));
-    let next = 10;
-    store.bindOnCreate = () => `10.0.0.${next++}`;
-    hook = testBeforeClusterCreate(
-      store,
-      recorder,
-      new Allocator(store, {
-        poolKinds: [POOL_KIND],
-        prober: async () => ({ answered: true, how: 'TCP 6443 accepted a connection' }),
-      }),
-    );
+    probing(async () => ({ answered: true, how: 'TCP 6443 accepted a connection' }));
     const cluster = topologyCluster('c1');
     for (let i = 0; i <= MAX_IN_USE; i++) await call(cluster);
     const last = await call(cluster);
