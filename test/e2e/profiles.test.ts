@@ -124,9 +124,10 @@ beforeAll(async () => {
   ];
   const v6 = inClusterIPPool(ns, 'v6', ['fd00:10::10-fd00:10::12'], { labels: vipLabels('kubeadm6') });
   objs.push({ ...v6, spec: { ...v6.spec, prefix: 64 } });
-  for (const cls of ['kubeadm', 'rke2', 'k0s', 'ownkv', 'legacy']) {
-    objs.push(inClusterIPPool(ns, `v4-${cls}`, ['10.30.0.10-10.30.0.12'], { labels: vipLabels(cls) }));
-  }
+  // A range per class: pools over one range are a duplicate this product refuses to publish.
+  ['kubeadm', 'rke2', 'k0s', 'ownkv', 'legacy'].forEach((cls, i) =>
+    objs.push(inClusterIPPool(ns, `v4-${cls}`, [`10.30.${i}.10-10.30.${i}.12`], { labels: vipLabels(cls) })),
+  );
   for (const o of objs) await objects.create(o);
 });
 afterAll(async () => {

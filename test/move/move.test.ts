@@ -168,8 +168,8 @@ describe('clusterctl move to a second plane', () => {
     await target.objects.create(global);
     for (const o of [
       ...clusterClass('k0s', ns, 'mv', { discover: true }),
-      inClusterIPPool(ns, 'v4', ['10.160.0.10-10.160.0.19'], { labels: vipLabels('mv') }),
-      inClusterIPPool(ns, 'ingress', ['10.161.0.10-10.161.0.19'], {
+      inClusterIPPool(ns, 'v4', ['10.162.0.10-10.162.0.19'], { labels: vipLabels('mv') }),
+      inClusterIPPool(ns, 'ingress', ['10.163.0.10-10.163.0.19'], {
         labels: { ...vipLabels('mv'), 'vip.capi.gorizond.io/role': 'ingress' },
       }),
       global,
