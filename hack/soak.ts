@@ -7,8 +7,11 @@
  *   SOAK_SKIP=<a,b>      operation types to leave out (hack/soak/schedule.ts), to look past a known bug
  *   SOAK_BOUND_SECONDS   how long each Cluster has to carry its VIP once faults stop (default 180)
  *
- * Exits 0 when the promise held, 1 with the failure (step, seed) when it did not. Ctrl-C stops
- * after the operation under way and cleans up; a second Ctrl-C exits at once.
+ * Exits 0 when the promise held, 1 with the failure (step, seed) when it did not. Ctrl-C (or
+ * SIGTERM) stops after the operation under way and cleans up; a second one exits at once.
+ *
+ * While it runs, the soak stands in for the plane's extension (hack/soak/faults.ts): `npm run
+ * control-plane -- status` shows that process down, and other suites must not run meanwhile.
  */
 import { randomInt } from 'node:crypto';
 import { upExtension } from './control-plane/extension.js';
@@ -49,11 +52,14 @@ async function main(): Promise<void> {
   await upExtension(log);
   process.env.KUBECONFIG = KUBECONFIG;
   const abort = new AbortController();
-  process.on('SIGINT', () => {
-    if (abort.signal.aborted) process.exit(130);
-    log('soak: stopping after the operation under way (Ctrl-C again to exit at once)');
+  // SIGTERM too (another session's cleanup): the plane's extension is put back and the IPAM provider thawed.
+  const stopping = (signal: NodeJS.Signals): void => {
+    if (abort.signal.aborted) process.exit(signal === 'SIGINT' ? 130 : 143);
+    log(`soak: ${signal}: stopping after the operation under way (again to exit at once)`);
     abort.abort();
-  });
+  };
+  process.on('SIGINT', stopping);
+  process.on('SIGTERM', stopping);
   await runSoak({ ...options, log, signal: abort.signal });
 }
 

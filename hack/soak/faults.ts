@@ -116,7 +116,10 @@ export class Replicas {
       );
     }
     await stop(plane);
-    log(`Stopped the plane's ${EXTENSION_NAME} (pid ${plane.pid}); it is restarted at the end`);
+    log(
+      `Stopped the plane's ${EXTENSION_NAME} (pid ${plane.pid}); it is restarted at the end. Until then the ` +
+        `soak stands in for it on its port and \`status\` shows it down: run no other suite meanwhile`,
+    );
     const replicas = new Replicas(
       [PLANE_GRACE, PLANE_GRACE].map((grace) => ({ grace, past: [], lock: Promise.resolve() })),
       { startedAt: state.startedAt, pid: plane.pid },

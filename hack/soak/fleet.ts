@@ -7,13 +7,13 @@
 import { PatchStrategy, type KubernetesObjectApi } from '@kubernetes/client-node';
 import type { AuditInput } from '../../shared/audit.js';
 import {
+  apiVersion,
+  CLUSTER,
   GLOBAL_IN_CLUSTER_IP_POOL,
   IN_CLUSTER_IP_POOL,
   IP_ADDRESS,
   IP_ADDRESS_CLAIM,
-  CLUSTER,
 } from '../../shared/kube/gvk.js';
-import { apiVersion } from '../../shared/kube/gvk.js';
 import type { Cluster, IPAddress, IPAddressClaim, IPPool } from '../../shared/kube/types.js';
 import { isQuarantined } from '../../shared/quarantine.js';
 import { isFreeReserve } from '../../shared/reserve.js';
@@ -33,15 +33,14 @@ let api: KubernetesObjectApi | undefined;
 /** Made on first use: `npm run soak` points KUBECONFIG at the plane after the imports. */
 const objects = (): KubernetesObjectApi => (api ??= kube().objects);
 
-/** One pool: where it is, its part of the subnet (base size, largest size), and what it is now. */
+/** One pool: where it is, its part of the subnet, and what it is now. */
 export interface PoolPlan {
   readonly label: string;
   readonly kind: 'InClusterIPPool' | 'GlobalInClusterIPPool';
   readonly namespace?: string;
   readonly name: string;
   readonly first: number;
-  /** Its size at the start, and the least it is given back once faults stop. */
-  readonly base: number;
+  /** Its largest part (a grown pool stops there), and its size now. */
   readonly max: number;
   size: number;
   reserve?: { size: number; namespaces?: string[] };
@@ -119,7 +118,6 @@ export class Fleet {
         namespace: a,
         name: 'pool',
         first: 10,
-        base: 20,
         max: 30,
         size: 20,
       },
@@ -129,7 +127,6 @@ export class Fleet {
         namespace: b,
         name: 'pool',
         first: 40,
-        base: 20,
         max: 30,
         size: 20,
       },
@@ -138,7 +135,6 @@ export class Fleet {
         kind: 'GlobalInClusterIPPool',
         name: `soak-${run}`,
         first: 70,
-        base: 20,
         max: 30,
         size: 20,
       },
@@ -149,7 +145,6 @@ export class Fleet {
         namespace: b,
         name: 'overlap',
         first: 10,
-        base: 30,
         max: 30,
         size: 30,
       },

@@ -9,7 +9,9 @@
  *
  * `npm run soak` runs it long (hack/soak.ts); `npm test` runs it short (test/soak/).
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { execa } from 'execa';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { audit, ViolationTracker, type Violation } from '../../shared/audit.js';
 import type { Cluster } from '../../shared/kube/types.js';
@@ -19,7 +21,7 @@ import {
   LABEL_QUARANTINE,
   LABEL_RESERVE,
 } from '../../shared/vip.js';
-import { CACHE_DIR, type Log } from '../control-plane/paths.js';
+import { BUNDLE, CACHE_DIR, ROOT, type Log } from '../control-plane/paths.js';
 import { restart } from '../control-plane/plane.js';
 import { eventually } from '../fixtures/kube.js';
 import { condition, createCluster, deleteCluster } from '../fixtures/vip.js';
@@ -44,6 +46,8 @@ export interface SoakReport {
   readonly steps: number;
   readonly skip: readonly OpType[];
   readonly namespaces: readonly string[];
+  /** What ran: the bundle's hash (the replicas run it) and the tree it was built in. */
+  readonly product: { readonly bundle: string; readonly tree: string };
   readonly startedAt: string;
   seconds: number;
   /** Operations that ran, and that found nothing to do (a full namespace, no Cluster to delete), by type. */
@@ -63,7 +67,8 @@ export interface SoakReport {
     /** Whether every claim of ours was gone after every Cluster's deletion and the grace. */
     noClaimLeft: boolean;
   };
-  failure?: { step: number; operation: string; message: string };
+  /** `broken`: a check failed (the product's doing); otherwise an error stopped the soak. */
+  failure?: { step: number; operation: string; broken: boolean; message: string };
 }
 
 export class SoakFailure extends Error {
@@ -102,7 +107,7 @@ function summary(report: SoakReport): string[] {
   const faults = Object.entries(report.faults).map(([what, n]) => `${what} ${n}`);
   const c = report.checks;
   return [
-    `soak seed ${report.seed}: ${report.failure ? 'FAILED' : 'passed'} in ${report.seconds}s`,
+    `soak seed ${report.seed}: ${report.failure ? 'FAILED' : 'passed'} in ${report.seconds}s (bundle ${report.product.bundle}, tree ${report.product.tree})`,
     `  operations: ${ops.join(', ') || 'none'}; then a last wave of ${report.lastWave} Clusters`,
     `  faults: ${faults.join(', ') || 'none'}`,
     `  checks: ${c.audits} audits of the fleet (${c.clustersAudited} Cluster looks); ${c.vipWithinBound} Clusters with their VIP ` +
@@ -110,7 +115,20 @@ function summary(report: SoakReport): string[] {
   ];
 }
 
-/** A check that failed: what, at which step. */
+/** The product under test, so a report is never read against another build. */
+async function product(): Promise<SoakReport['product']> {
+  const bundle = createHash('sha256')
+    .update(await readFile(BUNDLE))
+    .digest('hex')
+    .slice(0, 12);
+  const described = await execa('git', ['describe', '--always', '--dirty'], { cwd: ROOT, reject: false });
+  return { bundle, tree: described.stdout || 'not a git checkout' };
+}
+
+/** The plane changed under the soak (another session's doing): the run proves nothing either way. */
+class Interfered extends Error {}
+
+/** A check that failed: the product broke its promise (anything else thrown is the harness's or the plane's). */
 class Broken extends Error {}
 
 /** Runs the soak; resolves with its report, or rejects with a SoakFailure naming the step and the seed. */
@@ -120,7 +138,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const boundMs = (options.boundSeconds ?? DEFAULT_BOUND_SECONDS) * 1000;
   const replay = `SOAK_SEED=${seed}${skip.length ? ` SOAK_SKIP=${skip.join(',')}` : ''}`;
   const ops = schedule(seed, steps, skip);
-  log(`soak: seed ${seed} (replay with ${replay}), ${steps} operations`);
+  const build = await product();
+  log(
+    `soak: seed ${seed} (replay with ${replay}), ${steps} operations, bundle ${build.bundle} of tree ${build.tree}`,
+  );
   const started = Date.now();
   const fleet = await Fleet.create(seed.toString(36));
   const report: SoakReport = {
@@ -128,6 +149,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     steps,
     skip,
     namespaces: fleet.namespaces,
+    product: build,
     startedAt: new Date(started).toISOString(),
     seconds: 0,
     operations: Object.fromEntries(
@@ -461,7 +483,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       if (backgroundErrors.length) throw new Error(backgroundErrors.join('; '));
       const changed = await replicas.planeChanged();
       if (changed)
-        throw new Error(`${changed} by another process: run the soak again on a plane no one else uses`);
+        throw new Interfered(`${changed} by another process: run the soak again on a plane no one else uses`);
       report.operations[op.type][typeof done === 'string' ? 'ran' : 'skipped']++;
       current = `${op.type}: ${typeof done === 'string' ? done : `skipped, ${done.skipped}`}`;
       line(`${current} · ${await check()}`);
@@ -483,11 +505,14 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     );
     return report;
   } catch (err) {
-    const changed = await replicas?.planeChanged();
+    const interfered = err instanceof Interfered;
+    const changed = interfered ? undefined : await replicas?.planeChanged();
+    const broken = err instanceof Broken;
     const message =
-      `Soak failed at step ${step}/${steps} (${current}): ${err instanceof Error ? err.message : String(err)}` +
+      `Soak failed at step ${step}/${steps} (${current}): ` +
+      `${broken || interfered ? '' : 'not a check but an error (of the harness or the plane): '}${err instanceof Error ? err.message : String(err)}` +
       `${changed ? ` (meanwhile ${changed} by another process: the failure may be its doing)` : ''} — replay with ${replay}`;
-    report.failure = { step, operation: current, message };
+    report.failure = { step, operation: current, broken, message };
     log(message);
     throw new SoakFailure(message, report);
   } finally {
