@@ -16,12 +16,7 @@ import { CLUSTER, IP_ADDRESS_CLAIM, typeMeta, type Gvk } from './kube/gvk.js';
 import type { Cluster, IPAddress, IPAddressClaim, IPPool } from './kube/types.js';
 import { isQuarantined } from './quarantine.js';
 import { isFreeReserve } from './reserve.js';
-import {
-  ANNOTATION_CONTROL_PLANE_VIP,
-  ANNOTATION_CONTROL_PLANE_VIP_SECONDARY,
-  ANNOTATION_INGRESS_VIP,
-  ANNOTATION_QUARANTINE_CLUSTER_UID,
-} from './vip.js';
+import { ANNOTATION_QUARANTINE_CLUSTER_UID, VIP_ANNOTATIONS } from './vip.js';
 
 export const VIOLATION_KINDS = ['duplicate', 'unbacked', 'leaked'] as const;
 export type ViolationKind = (typeof VIOLATION_KINDS)[number];
@@ -47,13 +42,6 @@ export interface AuditInput {
   /** A claim younger than this whose Cluster is missing is not leaked: it may be on its way out. */
   readonly leakGraceMs: number;
 }
-
-/** Every annotation through which a Cluster carries a VIP of ours. */
-export const VIP_ANNOTATIONS = [
-  ANNOTATION_CONTROL_PLANE_VIP,
-  ANNOTATION_CONTROL_PLANE_VIP_SECONDARY,
-  ANNOTATION_INGRESS_VIP,
-] as const;
 
 const short = (annotation: string): string => annotation.slice(annotation.indexOf('/') + 1);
 

@@ -21,7 +21,7 @@ import { answering, SILENT_AFTER_MS } from './answering.js';
 import { clusterNameOf, hasClusterOwner, isInUse, isOurs } from './allocator/claims.js';
 import { isFreeReserve, samePool } from './reserve.js';
 import { audit } from './audit.js';
-import { readFleet } from './fleet.js';
+import { boundAddresses } from './fleet.js';
 import { beforeMove } from './move-check.js';
 import { ref } from './cluster.js';
 import { heldFor, isQuarantined, quarantinedUntil } from './quarantine.js';
@@ -391,10 +391,16 @@ export async function diagnose(kc: KubeConfig, options: DoctorOptions): Promise<
   // way (Event VIPReserveGaveWay on the pool) while a replica runs with --claim-reserve.
   for (const claim of waiting) {
     const found = poolOf(claim);
+    if (!found || freeAddresses(found.pool) !== 0) continue;
+    // A namespaced pool's reserve is in its own namespace; a global pool's in any.
     const held = claims.filter(
-      (c) => isFreeReserve(c) && c.status?.addressRef?.name && samePool(c.spec.poolRef, claim.spec.poolRef),
+      (c) =>
+        isFreeReserve(c) &&
+        c.status?.addressRef?.name &&
+        samePool(c.spec.poolRef, claim.spec.poolRef) &&
+        (!found.pool.metadata.namespace || c.metadata.namespace === found.pool.metadata.namespace),
     ).length;
-    if (!found || freeAddresses(found.pool) !== 0 || held === 0) continue;
+    if (held === 0) continue;
     add(
       'reserve',
       false,
@@ -433,9 +439,14 @@ export async function diagnose(kc: KubeConfig, options: DoctorOptions): Promise<
       'no two pools of ours overlap',
     );
   }
-  // 14. The fleet's invariants, as the leader's auditor checks them (leaked claims are check claims').
+  // 14. The fleet's invariants, as the leader's auditor checks them, on the lists read above (a
+  // leaked claim is check claims' orphan).
+  const ourClaims = claims.filter(isOurs);
   const violations = audit({
-    ...(await readFleet(store, options.poolKinds, options.namespace)),
+    clusters,
+    claims: ourClaims,
+    pools: pools.map(({ pool }) => pool),
+    addresses: await boundAddresses(store, clusters, ourClaims, options.namespace),
     now: new Date(),
     leakGraceMs: Infinity,
   });

@@ -1,13 +1,12 @@
 /**
- * One look at the fleet for an audit (shared/audit.ts): the invariants reconciler and `doctor` read
- * it the same way, through the store.
+ * One look at the fleet for an audit (shared/audit.ts), through the store: the invariants
+ * reconciler reads it whole; `doctor`, which has listed the rest already, reads the addresses.
  */
 import { clusterNameOf } from './allocator/claims.js';
 import type { PoolKind } from './allocator/pools.js';
 import type { Store } from './allocator/store.js';
-import { VIP_ANNOTATIONS } from './audit.js';
 import type { Cluster, IPAddress, IPAddressClaim, IPPool } from './kube/types.js';
-import { LABEL_ADDRESS_KEY } from './vip.js';
+import { LABEL_ADDRESS_KEY, VIP_ANNOTATIONS } from './vip.js';
 
 export interface Fleet {
   readonly clusters: Cluster[];
@@ -23,9 +22,7 @@ const READS_AT_ONCE = 4;
 
 /**
  * Clusters first: a VIP seen on a Cluster was backed before it was written, so lists read after it
- * still show the backing unless something really took it away. The addresses come from one list of
- * those carrying our address key (every address published since the duplicate check labels them);
- * only the rest are read one by one.
+ * still show the backing unless something really took it away.
  */
 export async function readFleet(
   store: Store,
@@ -37,6 +34,20 @@ export async function readFleet(
   // A namespaced kind listed under no namespace ('') is every namespace's pools.
   const lists = await Promise.all(kinds.map((kind) => store.listPools(kind, namespace ?? '')));
   const pools = lists.flatMap((list) => list?.pools ?? []);
+  return { clusters, claims, pools, addresses: await boundAddresses(store, clusters, claims, namespace) };
+}
+
+/**
+ * The IPAddresses of the claims whose Cluster carries a VIP: from one list of those carrying our
+ * address key (every address published since the duplicate check labels them); only the rest are
+ * read one by one.
+ */
+export async function boundAddresses(
+  store: Store,
+  clusters: readonly Cluster[],
+  claims: readonly IPAddressClaim[],
+  namespace?: string,
+): Promise<IPAddress[]> {
   const carrying = new Set(
     clusters
       .filter((c) => VIP_ANNOTATIONS.some((a) => c.metadata.annotations?.[a]))
@@ -62,6 +73,5 @@ export async function readFleet(
     );
     read.push(...batch.filter((a): a is IPAddress => a !== undefined));
   }
-  const addresses = [...wanted.flatMap((k) => byKey.get(k) ?? []), ...read];
-  return { clusters, claims, pools, addresses };
+  return [...wanted.flatMap((k) => byKey.get(k) ?? []), ...read];
 }

@@ -36,6 +36,12 @@ export const ANNOTATION_CONTROL_PLANE_PREFIX_SECONDARY =
 export const ANNOTATION_CONTROL_PLANE_VIP_SECONDARY = 'vip.capi.gorizond.io/control-plane-vip-secondary';
 /** The variable our DiscoverVariables handler publishes (extension/profiles/variable.ts). */
 export const SETTINGS_VARIABLE = 'vipAllocator';
+/** Every annotation through which a Cluster carries a VIP of ours. */
+export const VIP_ANNOTATIONS = [
+  ANNOTATION_CONTROL_PLANE_VIP,
+  ANNOTATION_CONTROL_PLANE_VIP_SECONDARY,
+  ANNOTATION_INGRESS_VIP,
+] as const;
 /** The ClusterClass variable the original implementation's "legacy mode" filled with the VIP. */
 export const LEGACY_VIP_VARIABLE = 'clusterVip';
 /** On IPAddresses bound to our claims: a hash of pool and address, so twins are found by label. */

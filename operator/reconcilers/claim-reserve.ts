@@ -1,8 +1,8 @@
 /**
  * `--claim-reserve`: keeps each pool's reserve of pre-bound claims full (shared/reserve.ts
  * decides), and is the allocator's view of the reserve. One key per pool and namespace; a reserve
- * claim adopted, bound or deleted, or a pool's annotation or free count changed, reconciles its
- * key. Only the leader writes; every replica's cache serves its own adopters.
+ * claim adopted, bound or deleted, a Cluster's own claim waiting on the pool, or a pool's
+ * annotation or free count changed, reconciles its key. Only the leader writes; every replica's cache serves its own adopters.
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { freeAddresses, poolRefOf, type PoolKind } from '../../shared/allocator/pools.js';
@@ -95,12 +95,9 @@ const isWaiting = (claim: IPAddressClaim, pool: PoolRef): boolean =>
 const EXPECT_MS = 30_000;
 
 export function registerClaimReserve(op: Operator, options: ClaimReserveOptions): ReserveView {
+  // One watch of every claim of ours: the reserve's (labelled with its pool's role too), and the
+  // Clusters' own, whose waiting on a pool the reserve holds makes it give way.
   const claims = op.watch<IPAddressClaim>(IP_ADDRESS_CLAIM, {
-    labelSelector: LABEL_RESERVE,
-    transform: claimMeta,
-  });
-  // Every claim of ours, for the Clusters' own claims that wait on a pool the reserve holds.
-  const ours = op.watch<IPAddressClaim>(IP_ADDRESS_CLAIM, {
     labelSelector: LABEL_ROLE,
     transform: claimMeta,
   });
@@ -120,7 +117,7 @@ export function registerClaimReserve(op: Operator, options: ClaimReserveOptions)
     freeClaims(claims.list(), pool, namespace);
   /** Clusters' own claims waiting on the pool (in `namespace`; everywhere when undefined). */
   const waitingOn = (pool: PoolRef, namespace?: string): IPAddressClaim[] =>
-    ours
+    claims
       .list()
       .filter((c) => isWaiting(c, pool) && (namespace === undefined || c.metadata.namespace === namespace));
 
@@ -211,8 +208,9 @@ export function registerClaimReserve(op: Operator, options: ClaimReserveOptions)
 
   const reserves = op
     .reconciler('claim-reserve', reconcile)
-    .on(claims, (claim) => [keyOfClaim(claim)])
-    .on(ours, keysOfWaiting);
+    .on(claims, (claim) =>
+      claim.metadata.labels?.[LABEL_RESERVE] ? [keyOfClaim(claim)] : keysOfWaiting(claim),
+    );
   for (const { kind, informer } of pools) {
     reserves.on(informer, (pool) => {
       const ref = poolRefOf(kind, pool.metadata.name);

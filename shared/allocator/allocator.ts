@@ -128,8 +128,9 @@ const keepsReserve = ({ pool }: Pick<Candidate, 'pool'>): boolean => {
 /** Claims in a row that found their address in use before a Cluster stops claiming and says so. */
 export const MAX_IN_USE = 5;
 /**
- * Addresses in a row that only refused the probe before a Cluster stops burning them: a firewall
- * that REJECTs the port refuses for every address, as a host would (shared/probe.ts).
+ * Addresses in a row found in use, the last of them only by a refusal, before a Cluster stops
+ * burning them: a firewall that REJECTs the port refuses for every address, as a host would
+ * (shared/probe.ts).
  */
 export const MAX_FILTERED = 3;
 const INGRESS_PROBE_PORT = 443;
@@ -473,9 +474,10 @@ export class Allocator {
     const ours = `${claim.spec.poolRef.kind} ${claim.spec.poolRef.name}`;
     // (List items come without kind: which holder it is, is said by the caller.)
     const twin = 'twin' in holder ? holder.twin : undefined;
-    const theirs = twin
-      ? `IPAddress ${ref(twin)} of ${twin.spec.poolRef.kind} ${twin.spec.poolRef.name}`
-      : `Cluster ${'carrier' in holder ? ref(holder.carrier) : '?'}, which no IPAddress backs (its pool deleted by force, or set by hand)`;
+    const theirs =
+      'twin' in holder
+        ? `IPAddress ${ref(holder.twin)} of ${holder.twin.spec.poolRef.kind} ${holder.twin.spec.poolRef.name}`
+        : `Cluster ${ref(holder.carrier)}, which no IPAddress backs (its pool deleted by force, or set by hand)`;
     const found = `${ours} bound IPAddressClaim ${ref(claim)} to ${ip}, which ${theirs} also holds`;
     // One pool: the same ref and, for a namespaced kind, the same namespace (a template's pool copied
     // into two namespaces keeps its name). Then the provider handed it out twice: give it back.
@@ -486,7 +488,7 @@ export class Allocator {
         twin.metadata.namespace === address.metadata.namespace);
     if (onePool) {
       // Only as read: bound to it, it was read so; changed since, the next call looks again.
-      await this.#store.deleteClaim(claim, { unchanged: true });
+      if (!(await this.#store.deleteClaim(claim, { unchanged: true }))) return this.#changed(claim);
       return {
         state: 'pending',
         reason: 'duplicate',
@@ -568,16 +570,16 @@ export class Allocator {
   }
 
   /**
-   * The probe saw only refusals, address after address: a firewall that REJECTs the port looks
-   * like that too. The address is not burned; the Cluster is told, and waits for a person.
+   * Addresses in a row found in use, this one only by a refusal: a firewall that REJECTs the port
+   * looks like that too. The address is not burned; the Cluster is told, and waits for a person.
    */
   #filtered(claim: IPAddressClaim, address: string, how: string, count: number): Allocation {
     return {
       state: 'pending',
       reason: 'probe-filtered',
       message:
-        `${count} addresses in a row of ${claim.spec.poolRef.kind} ${claim.spec.poolRef.name} only refused the ` +
-        `in-use probe (the last, ${address}: ${how}); a firewall's REJECT looks the same, so the probe may be ` +
+        `${count} addresses in a row of ${claim.spec.poolRef.kind} ${claim.spec.poolRef.name} were found in use, ` +
+        `the last only by a refusal (${address}: ${how}); a firewall's REJECT looks the same, so the probe may be ` +
         `filtered: IPAddressClaim ${ref(claim)} is kept unpublished. Free the address, or turn the probe off ` +
         `(--probe-addresses=none) or narrow it to ranges it can see`,
     };

@@ -1,12 +1,7 @@
 import { createHash } from 'node:crypto';
 import { isIPv6 } from 'node:net';
 import type { Cluster, IPAddress } from '../kube/types.js';
-import {
-  ANNOTATION_CONTROL_PLANE_VIP,
-  ANNOTATION_CONTROL_PLANE_VIP_SECONDARY,
-  ANNOTATION_INGRESS_VIP,
-  CARRIES_LABEL_PREFIX,
-} from '../vip.js';
+import { CARRIES_LABEL_PREFIX, VIP_ANNOTATIONS } from '../vip.js';
 
 /** One spelling per address: IPv6 has many (`fd00::1`, `FD00:0::1`), the URL parser keeps one. */
 export function canonicalAddress(address: string): string {
@@ -53,7 +48,7 @@ export function twinOf(address: IPAddress, addresses: readonly IPAddress[]): IPA
 export function carries(cluster: Cluster, address: string): boolean {
   const wanted = canonicalAddress(address);
   const annotations = cluster.metadata.annotations ?? {};
-  return [ANNOTATION_CONTROL_PLANE_VIP, ANNOTATION_CONTROL_PLANE_VIP_SECONDARY, ANNOTATION_INGRESS_VIP].some(
+  return VIP_ANNOTATIONS.some(
     (key) => annotations[key] !== undefined && canonicalAddress(annotations[key]) === wanted,
   );
 }

@@ -396,11 +396,10 @@ export class KubeStore implements Store {
           : {}),
       },
     });
+    const live = () => this.getCluster(cluster.metadata.namespace, cluster.metadata.name);
     // The caller's copy first (the hook's request, a cache): no read while it is current. Variables
     // are merged into a list, so they start from a live read.
-    let read: Cluster | undefined = patch.variables
-      ? await this.getCluster(cluster.metadata.namespace, cluster.metadata.name)
-      : cluster;
+    let read: Cluster | undefined = patch.variables ? await live() : cluster;
     for (let attempt = 1; ; attempt++) {
       const refused = refusal(cluster, read, patch);
       if (refused) throw refused;
@@ -411,17 +410,11 @@ export class KubeStore implements Store {
         if (isNotFound(err)) throw new ClusterChangedError(cluster, 'gone');
         // Another uid is refused as an immutable field (422, tried on the plane), not a conflict.
         if (statusCode(err) === 422) {
-          throw (
-            refusal(
-              cluster,
-              await this.getCluster(cluster.metadata.namespace, cluster.metadata.name),
-              patch,
-            ) ?? err
-          );
+          throw refusal(cluster, await live(), patch) ?? err;
         }
         if (!isConflict(err) || attempt >= CONFLICT_ATTEMPTS) throw err;
       }
-      read = await this.getCluster(cluster.metadata.namespace, cluster.metadata.name);
+      read = await live();
     }
   }
 }
