@@ -1,6 +1,10 @@
 # syntax=docker/dockerfile:1
+# The Node base of both stages. `npm run image` (hack/image.ts) passes a locally made one where no
+# image registry is reachable; what users build keeps the public image.
+ARG NODE_IMAGE=node:24-bookworm-slim
+
 # Build stage: type-check and bundle with the pinned toolchain (npm run build).
-FROM node:24-bookworm-slim AS build
+FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -13,7 +17,7 @@ COPY operator operator
 RUN npm run build
 
 # Runtime stage: the one bundled file and its source map, no node_modules, as a non-root user.
-FROM node:24-bookworm-slim
+FROM ${NODE_IMAGE}
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /src/dist dist

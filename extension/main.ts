@@ -31,8 +31,8 @@ import { generatePatchesHandler } from './hooks/generate-patches.js';
 import { listen } from './listen.js';
 import { Metrics, serveMetrics, storeSnapshot } from './metrics.js';
 import { nudgeWaitingClusters } from './nudge.js';
-import { serveProbes } from './probes.js';
-import { handlerName, HANDLER_SUFFIX } from '../shared/protocol.js';
+import { Lifecycle, serveProbes } from './probes.js';
+import { handlerName, HANDLER_SUFFIX, HOOK_TIMEOUT_SECONDS } from '../shared/protocol.js';
 import { createHookApp, register } from './server.js';
 import { readKeyPair, watchKeyPair } from './tls.js';
 
@@ -48,7 +48,9 @@ export async function run(config: Config, log: Logger): Promise<() => Promise<vo
     poolKinds: config.poolKinds,
     defaultPort: config.defaultPort,
     prober: addressProber(config.probeTimeoutMs, config.probeAddresses),
-    // The reserve's cache starts with the operator, after the hooks: until then it shows no claim.
+    // The reserve's cache starts with the operator, after the hooks, and readiness does not wait
+    // for its list: until then it shows no claim. A Cluster's adopted claim is still found by a
+    // live read; a free one is not adopted, and the Cluster claims from its pool as without a reserve.
     reserve: config.claimReserve
       ? {
           free: (namespace, pool) => reserve.view?.free(namespace, pool) ?? [],
@@ -59,9 +61,21 @@ export async function run(config: Config, log: Logger): Promise<() => Promise<vo
   const recorder = new EventRecorder(kc, (err) =>
     log.warn('Could not record an Event', { error: reason(err) }),
   );
+  const lifecycle = new Lifecycle();
   const servers: http.Server[] = [];
-  let ready = false;
 
+  // Before any API call: a slow start (a busy API server, a large fleet) must not leave liveness
+  // unanswered, or a kubelet restarts every replica when the fleet is busiest.
+  if (config.healthProbeBindAddress.port !== 0) {
+    servers.push(await serveProbes(config.healthProbeBindAddress, lifecycle));
+    log.info('Serving probes', { port: config.healthProbeBindAddress.port });
+  }
+  if (config.metricsBindAddress.port !== 0) {
+    servers.push(await serveMetrics(metrics, config.metricsBindAddress));
+    log.info('Serving metrics', { port: config.metricsBindAddress.port });
+  }
+
+  let hooks: http.Server | undefined;
   if (config.enableRuntimeExtension) {
     const name = config.runtimeExtensionName;
     const handlers = [
@@ -125,7 +139,7 @@ export async function run(config: Config, log: Logger): Promise<() => Promise<vo
       port: at.port,
       handlers: handlers.map((h) => handlerName(name, h.suffix)),
     });
-    servers.push(server);
+    hooks = server;
     // Clusters that waited out an outage of every replica come back now, not after CAPI's backoff.
     void nudgeWaitingClusters(store).then(
       (count) => count > 0 && log.info('Nudged Clusters waiting for their topology', { count }),
@@ -133,43 +147,51 @@ export async function run(config: Config, log: Logger): Promise<() => Promise<vo
     );
   }
 
+  lifecycle.serving();
+
   // Always: held claims are released whatever the grace is now, and the invariants are audited.
   const operator = await buildOperator(config, kc, store, allocator, recorder, metrics, log, reserve);
-
-  // Before the caches fill: a first list that is slow (a busy API server, a large fleet) must not
-  // leave liveness unanswered, or a kubelet restarts every replica when the fleet is busiest.
-  if (config.healthProbeBindAddress.port !== 0) {
-    const at = await serveProbes(config.healthProbeBindAddress, () => ready, operator);
-    log.info('Serving probes', { port: at.port });
-  }
-  if (config.metricsBindAddress.port !== 0) {
-    servers.push(await serveMetrics(metrics, config.metricsBindAddress));
-    log.info('Serving metrics', { port: config.metricsBindAddress.port });
-  }
+  lifecycle.reporting(operator);
+  metrics.reportInformers(() => operator.informers());
   const waiting = setInterval(
     () =>
       log.info('Waiting for the first lists', {
-        informers: operator.informers().filter((i) => i.state !== 'synced'),
+        informers: operator.informers().filter((i) => !i.synced),
       }),
     10_000,
   );
-  await operator.start().finally(() => clearInterval(waiting));
-  log.info('Reconciler started', {
-    leaderElect: config.leaderElect,
-    claimOwners: config.enableReconciler,
-    vipAnswering: config.reportVipAnswering,
-    reuseGraceSeconds: config.reuseGraceMs / 1000,
-    auditIntervalSeconds: config.auditIntervalMs / 1000,
-    claimReserve: config.claimReserve,
-  });
-  ready = true;
+  // Not awaited: the hooks are served meanwhile, and a signal may stop the process first.
+  void operator
+    .start()
+    .then(() =>
+      log.info('Reconciler started', {
+        leaderElect: config.leaderElect,
+        claimOwners: config.enableReconciler,
+        vipAnswering: config.reportVipAnswering,
+        reuseGraceSeconds: config.reuseGraceMs / 1000,
+        auditIntervalSeconds: config.auditIntervalMs / 1000,
+        claimReserve: config.claimReserve,
+      }),
+    )
+    .finally(() => clearInterval(waiting));
 
   return async () => {
-    ready = false;
-    // Release the Lease first, so another replica takes over while this one drains its hooks.
-    await operator.stop();
+    clearInterval(waiting);
+    // Readiness off first; the Lease is released meanwhile, so another replica leads while this
+    // one still answers hooks.
+    await Promise.all([lifecycle.drain(hooks, config.shutdownDrainMs), operator.stop()]);
+    // After the hook server: a call in flight may be waiting on the store's claim watch.
     store.close();
-    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    // Probes and metrics: no answer of theirs is waited for once the hooks are closed.
+    await Promise.all(
+      servers.map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            s.close(() => resolve());
+            s.closeAllConnections();
+          }),
+      ),
+    );
   };
 }
 
@@ -329,18 +351,21 @@ async function main(argv: readonly string[]): Promise<void> {
   }
   const log = createLogger(config.logLevel, config.logFormat);
   process.on('unhandledRejection', (err) => log.error('Unhandled rejection', { error: reason(err) }));
-  const stop = await run(config, log);
+  // Handled from the start: a signal during a slow start-up stops the process once it is up.
+  const running = run(config, log);
   let stopping = false;
   const shutdown = (signal: string): void => {
     if (stopping) return;
     stopping = true;
-    log.info('Shutting down', { signal });
-    // In-flight hook calls finish; a stuck one cannot hold the pod past its grace period.
-    setTimeout(() => process.exit(0), 15_000).unref();
-    void stop().then(() => process.exit(0));
+    log.info('Shutting down', { signal, drainSeconds: config.shutdownDrainMs / 1000 });
+    // A call in flight when the drain ends is one CAPI waits for at most its timeout: a stuck one
+    // cannot hold the pod past that, well within its termination grace period.
+    setTimeout(() => process.exit(0), config.shutdownDrainMs + HOOK_TIMEOUT_SECONDS * 1000).unref();
+    void running.then((stop) => stop()).then(() => process.exit(0));
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  await running;
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {

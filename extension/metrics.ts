@@ -1,6 +1,7 @@
 import express from 'express';
 import http from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { InformerStatus } from '../operator/informer.js';
 import { poolFamily, type PoolKind } from '../shared/allocator/pools.js';
 import type { Store } from '../shared/allocator/store.js';
 import type { ListenAddress } from '../shared/config.js';
@@ -23,6 +24,24 @@ export interface Snapshot {
     total?: number;
   }[];
   claims: { bound: number; pending: number };
+}
+
+/**
+ * Under Prometheus' default 10 s scrape timeout: a busy API server (slow, or answering 429) leaves
+ * the pool and claim gauges out of that scrape, not the whole scrape unanswered, so the informer
+ * and hook metrics still show what it does to this process.
+ */
+const SNAPSHOT_TIMEOUT_MS = 5_000;
+
+/** The snapshot, or undefined when it failed or took longer than SNAPSHOT_TIMEOUT_MS. */
+function snapshotWithin(snapshot: () => Promise<Snapshot>): Promise<Snapshot | undefined> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(undefined), SNAPSHOT_TIMEOUT_MS);
+    timer.unref();
+    void snapshot()
+      .then(resolve, () => resolve(undefined))
+      .finally(() => clearTimeout(timer));
+  });
 }
 
 /** Our own registry, prefix `capi_vip_allocator_`, plus the process defaults. */
@@ -104,13 +123,31 @@ export class Metrics implements ServerObserver {
     registers: [this.registry],
   });
 
+  #informers: () => readonly InformerStatus[] = () => [];
+  readonly #informerSynced: Gauge<'resource'> = new Gauge({
+    name: 'capi_vip_allocator_informer_synced',
+    help: "1 while an informer's cache is listed and watched, 0 during its first list or a restart; no probe waits for it",
+    labelNames: ['resource'] as const,
+    registers: [this.registry],
+    // Read at scrape time: the informers' own state, never a copy that could drift from /readyz.
+    collect: () => {
+      // Two reconcilers may each watch a resource (one for metadata only): 1 once both are synced.
+      const synced = new Map<string, boolean>();
+      for (const i of this.#informers()) synced.set(i.resource, (synced.get(i.resource) ?? true) && i.synced);
+      this.#informerSynced.reset();
+      for (const [resource, ok] of synced) this.#informerSynced.set({ resource }, ok ? 1 : 0);
+    },
+  });
+
   constructor(snapshot?: () => Promise<Snapshot>) {
     collectDefaultMetrics({ register: this.registry, prefix: 'capi_vip_allocator_' });
     if (!snapshot) return;
     // One API read per scrape, shared by both gauges.
-    let pending: Promise<Snapshot> | undefined;
-    const read = (): Promise<Snapshot> => {
-      pending ??= snapshot().finally(() => setTimeout(() => (pending = undefined), 1000).unref());
+    let pending: Promise<Snapshot | undefined> | undefined;
+    const read = (): Promise<Snapshot | undefined> => {
+      pending ??= snapshotWithin(snapshot).finally(() =>
+        setTimeout(() => (pending = undefined), 1000).unref(),
+      );
       return pending;
     };
     new Gauge({
@@ -120,7 +157,7 @@ export class Metrics implements ServerObserver {
       registers: [this.registry],
       async collect() {
         this.reset();
-        for (const p of (await read()).pools) {
+        for (const p of (await read())?.pools ?? []) {
           for (const state of ['free', 'used', 'total'] as const) {
             const value = p[state];
             if (value !== undefined)
@@ -138,11 +175,18 @@ export class Metrics implements ServerObserver {
       labelNames: ['state'] as const,
       registers: [this.registry],
       async collect() {
-        const { claims } = await read();
+        const claims = (await read())?.claims;
+        this.reset();
+        if (!claims) return;
         this.set({ state: 'bound' }, claims.bound);
         this.set({ state: 'pending' }, claims.pending);
       },
     });
+  }
+
+  /** The operator's informers, for the synced gauge, once it is built (it comes after the hooks). */
+  reportInformers(informers: () => readonly InformerStatus[]): void {
+    this.#informers = informers;
   }
 
   hookAnswered(hook: string, outcome: string, seconds: number): void {

@@ -638,7 +638,7 @@ async function replica(flags: string[]): Promise<{ child: ReturnType<typeof exec
     { reject: false, stdout: 'ignore', stderr: 'ignore', env: deploymentEnv() },
   );
   while (
-    !(await fetch('http://127.0.0.1:19490/readyz').then(
+    !(await fetch('http://127.0.0.1:19490/readyz/informers').then(
       (r) => r.ok,
       () => false,
     ))

@@ -5,7 +5,7 @@
 import { execa } from 'execa';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { binaryPath, ensureBinaries } from './control-plane/build.js';
+import { binaryPath, ensurePins } from './control-plane/build.js';
 import { ROOT } from './control-plane/paths.js';
 import { PINS } from './versions.js';
 
@@ -13,7 +13,7 @@ export const RELEASE_FILE = path.join(ROOT, 'manifests/release/capi-vip-allocato
 
 /** kustomize build of a folder under manifests/. */
 export async function kustomize(dir: string): Promise<string> {
-  await ensureBinaries((m) => void process.stderr.write(`${m}\n`));
+  await ensurePins((m) => void process.stderr.write(`${m}\n`), [PINS.kustomize], 'kustomize');
   const { stdout } = await execa(binaryPath(PINS.kustomize, 'kustomize'), [
     'build',
     path.join(ROOT, 'manifests', dir),

@@ -17,6 +17,11 @@ export interface GoModulePin {
   readonly stagingVersion?: string;
   /** Extra replaces `module => module@version`. */
   readonly replace?: Readonly<Record<string, string>>;
+  /**
+   * A `main` of our own (this repository's folder, e.g. hack/control-plane/cert-manager) built as
+   * the wrapper module itself: for a provider whose own binary modules the proxy does not serve.
+   */
+  readonly sources?: string;
 }
 
 export const KUBERNETES_VERSION = 'v1.36.5';
@@ -40,6 +45,22 @@ export const PINS = {
       'kube-controller-manager': 'k8s.io/kubernetes/cmd/kube-controller-manager',
     },
     // Without these the servers report v0.0.0 and CAPI refuses the management cluster.
+    ldflagsX: kubeVersionX,
+  },
+  // The plane's node (`up --node`): built from the same module, in a wrapper of its own so the
+  // plane's binaries are not rebuilt; the Go build cache shares every package they have in common.
+  kubernetesNode: {
+    name: 'kubernetes-node',
+    module: 'k8s.io/kubernetes',
+    version: KUBERNETES_VERSION,
+    stagingVersion: 'v0.36.5',
+    binaries: {
+      kubelet: 'k8s.io/kubernetes/cmd/kubelet',
+      'kube-proxy': 'k8s.io/kubernetes/cmd/kube-proxy',
+      'kube-scheduler': 'k8s.io/kubernetes/cmd/kube-scheduler',
+      // The install suites apply the release YAML as users do.
+      kubectl: 'k8s.io/kubernetes/cmd/kubectl',
+    },
     ldflagsX: kubeVersionX,
   },
   etcd: {
@@ -76,6 +97,24 @@ export const PINS = {
     module: 'helm.sh/helm/v3',
     version: 'v3.19.0',
     binaries: { helm: 'helm.sh/helm/v3/cmd/helm' },
+  },
+  // cert-manager's controller for the node (the Certificate the install manifests ask for). The
+  // proxy serves cert-manager's main module but not its binaries' modules: the main is our own
+  // (hack/control-plane/cert-manager/main.go), wiring the served module's public controllers.
+  certManagerController: {
+    name: 'cert-manager-controller',
+    module: 'github.com/cert-manager/cert-manager',
+    version: 'v1.21.2',
+    sources: 'hack/control-plane/cert-manager',
+    binaries: { 'cert-manager-controller': 'capi-vip-allocator.local/build/cert-manager-controller' },
+  },
+  // Lints the release workflow (.github/workflows), which cannot run here.
+  actionlint: {
+    name: 'actionlint',
+    module: 'github.com/rhysd/actionlint',
+    version: 'v1.7.12',
+    binaries: { actionlint: 'github.com/rhysd/actionlint/cmd/actionlint' },
+    ldflagsX: ['github.com/rhysd/actionlint.version=v1.7.12'],
   },
   capiTest: { name: 'capi-test', module: 'sigs.k8s.io/cluster-api/test', version: CAPI_VERSION },
   proxmox: {

@@ -1,6 +1,5 @@
 import {
   ADD,
-  CONNECT,
   CustomObjectsApi,
   DELETE,
   ERROR,
@@ -13,6 +12,7 @@ import {
   type RequestContext,
 } from '@kubernetes/client-node';
 import { EventEmitter } from 'node:events';
+import { reason } from '../shared/kube/errors.js';
 
 /** A resource to watch, across all namespaces. */
 export interface Resource {
@@ -24,7 +24,7 @@ export interface Resource {
 export const InformerEvent = {
   /** An object was added, changed or deleted: `(event, object)`. */
   Object: 'object',
-  /** The watch (re)connected and the cache is listed. */
+  /** The cache is listed and the watch (re)starts from it. */
   Synced: 'synced',
   /** The watch failed and will be restarted: `(error, delayMs)`. */
   Restarting: 'restarting',
@@ -33,6 +33,19 @@ export const InformerEvent = {
 } as const;
 
 export type InformerState = 'starting' | 'synced' | 'restarting' | 'stopped';
+
+/** An informer as /readyz, the start-up log and the synced gauge show it. */
+export interface InformerStatus {
+  /** `plural.group`. */
+  readonly resource: string;
+  readonly state: InformerState;
+  /** Listed and watching: the cache is current. */
+  readonly synced: boolean;
+  /** When it entered its state (ISO 8601): how long a first list or a restart has taken. */
+  readonly since: string;
+  /** The latest error that restarted it, kept once it synced again: a flapping watch shows. */
+  readonly lastError?: { readonly message: string; readonly at: string };
+}
 
 export interface InformerOptions {
   /** Relist after this long without any event; watches can stall silently. */
@@ -75,11 +88,16 @@ function accepting(kc: KubeConfig, accept: string): KubeConfig {
   return config;
 }
 
-/** client-node's ListWatch on `resource`, trimming every object before it is cached. */
+/**
+ * client-node's ListWatch on `resource`, trimming every object before it is cached. `onWatching`
+ * hears each watch start, when the cache is filled (ListWatch's CONNECT comes before its list),
+ * and says whether to watch: a list that ends after a stop must not start a watch nobody stops.
+ */
 function listWatch<T extends KubernetesObject>(
   kc: KubeConfig,
   resource: Resource,
   options: WatchOptions,
+  onWatching: () => boolean,
 ): ListWatch<T> {
   const { group, version, plural } = resource;
   const trim = trimmer<T>(options);
@@ -91,14 +109,16 @@ function listWatch<T extends KubernetesObject>(
       params: Record<string, string | number | boolean | undefined>,
       callback: (phase: string, obj: T, watchObj?: unknown) => void,
       done: (err: unknown) => void,
-    ) =>
-      watch.watch(
+    ) => {
+      if (!onWatching()) return Promise.resolve(new AbortController());
+      return watch.watch(
         path,
         params,
         // ERROR (a Status, whose code the informer reads) and BOOKMARK events are not objects to trim.
         (phase: string, obj: T) => callback(phase, OBJECT_PHASES.has(phase) ? trim(obj) : obj),
         done,
-      ),
+      );
+    },
   } as unknown as Watch;
   const list = async (): Promise<KubernetesListObject<T>> => {
     const result = (await api.listClusterCustomObject({
@@ -129,9 +149,10 @@ export class ResilientInformer<T extends KubernetesObject> extends EventEmitter 
   readonly #watchdogMs: number;
   readonly #maxDelay: number;
   #state: InformerState = 'stopped';
+  #since = Date.now();
+  #lastError?: { message: string; at: string };
   #lastHeard = 0;
   #restarts = 0;
-  #everSynced = false;
   #watchdog?: NodeJS.Timeout;
   #retry?: NodeJS.Timeout;
 
@@ -140,29 +161,31 @@ export class ResilientInformer<T extends KubernetesObject> extends EventEmitter 
     this.resource = resource;
     this.#watchdogMs = options.watchdogMs ?? 5 * 60_000;
     this.#maxDelay = options.maxRestartDelayMs ?? 30_000;
-    this.#informer = listWatch<T>(kc, resource, options);
+    this.#informer = listWatch<T>(kc, resource, options, () => {
+      if (this.#state === 'stopped') return false;
+      this.#heard();
+      this.#restarts = 0;
+      this.#enter('synced');
+      this.emit(InformerEvent.Synced);
+      return true;
+    });
     for (const verb of [ADD, UPDATE, DELETE] as const) {
       this.#informer.on(verb, (obj) => {
         this.#heard();
         this.emit(InformerEvent.Object, verb, obj);
       });
     }
-    this.#informer.on(CONNECT, () => {
-      this.#heard();
-      this.#restarts = 0;
-      this.#state = 'synced';
-      this.#everSynced = true;
-      this.emit(InformerEvent.Synced);
-    });
     this.#informer.on(ERROR, (err: unknown) => this.#restart(err));
   }
 
-  get state(): InformerState {
-    return this.#state;
-  }
-
-  get everSynced(): boolean {
-    return this.#everSynced;
+  status(): InformerStatus {
+    return {
+      resource: `${this.resource.plural}.${this.resource.group}`,
+      state: this.#state,
+      synced: this.#state === 'synced',
+      since: new Date(this.#since).toISOString(),
+      ...(this.#lastError ? { lastError: this.#lastError } : {}),
+    };
   }
 
   list(): readonly T[] {
@@ -174,7 +197,7 @@ export class ResilientInformer<T extends KubernetesObject> extends EventEmitter 
   }
 
   async start(): Promise<void> {
-    this.#state = 'starting';
+    this.#enter('starting');
     this.#heard();
     this.#watchdog = setInterval(
       () => {
@@ -190,10 +213,16 @@ export class ResilientInformer<T extends KubernetesObject> extends EventEmitter 
   }
 
   async stop(): Promise<void> {
-    this.#state = 'stopped';
+    this.#enter('stopped');
     clearInterval(this.#watchdog);
     clearTimeout(this.#retry);
     await this.#informer.stop();
+  }
+
+  #enter(state: InformerState): void {
+    if (this.#state === state) return;
+    this.#state = state;
+    this.#since = Date.now();
   }
 
   #heard(): void {
@@ -202,7 +231,12 @@ export class ResilientInformer<T extends KubernetesObject> extends EventEmitter 
 
   #restart(err: unknown): void {
     if (this.#state === 'stopped' || this.#retry) return;
-    this.#state = 'restarting';
+    this.#enter('restarting');
+    // Only the watchdog restarts without an error.
+    this.#lastError = {
+      message: err === undefined ? 'no events for the watchdog period' : reason(err),
+      at: new Date().toISOString(),
+    };
     const delay = Math.min(this.#maxDelay, 500 * 2 ** this.#restarts++);
     this.emit(InformerEvent.Restarting, err, delay);
     this.#retry = setTimeout(() => {

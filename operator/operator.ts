@@ -15,6 +15,7 @@ import {
   InformerEvent,
   ResilientInformer,
   type InformerOptions,
+  type InformerStatus,
   type Resource,
   type WatchOptions,
 } from './informer.js';
@@ -96,6 +97,7 @@ export class Operator extends EventEmitter {
   readonly #reconcilers: Reconciler[] = [];
   readonly #leader?: LeaderElector;
   #resync?: NodeJS.Timeout;
+  #stopped = false;
 
   constructor(kc: KubeConfig, options: OperatorOptions = {}) {
     super();
@@ -135,22 +137,16 @@ export class Operator extends EventEmitter {
     return this.#leader ? this.#leader.leading : true;
   }
 
-  /** Informer states, for /readyz. */
-  informers(): { resource: string; state: string }[] {
-    return this.#informers.map((i) => ({
-      resource: `${i.resource.plural}.${i.resource.group}`,
-      state: i.state,
-    }));
-  }
-
-  /** Every informer has listed at least once. */
-  get everSynced(): boolean {
-    return this.#informers.every((i) => i.everSynced);
+  /** For /readyz, the start-up log and the synced gauge: reported, never waited for. */
+  informers(): InformerStatus[] {
+    return this.#informers.map((i) => i.status());
   }
 
   async start(): Promise<void> {
     // Caches fill on every replica, so a new leader starts from warm caches.
     await Promise.all(this.#informers.map((i) => i.start()));
+    // Stopped during a slow first list (SIGTERM at start-up): no Lease to take, no queue to run.
+    if (this.#stopped) return;
     const lead = (): void => {
       for (const r of this.#reconcilers) {
         r.resync();
@@ -179,6 +175,7 @@ export class Operator extends EventEmitter {
   }
 
   async stop(): Promise<void> {
+    this.#stopped = true;
     clearInterval(this.#resync);
     for (const r of this.#reconcilers) r.queue.stop();
     await this.#leader?.stop();

@@ -12,6 +12,7 @@ describe('parseFlags', () => {
       allocationWaitMs: 1000,
       logFormat: 'json',
       metricsBindAddress: { host: undefined, port: 8080 },
+      shutdownDrainMs: 5000,
     });
   });
   test('accepts --flag=value, --flag value and bare booleans', () => {
@@ -22,6 +23,8 @@ describe('parseFlags', () => {
       '--leader-elect',
       '--delete-orphan-claims',
       '--allocation-wait=1500ms',
+      '--shutdown-drain',
+      '0',
     ]);
     expect(c).toMatchObject({
       runtimeExtensionPort: 10443,
@@ -29,6 +32,7 @@ describe('parseFlags', () => {
       leaderElect: true,
       deleteOrphanClaims: true,
       allocationWaitMs: 1500,
+      shutdownDrainMs: 0,
     });
   });
   test.each([
@@ -43,9 +47,16 @@ describe('parseFlags', () => {
     [['--no-such-flag'], 'no-such-flag'],
     [['--kubeconfig'], 'kubeconfig'],
     [['--pool-kinds=inclusterippool'], 'pool-kinds'],
+    [['--shutdown-drain=5'], 'shutdown-drain'],
+    [['--shutdown-drain=-1s'], 'shutdown-drain'],
   ])('%j is refused naming --%s', (argv, flag) => {
     expect(() => parseFlags(argv)).toThrow(FlagError);
     expect(() => parseFlags(argv)).toThrow(`--${flag}:`);
+  });
+  test('--shutdown-drain says what a duration looks like', () => {
+    expect(() => parseFlags(['--shutdown-drain=soon'])).toThrow(
+      '--shutdown-drain: "soon" is not a duration such as 500ms, 5s or 1m',
+    );
   });
   test('--pool-kinds takes Kind.version.group entries in order', () => {
     expect(

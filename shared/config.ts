@@ -39,6 +39,8 @@ export interface Config {
   readonly probeTimeoutMs: number;
   readonly leaderElectionNamespace: string;
   readonly leaderElectLeaseDurationMs: number;
+  /** After SIGTERM: how long hooks are still answered while /readyz says draining. */
+  readonly shutdownDrainMs: number;
   readonly help: boolean;
 }
 
@@ -267,6 +269,11 @@ const FLAGS = {
     'Namespace of the leader-election Lease (default: $POD_NAMESPACE, else default)',
   ),
   'leader-elect-lease-duration': flag(duration, '15s', 'Lease duration; a new leader takes over within it'),
+  'shutdown-drain': flag(
+    duration,
+    '5s',
+    `After SIGTERM, how long /readyz answers 503 draining while hooks are still answered; the process exits within this plus ${HOOK_TIMEOUT_SECONDS}s (keep that under terminationGracePeriodSeconds)`,
+  ),
   help: flag(bool, 'false', 'Print this help'),
 } as const;
 
@@ -312,6 +319,7 @@ export function parseFlags(argv: readonly string[]): Config {
     probeTimeoutMs: get('probe-timeout'),
     leaderElectionNamespace: get('leader-election-namespace') || process.env.POD_NAMESPACE || 'default',
     leaderElectLeaseDurationMs: get('leader-elect-lease-duration'),
+    shutdownDrainMs: get('shutdown-drain'),
     help: get('help'),
   };
 }

@@ -1,9 +1,9 @@
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { capiRelease, PINS, type CapiRelease, type GoModulePin } from '../versions.js';
-import { CACHE_DIR, type Log } from './paths.js';
+import { CACHE_DIR, ROOT, type Log } from './paths.js';
 
 /**
  * The Go module proxy reachable here has no checksum-database entries for several pinned
@@ -90,7 +90,14 @@ async function prepareWrapper(pin: GoModulePin, log: Log): Promise<string> {
     '',
   ];
   await writeFile(path.join(dir, 'go.mod'), gomod);
-  await writeFile(path.join(dir, 'tools.go'), tools.join('\n'));
+  if (pin.sources) {
+    // The wrapper is the main package itself: its imports are what tidy resolves.
+    for (const file of (await readdir(path.join(ROOT, pin.sources))).filter((f) => f.endsWith('.go'))) {
+      await copyFile(path.join(ROOT, pin.sources, file), path.join(dir, file));
+    }
+  } else {
+    await writeFile(path.join(dir, 'tools.go'), tools.join('\n'));
+  }
   log(`  ${pin.name} ${pin.version}: resolving modules (go mod tidy)`);
   await execa('go', ['mod', 'tidy'], { cwd: dir, env: GO_ENV });
   return dir;
@@ -164,14 +171,22 @@ async function buildPin(pin: GoModulePin, step: string, log: Log): Promise<void>
 
 /** Builds every missing control-plane binary (cached by version) and says how far along it is. */
 export async function ensureBinaries(log: Log, capi: CapiRelease = capiRelease()): Promise<void> {
+  await ensurePins(
+    log,
+    [PINS.etcd, PINS.kubernetes, capi.pin, PINS.ipam, PINS.kustomize, PINS.helm, PINS.kubeVip],
+    'the control plane',
+  );
+}
+
+/** Builds the binaries of these pins that are not cached yet, with progress; `what` names them in the log. */
+export async function ensurePins(log: Log, pins: readonly GoModulePin[], what: string): Promise<void> {
   await mkdir(CACHE_DIR, { recursive: true });
-  const built = [PINS.etcd, PINS.kubernetes, capi.pin, PINS.ipam, PINS.kustomize, PINS.helm, PINS.kubeVip];
-  const missing = built.filter((pin) =>
+  const missing = pins.filter((pin) =>
     Object.keys(pin.binaries ?? {}).some((b) => !existsSync(binaryPath(pin, b))),
   );
   if (missing.length === 0) return;
   await execa('go', ['version'], { env: GO_ENV }).catch((err: unknown) => {
-    throw new Error('Go >= 1.26 is needed to build the local control plane, and `go` was not found', {
+    throw new Error(`Go >= 1.26 is needed to build ${what}, and \`go\` was not found`, {
       cause: err,
     });
   });
@@ -182,5 +197,5 @@ export async function ensureBinaries(log: Log, capi: CapiRelease = capiRelease()
   for (const [i, pin] of missing.entries()) {
     await buildPin(pin, `[${i + 1}/${missing.length}]`, log);
   }
-  log(`Built the control plane in ${Math.round((Date.now() - started) / 1000)}s`);
+  log(`Built ${what} in ${Math.round((Date.now() - started) / 1000)}s`);
 }

@@ -1,5 +1,5 @@
 /**
- * `npm run control-plane -- up [--extension] [--fresh] [--capi <version>] | down | status | env | build [--capi <version>]`,
+ * `npm run control-plane -- up [--extension] [--node] [--fresh] [--capi <version>] | down | status | env | build [--capi <version>]`,
  * each with `--name <name>` for a second plane beside the first (its own directory and ports).
  * A real management cluster on loopback: etcd, kube-apiserver, kube-controller-manager,
  * the CAPI manager and the in-cluster IPAM provider, built from pinned Go modules.
@@ -10,9 +10,10 @@ import { KUBECONFIG, PLANE_NAME } from './paths.js';
 import { down, status, up } from './plane.js';
 
 const USAGE =
-  'usage: npm run control-plane -- up [--extension] [--fresh] [--capi <version>] | down | status | env | build [--capi <version>]\n' +
+  'usage: npm run control-plane -- up [--extension] [--node] [--fresh] [--capi <version>] | down | status | env | build [--capi <version>]\n' +
   `  --capi: one of ${CAPI_MATRIX.join(', ')} (default ${CAPI_VERSION})\n` +
   '  up keeps a running plane and restarts what is down of it; --fresh wipes its etcd and starts over\n' +
+  '  --node: a kubelet, containerd, kube-proxy, a scheduler and cert-manager, so Pods and Services run (root)\n' +
   '  --name <name>: a second plane beside the first (.cache/control-plane-<name>, every port 100 up)';
 const log = (message: string): void => void process.stderr.write(`${message}\n`);
 
@@ -48,7 +49,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const capi = at < 0 ? CAPI_VERSION : (rest[at]?.split('=')[1] ?? rest[at + 1] ?? '');
   const unknown = flags.filter(
     (f) =>
-      !(command === 'up' && (f === '--extension' || f === '--fresh')) &&
+      !(command === 'up' && (f === '--extension' || f === '--fresh' || f === '--node')) &&
       !((command === 'up' || command === 'build') && (f === '--capi' || f.startsWith('--capi='))),
   );
   if (unknown.length > 0) {
@@ -63,7 +64,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   switch (command) {
     case 'up':
-      await up(log, capi, { fresh: flags.includes('--fresh') });
+      await up(log, capi, { fresh: flags.includes('--fresh'), node: flags.includes('--node') });
       if (flags.includes('--extension')) {
         const { upExtension } = await import('./extension.js');
         await upExtension(log);

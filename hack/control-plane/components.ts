@@ -4,6 +4,7 @@ import path from 'node:path';
 import { PINS, type CapiRelease } from '../versions.js';
 import { binaryPath } from './build.js';
 import { BUNDLE, HOST, KUBECONFIG, PLANE_DIR, PORTS, ROOT } from './paths.js';
+import { apiserverNodeArgs, controllerManagerNodeControllers } from './node.js';
 import type { Pki } from './pki.js';
 
 /** How a component says it is ready: a GET that answers 200. */
@@ -48,7 +49,8 @@ export function etcd(): Component {
   };
 }
 
-export function kubeApiserver(pki: Pki): Component {
+/** `node`: the plane has a node (`up --node`), whose Pods reach the API server and get tokens. */
+export function kubeApiserver(pki: Pki, node = false): Component {
   return {
     name: 'kube-apiserver',
     binary: binaryPath(PINS.kubernetes, 'kube-apiserver'),
@@ -59,13 +61,18 @@ export function kubeApiserver(pki: Pki): Component {
       `--tls-private-key-file=${pki.apiserver.key}`,
       `--client-ca-file=${pki.ca.cert}`,
       `--secure-port=${PORTS.apiserver}`,
-      `--bind-address=${HOST}`,
-      // No default route on these machines: the apiserver must not try to discover an address.
-      `--advertise-address=${HOST}`,
-      '--service-cluster-ip-range=10.0.0.0/24',
+      ...(node
+        ? apiserverNodeArgs(pki)
+        : [
+            `--bind-address=${HOST}`,
+            // The apiserver must not discover an address: the default route is not the plane's.
+            `--advertise-address=${HOST}`,
+            '--service-cluster-ip-range=10.0.0.0/24',
+            // No Pods without a node: no service-account tokens to mount.
+            '--disable-admission-plugins=ServiceAccount',
+          ]),
       '--allow-privileged=true',
       '--authorization-mode=RBAC',
-      '--disable-admission-plugins=ServiceAccount',
       '--service-account-issuer=https://kubernetes.default.svc',
       `--service-account-key-file=${pki.serviceAccountPub}`,
       `--service-account-signing-key-file=${pki.serviceAccountKey}`,
@@ -89,7 +96,7 @@ export function kubeApiserver(pki: Pki): Component {
   };
 }
 
-export function kubeControllerManager(pki: Pki): Component {
+export function kubeControllerManager(pki: Pki, node = false): Component {
   return {
     name: 'kube-controller-manager',
     binary: binaryPath(PINS.kubernetes, 'kube-controller-manager'),
@@ -97,7 +104,8 @@ export function kubeControllerManager(pki: Pki): Component {
       `--kubeconfig=${KUBECONFIG}`,
       // Garbage collection is part of what we promise (claims go with their Cluster); namespace
       // deletion lets test suites clean up after themselves.
-      '--controllers=garbage-collector-controller,namespace-controller',
+      `--controllers=${['garbage-collector-controller', 'namespace-controller', ...(node ? controllerManagerNodeControllers : [])].join(',')}`,
+      ...(node ? [`--root-ca-file=${pki.ca.cert}`] : []),
       `--secure-port=${PORTS.controllerManager}`,
       `--bind-address=${HOST}`,
       `--tls-cert-file=${pki.controllerManager.cert}`,
@@ -220,7 +228,8 @@ export function extension(pki: Pki): Component {
       `--metrics-bind-address=${hostPort(PORTS.extensionMetrics)}`,
       ...PLANE_EXTENSION_FLAGS,
     ],
-    probe: { url: `http://${hostPort(PORTS.extensionProbes)}/readyz` },
+    // Ready with its caches: suites act on the reserve and the quarantine as soon as `up` returns.
+    probe: { url: `http://${hostPort(PORTS.extensionProbes)}/readyz/informers` },
     readySeconds: 30,
   };
 }

@@ -56,6 +56,15 @@ const BASE_PORTS = {
   extension: 19460,
   extensionProbes: 19461,
   extensionMetrics: 19462,
+  // The node (`up --node`).
+  certManagerHealth: 19470,
+  containerdMetrics: 19471,
+  kubeletHealthz: 19472,
+  kubelet: 19473,
+  kubeProxyHealthz: 19474,
+  kubeProxyMetrics: 19475,
+  scheduler: 19476,
+  serviceHosts: 19477,
 } as const;
 
 export const PORTS = Object.fromEntries(

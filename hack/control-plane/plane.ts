@@ -1,7 +1,7 @@
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig, KubernetesObjectApi } from '@kubernetes/client-node';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { ensureBinaries } from './build.js';
+import { ensureBinaries, ensurePins } from './build.js';
 import {
   capiManager,
   etcd,
@@ -14,9 +14,26 @@ import {
   kubeControllerManager,
   type Component,
 } from './components.js';
-import { capiRelease, CAPI_VERSION, type CapiRelease } from '../versions.js';
+import { capiRelease, CAPI_VERSION, PINS, type CapiRelease } from '../versions.js';
 import { installCrdsAndWebhooks } from './crds.js';
+import { buildImages, PAUSE_TAR } from '../image.js';
 import { HOST, KUBECONFIG, LOG_DIR, PLANE_DIR, PORTS, STATE_FILE, type Log } from './paths.js';
+import {
+  applyNodeRbac,
+  certManager,
+  containerd,
+  ensureNodePki,
+  importImage,
+  kubelet,
+  kubeProxy,
+  kubeScheduler,
+  BRIDGE,
+  NODE_NAME,
+  nodeUnavailable,
+  serviceHosts,
+  setupNetwork,
+  teardownNode,
+} from './node.js';
 import { ensurePki, kubeconfig, type Pki } from './pki.js';
 import { isRunning, probe, start, stop, waitReady, type Started } from './processes.js';
 
@@ -25,6 +42,8 @@ export interface PlaneState {
   /** The CAPI release running (`up --capi`); absent in states written before the matrix. */
   readonly capi?: string;
   readonly components: Started[];
+  /** The plane has a node (`up --node`). */
+  node?: boolean;
 }
 
 export async function readState(): Promise<PlaneState | undefined> {
@@ -78,14 +97,22 @@ export async function launch(component: Component, pki: Pki, state: PlaneState, 
 export async function up(
   log: Log,
   capiVersion: string = CAPI_VERSION,
-  { fresh = false }: { fresh?: boolean } = {},
+  { fresh = false, node = false }: { fresh?: boolean; node?: boolean } = {},
 ): Promise<PlaneState> {
   const capi = capiRelease(capiVersion);
+  if (node) {
+    const why = await nodeUnavailable();
+    if (why) throw new Error(`up --node: ${why}`);
+    await ensurePins(log, [PINS.kubernetesNode, PINS.certManagerController], 'the node');
+  }
   const existing = await readState();
   const running = existing?.capi ?? CAPI_VERSION;
   if (existing && !fresh && running === capi.version) {
     const recovered = await recover(existing, capi, log);
-    if (recovered) return recovered;
+    if (recovered) {
+      if (node) await upNode(recovered, capi, log);
+      return recovered;
+    }
   }
   if (existing) {
     log(
@@ -108,13 +135,19 @@ export async function up(
   log(`Starting the control plane with CAPI ${capi.version} on 127.0.0.1`);
   const state: PlaneState = { startedAt: new Date().toISOString(), capi: capi.version, components: [] };
   try {
+    if (node) {
+      await setupNetwork(log);
+      state.node = true;
+      await writeState(state);
+    }
     await launch(etcd(), pki, state, log);
-    await launch(kubeApiserver(pki), pki, state, log);
+    await launch(kubeApiserver(pki, node), pki, state, log);
     await installCrdsAndWebhooks(loadKubeConfig(), pki, log, capi);
-    await launch(kubeControllerManager(pki), pki, state, log);
+    await launch(kubeControllerManager(pki, node), pki, state, log);
     await launch(capiManager(pki, capi), pki, state, log);
     await launch(kcpManager(pki, capi), pki, state, log);
     await launch(ipamManager(), pki, state, log);
+    if (node) await upNode(state, capi, log);
   } catch (err) {
     log('Control plane failed to start; stopping what was started (logs are kept)');
     await down(() => undefined);
@@ -159,18 +192,69 @@ async function recover(state: PlaneState, capi: CapiRelease, log: Log): Promise<
   return state;
 }
 
+type Spec = () => Component | Promise<Component>;
+
 /** How each component is started, by name: what `up` started, `relaunch` starts again. */
-function specFor(name: string, pki: Pki, capi: CapiRelease): (() => Component) | undefined {
-  const specs: Record<string, () => Component> = {
+function specFor(state: PlaneState, name: string, pki: Pki, capi: CapiRelease): Spec | undefined {
+  const node = Boolean(state.node);
+  const specs: Record<string, Spec> = {
     etcd,
-    'kube-apiserver': () => kubeApiserver(pki),
-    'kube-controller-manager': () => kubeControllerManager(pki),
+    'kube-apiserver': () => kubeApiserver(pki, node),
+    'kube-controller-manager': () => kubeControllerManager(pki, node),
     'capi-manager': () => capiManager(pki, capi),
     'kcp-manager': () => kcpManager(pki, capi),
     'ipam-manager': ipamManager,
     [EXTENSION_NAME]: () => extension(pki),
+    containerd,
+    kubelet: () => kubelet(pki),
+    'kube-proxy': kubeProxy,
+    'kube-scheduler': () => kubeScheduler(pki),
+    'cert-manager': certManager,
+    'service-hosts': () => serviceHosts(KUBECONFIG),
   };
   return Object.hasOwn(specs, name) ? specs[name] : undefined;
+}
+
+/**
+ * Adds the node to a running plane (or keeps the one it has): the API server and the
+ * controller-manager restart with the node's arguments (etcd's data stays), then containerd,
+ * kubelet, kube-proxy, the scheduler, cert-manager and the Service names on the host.
+ */
+async function upNode(state: PlaneState, capi: CapiRelease, log: Log): Promise<void> {
+  const pki = await ensurePki();
+  if (!state.node) {
+    log('Adding the node: the API server and controller-manager restart with its arguments');
+    await setupNetwork(log);
+    state.node = true;
+    await writeState(state);
+    for (const name of ['kube-apiserver', 'kube-controller-manager']) {
+      const c = state.components.find((x) => x.name === name);
+      if (c) await relaunch(state, c, pki, capi, log);
+    }
+  } else {
+    await setupNetwork(log);
+  }
+  await ensureNodePki(pki);
+  await applyNodeRbac(KubernetesObjectApi.makeApiClient(loadKubeConfig()));
+  // The sandbox image must be in containerd before any Pod; `npm run image` makes it (cached).
+  if (!existsSync(PAUSE_TAR)) await buildImages(log);
+  const want: Spec[] = [
+    containerd,
+    async () => {
+      await importImage(PAUSE_TAR);
+      return kubelet(pki);
+    },
+    kubeProxy,
+    () => kubeScheduler(pki),
+    certManager,
+    () => serviceHosts(KUBECONFIG),
+  ];
+  for (const spec of want) {
+    const component = await spec();
+    if (state.components.some((c) => c.name === component.name)) continue;
+    await launch(component, pki, state, log);
+  }
+  log(`Node ${NODE_NAME} up: Pods on ${BRIDGE}, Services resolvable on the host`);
 }
 
 /** Stops a recorded component (if it still runs) and starts it again in its place in the state. */
@@ -182,14 +266,14 @@ async function relaunch(
   log: Log,
   { downtimeMs = 0, signal = 'SIGTERM' }: { downtimeMs?: number; signal?: NodeJS.Signals } = {},
 ): Promise<void> {
-  const spec = specFor(old.name, pki, capi);
+  const spec = specFor(state, old.name, pki, capi);
   if (!spec) throw new Error(`${old.name} cannot be restarted this way`);
   await stop(old, 10_000, signal);
   const at = state.components.indexOf(old);
   state.components.splice(at, 1);
   await writeState(state);
   await new Promise((r) => setTimeout(r, downtimeMs));
-  await launch(spec(), pki, state, log);
+  await launch(await spec(), pki, state, log);
   // Back in its place: recovery walks the components in start order.
   const started = state.components.pop();
   if (started) state.components.splice(at, 0, started);
@@ -211,12 +295,24 @@ export async function restart(
   await relaunch(state, old, await ensurePki(), capiRelease(state.capi), log, options);
 }
 
+/** Stops one component and forgets it (the install suites stop the host's extension for the Pods'). */
+export async function stopComponent(name: string, log: Log): Promise<void> {
+  const state = await readState();
+  const c = state?.components.find((x) => x.name === name);
+  if (!state || !c) return;
+  await stop(c);
+  state.components.splice(state.components.indexOf(c), 1);
+  await writeState(state);
+  log(`  Stopped ${c.name} (pid ${c.pid})`);
+}
+
 export async function down(log: Log): Promise<void> {
   const state = await readState();
   for (const c of [...(state?.components ?? [])].reverse()) {
     await stop(c);
     log(`  Stopped ${c.name} (pid ${c.pid})`);
   }
+  if (state?.node) await teardownNode(log);
   for (const p of [ETCD_DATA_DIR, STATE_FILE, KUBECONFIG, `${PLANE_DIR}/apiserver`]) {
     await rm(p, { recursive: true, force: true });
   }

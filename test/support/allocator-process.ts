@@ -57,8 +57,8 @@ export async function startAllocator(args: string[]): Promise<AllocatorProcess> 
       return (await child).exitCode;
     },
   };
-  await eventually(`the allocator on :${hookPort} to be ready`, async () =>
-    (await proc.ready().catch(() => undefined))?.status === 200 ? true : undefined,
+  await eventually(`the allocator on :${hookPort} to be ready, its caches synced`, async () =>
+    (await get(probePort, '/readyz/informers').catch(() => undefined))?.status === 200 ? true : undefined,
   ).catch((err: unknown) => {
     child.kill('SIGKILL');
     throw new Error(`${String(err)}; its output:\n${output.slice(-2000)}`);

@@ -1,0 +1,453 @@
+/**
+ * Run as users run it: the image, in Pods of the Deployment the install manifests make, behind
+ * their Service, with cert-manager's Certificate and the CA CAPI injects; the host's CAPI manager
+ * calls the Pods through the Service. On the plane's node (`npm run control-plane -- up --node`).
+ * The plane's own host process is stopped for the suite, so only the Pods can answer CAPI, and
+ * started again after it.
+ */
+import { PatchStrategy } from '@kubernetes/client-node';
+import { execa } from 'execa';
+import { readFileSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { binaryPath, moduleDir } from '../../hack/control-plane/build.js';
+import { EXTENSION_NAME } from '../../hack/control-plane/components.js';
+import { importImage, NODE_NAME, nodeUnavailable } from '../../hack/control-plane/node.js';
+import { stopComponent } from '../../hack/control-plane/plane.js';
+import { clusterClass, inClusterIPPool, vipLabels, type Obj } from '../../hack/fixtures/fixtures.js';
+import {
+  createNamespace,
+  deleteNamespace,
+  eventually,
+  kube,
+  readOrUndefined,
+} from '../../hack/fixtures/kube.js';
+import { createCluster, deleteCluster, VIP_ANNOTATION, waitForTopology } from '../../hack/fixtures/vip.js';
+import { buildImages, IMAGE, IMAGE_TAR, VERSION } from '../../hack/image.js';
+import { CAPI_VERSION, capiRelease, PINS } from '../../hack/versions.js';
+import { KUBECONFIG as PLANE_KUBECONFIG } from '../../hack/control-plane/paths.js';
+
+const unavailable = await nodeUnavailable();
+if (unavailable) process.stderr.write(`test/install/pods skipped: ${unavailable}\n`);
+const suite = unavailable ? describe.skip : describe;
+
+const SYSTEM = 'capi-vip-allocator-system';
+const RELEASE = path.resolve('manifests/release/capi-vip-allocator.yaml');
+const CHART = path.resolve('manifests/helm/capi-vip-allocator');
+const log = (m: string): void => void process.stderr.write(`${m}\n`);
+/** The CLI users run, with its progress on our stderr. */
+const controlPlane = (args: string[]) =>
+  execa('npx', ['tsx', 'hack/control-plane/cli.ts', ...args], { stderr: 'inherit' });
+const { objects } = kube();
+
+const kubectl = (...args: string[]) =>
+  execa(binaryPath(PINS.kubernetesNode, 'kubectl'), args, {
+    env: { KUBECONFIG: PLANE_KUBECONFIG },
+    reject: false,
+  });
+const helm = (...args: string[]) =>
+  execa(binaryPath(PINS.helm, 'helm'), args, { env: { KUBECONFIG: PLANE_KUBECONFIG }, reject: false });
+
+async function must(result: Promise<{ exitCode?: number; stdout: string; stderr: string }>, what: string) {
+  const r = await result;
+  if (r.exitCode !== 0) throw new Error(`${what} failed (${r.exitCode}): ${r.stderr || r.stdout}`);
+  return r.stdout;
+}
+
+interface ExtensionConfig extends Obj {
+  spec?: { clientConfig?: { caBundle?: string; service?: { name: string; namespace: string } } };
+  status?: {
+    handlers?: { name: string }[];
+    conditions?: { type: string; status: string; message?: string }[];
+  };
+}
+
+/** CAPI discovered our handlers through the Service, with the CA it injected from the Secret. */
+async function discovered(): Promise<ExtensionConfig> {
+  return eventually(
+    'CAPI to discover the handlers through the Service',
+    async () => {
+      const ec = await readOrUndefined<ExtensionConfig>({
+        apiVersion: 'runtime.cluster.x-k8s.io/v1beta2',
+        kind: 'ExtensionConfig',
+        metadata: { name: 'vip-allocator' },
+      });
+      const ok = ec?.status?.conditions?.find((c) => c.type === 'Discovered')?.status === 'True';
+      return ok && ec?.spec?.clientConfig?.caBundle && (ec.status?.handlers?.length ?? 0) >= 3
+        ? ec
+        : undefined;
+    },
+    180_000,
+  );
+}
+
+async function rolledOut(namespace: string): Promise<void> {
+  await must(
+    kubectl('rollout', 'status', 'deployment/capi-vip-allocator', '-n', namespace, '--timeout=180s'),
+    `rollout of Deployment ${namespace}/capi-vip-allocator`,
+  );
+}
+
+async function leaseHolder(namespace: string): Promise<string> {
+  const out = await kubectl(
+    'get',
+    'lease',
+    'capi-vip-allocator',
+    '-n',
+    namespace,
+    '-o',
+    'jsonpath={.spec.holderIdentity}',
+  );
+  return out.stdout;
+}
+
+const podNames = async (namespace: string): Promise<string[]> =>
+  (
+    await must(
+      kubectl(
+        'get',
+        'pods',
+        '-n',
+        namespace,
+        '-l',
+        'app.kubernetes.io/name=capi-vip-allocator',
+        '-o',
+        'jsonpath={.items[*].metadata.name}',
+      ),
+      'listing our Pods',
+    )
+  )
+    .split(' ')
+    .filter(Boolean);
+
+/** A namespace with a pool and a class our hooks serve; the Clusters it makes get their VIP from us. */
+async function tenant(prefix: string, range: string): Promise<string> {
+  const ns = await createNamespace(prefix);
+  for (const o of [
+    ...clusterClass('capd', ns, 'onprem'),
+    inClusterIPPool(ns, 'vips', [range], { labels: vipLabels('onprem') }),
+  ]) {
+    await objects.create(o);
+  }
+  return ns;
+}
+
+async function vipOf(ns: string, name: string): Promise<string> {
+  await createCluster(ns, name, 'onprem');
+  const cluster = await waitForTopology(ns, name);
+  const vip = cluster.metadata.annotations?.[VIP_ANNOTATION] ?? '';
+  expect(cluster.spec?.controlPlaneEndpoint).toEqual({ host: vip, port: 6443 });
+  return vip;
+}
+
+suite('installed as users install it, on a real node', () => {
+  beforeAll(async () => {
+    // Adds the node to the running plane (built once, cached); keeps it when already there.
+    await controlPlane(['up', '--node']);
+    await buildImages(log);
+    await importImage(IMAGE_TAR);
+    // Only the Pods may answer CAPI from here on.
+    await stopComponent(EXTENSION_NAME, log);
+    await kubectl('delete', 'extensionconfig', 'vip-allocator', '--ignore-not-found');
+  }, 3_600_000);
+
+  afterAll(async () => {
+    await kubectl('delete', '-f', RELEASE, '--ignore-not-found', '--wait=false');
+    await helm('uninstall', 'vip', '-n', 'capi-vip-allocator-helm', '--wait');
+    await kubectl('uncordon', NODE_NAME);
+    // The host's process again, for the suites after this one.
+    await controlPlane(['up', '--extension']);
+  }, 600_000);
+
+  describe('kubectl apply of the release YAML, unchanged', () => {
+    let ns: string;
+    beforeAll(async () => {
+      // The image the release YAML names is the one built here.
+      expect(readFileSync(RELEASE, 'utf8')).toContain(`image: ${IMAGE}`);
+      await must(kubectl('apply', '-f', RELEASE), 'kubectl apply of the release YAML');
+      ns = await tenant('install-yaml', '10.26.0.10-10.26.0.13');
+    }, 600_000);
+    afterAll(() => deleteNamespace(ns));
+
+    test('cert-manager issues the Certificate, the Deployment rolls out, CAPI discovers through the Service', async () => {
+      await must(
+        kubectl(
+          'wait',
+          '--for=condition=Ready',
+          'certificate/capi-vip-allocator-serving-cert',
+          '-n',
+          SYSTEM,
+          '--timeout=120s',
+        ),
+        'waiting for the Certificate',
+      );
+      await rolledOut(SYSTEM);
+      const ec = await discovered();
+      expect(ec.spec?.clientConfig?.service).toMatchObject({
+        name: 'capi-vip-allocator-webhook-service',
+        namespace: SYSTEM,
+      });
+      // Every container runs as the Deployment says: UID 65532, read-only root, nothing more.
+      const pods = await podNames(SYSTEM);
+      expect(pods).toHaveLength(2);
+      const uid = await must(
+        kubectl('exec', '-n', SYSTEM, pods[0] ?? '', '--', 'id', '-u'),
+        'kubectl exec id',
+      );
+      expect(uid.trim()).toBe('65532');
+    });
+
+    test('a Cluster gets its VIP from the Pods', async () => {
+      const vip = await vipOf(ns, 'alpha');
+      expect(vip).toMatch(/^10\.26\.0\.1[0-3]$/);
+      const logs = await must(
+        kubectl(
+          'logs',
+          '-n',
+          SYSTEM,
+          '-l',
+          'app.kubernetes.io/name=capi-vip-allocator',
+          '--tail=-1',
+          '--prefix',
+        ),
+        'kubectl logs',
+      );
+      // CAPI called a Pod: its log has the hook's line for this Cluster (CAPI's log conventions).
+      const lines = logs.split('\n').map((l) => {
+        try {
+          return JSON.parse(l.slice(l.indexOf('{'))) as { hook?: string; outcome?: string; Cluster?: object };
+        } catch {
+          return {};
+        }
+      });
+      expect(lines).toContainEqual(
+        expect.objectContaining({
+          hook: 'BeforeClusterCreate',
+          outcome: 'Success',
+          Cluster: { name: 'alpha', namespace: ns },
+        }),
+      );
+    });
+
+    test('the leader Pod deleted: the other takes the Lease, and the next Cluster gets another address', async () => {
+      const holder = await eventually('a Lease holder', async () => (await leaseHolder(SYSTEM)) || undefined);
+      const leaderPod = (await podNames(SYSTEM)).find((p) => holder.startsWith(p));
+      expect(leaderPod).toBeDefined();
+      await must(
+        kubectl('delete', 'pod', '-n', SYSTEM, leaderPod ?? '', '--wait=false'),
+        'deleting the leader Pod',
+      );
+      const beta = vipOf(ns, 'beta');
+      const next = await eventually(
+        'another replica to take the Lease',
+        async () => {
+          const h = await leaseHolder(SYSTEM);
+          return h && !h.startsWith(leaderPod ?? '') ? h : undefined;
+        },
+        120_000,
+      );
+      expect(next).not.toContain(leaderPod);
+      const [first, second] = [
+        (
+          await readOrUndefined<Obj & { metadata: { annotations?: Record<string, string> } }>({
+            apiVersion: 'cluster.x-k8s.io/v1beta2',
+            kind: 'Cluster',
+            metadata: { name: 'alpha', namespace: ns },
+          })
+        )?.metadata.annotations?.[VIP_ANNOTATION],
+        await beta,
+      ];
+      expect(second).toMatch(/^10\.26\.0\.1[0-3]$/);
+      expect(second).not.toBe(first);
+      await rolledOut(SYSTEM);
+    });
+
+    test('draining the node: the PodDisruptionBudget keeps one replica answering', async () => {
+      const drain = await kubectl(
+        'drain',
+        NODE_NAME,
+        '--ignore-daemonsets',
+        '--delete-emptydir-data',
+        '--timeout=40s',
+        '--pod-selector=app.kubernetes.io/name=capi-vip-allocator',
+      );
+      try {
+        // One node: the evicted replica cannot be placed again, so the budget refuses the second.
+        expect(drain.exitCode).not.toBe(0);
+        expect(`${drain.stderr}${drain.stdout}`).toContain('disruption budget');
+        const running = await podNames(SYSTEM);
+        expect(running.length).toBeGreaterThanOrEqual(1);
+        expect(await vipOf(ns, 'gamma')).toMatch(/^10\.26\.0\.1[0-3]$/);
+      } finally {
+        await must(kubectl('uncordon', NODE_NAME), 'uncordon');
+      }
+      await rolledOut(SYSTEM);
+    });
+
+    test('kubectl delete of the release YAML removes it; Clusters keep their endpoint', async () => {
+      for (const c of ['alpha', 'beta', 'gamma']) await deleteCluster(ns, c);
+      await must(
+        kubectl('delete', '-f', RELEASE, '--wait=true', '--timeout=180s'),
+        'kubectl delete of the release YAML',
+      );
+      expect((await kubectl('get', 'namespace', SYSTEM)).exitCode).not.toBe(0);
+    });
+  });
+
+  describe('helm install, upgrade and uninstall of the chart', () => {
+    const release = 'capi-vip-allocator-helm';
+    let ns: string;
+    beforeAll(async () => {
+      await must(
+        helm(
+          'install',
+          'vip',
+          CHART,
+          '-n',
+          release,
+          '--create-namespace',
+          '--set',
+          'reuseGrace=0s',
+          '--wait',
+          '--timeout',
+          '5m',
+        ),
+        'helm install',
+      );
+      ns = await tenant('install-helm', '10.26.1.10-10.26.1.13');
+    }, 600_000);
+    afterAll(() => deleteNamespace(ns));
+
+    test("installed: CAPI discovers the chart's Pods, and a Cluster gets its VIP", async () => {
+      await discovered();
+      expect(await vipOf(ns, 'alpha')).toMatch(/^10\.26\.1\.1[0-3]$/);
+    });
+
+    test('helm upgrade rolls the Pods; the VIP stays, the next Cluster gets its own', async () => {
+      await must(
+        helm(
+          'upgrade',
+          'vip',
+          CHART,
+          '-n',
+          release,
+          '--reuse-values',
+          '--set',
+          'logLevel=debug',
+          '--wait',
+          '--timeout',
+          '5m',
+        ),
+        'helm upgrade',
+      );
+      await rolledOut(release);
+      await discovered();
+      expect(await vipOf(ns, 'beta')).toMatch(/^10\.26\.1\.1[0-3]$/);
+    });
+
+    test('helm uninstall after the Clusters go leaves no claim behind', async () => {
+      for (const c of ['alpha', 'beta']) await deleteCluster(ns, c);
+      await eventually('the claims to go with their Clusters', async () => {
+        const claims = await objects.list('ipam.cluster.x-k8s.io/v1beta2', 'IPAddressClaim', ns);
+        return claims.items.length === 0 ? true : undefined;
+      });
+      await must(helm('uninstall', 'vip', '-n', release, '--wait'), 'helm uninstall');
+      expect((await kubectl('get', 'extensionconfig', 'vip-allocator')).exitCode).not.toBe(0);
+    });
+  });
+
+  describe('clusterctl init --runtime-extension from a local provider repository', () => {
+    let ns: string;
+    let config: string;
+    const clusterctl = (...args: string[]) =>
+      execa(binaryPath(capiRelease().pin, 'clusterctl'), [...args, '--config', config], {
+        env: { KUBECONFIG: PLANE_KUBECONFIG, CLUSTERCTL_DISABLE_VERSIONCHECK: 'true' },
+        reject: false,
+      });
+    beforeAll(async () => {
+      // clusterctl's provider contract: {basepath}/{provider-label}/{version}/{components, metadata}.
+      const repo = await mkdtemp(path.join(tmpdir(), 'clusterctl-repo-'));
+      const ours = path.join(repo, 'runtime-extension-capi-vip-allocator', `v${VERSION}`);
+      const core = path.join(repo, 'cluster-api', CAPI_VERSION);
+      await mkdir(ours, { recursive: true });
+      await mkdir(core, { recursive: true });
+      await copyFile(RELEASE, path.join(ours, 'runtime-extension-components.yaml'));
+      await copyFile(path.resolve('metadata.yaml'), path.join(ours, 'metadata.yaml'));
+      await copyFile(
+        path.join(await moduleDir(capiRelease().pin), 'metadata.yaml'),
+        path.join(core, 'metadata.yaml'),
+      );
+      config = path.join(repo, 'clusterctl.yaml');
+      await writeFile(
+        config,
+        [
+          'providers:',
+          '  - name: cluster-api',
+          '    type: CoreProvider',
+          `    url: file://${core}/core-components.yaml`,
+          '  - name: capi-vip-allocator',
+          '    type: RuntimeExtensionProvider',
+          `    url: file://${ours}/runtime-extension-components.yaml`,
+          '',
+        ].join('\n'),
+      );
+      // The plane's CAPI as `clusterctl init` would have recorded it: the inventory's core provider.
+      await must(
+        kubectl(
+          'apply',
+          '-f',
+          path.join(await moduleDir(capiRelease().pin), 'cmd/clusterctl/config/manifest/clusterctl-api.yaml'),
+        ),
+        'the clusterctl inventory CRD',
+      );
+      await kubectl('create', 'namespace', 'capi-system');
+      await objects.patch(
+        {
+          apiVersion: 'clusterctl.cluster.x-k8s.io/v1alpha3',
+          kind: 'Provider',
+          metadata: {
+            name: 'cluster-api',
+            namespace: 'capi-system',
+            labels: { 'clusterctl.cluster.x-k8s.io': '', 'cluster.x-k8s.io/provider': 'cluster-api' },
+          },
+          providerName: 'cluster-api',
+          type: 'CoreProvider',
+          version: CAPI_VERSION,
+        } as Obj,
+        undefined,
+        undefined,
+        'capi-vip-allocator-tests',
+        true,
+        PatchStrategy.ServerSideApply,
+      );
+      ns = await tenant('install-clusterctl', '10.26.2.10-10.26.2.13');
+    }, 600_000);
+    afterAll(() => deleteNamespace(ns));
+
+    test('installs the release YAML: cert-manager is found working, CAPI discovers the Pods, a Cluster gets its VIP', async () => {
+      const init = await clusterctl('init', '--runtime-extension', `capi-vip-allocator:v${VERSION}`);
+      expect(init.exitCode).toBe(0);
+      expect(init.stderr + init.stdout).toContain(
+        'Skipping installing cert-manager as it is already installed',
+      );
+      await rolledOut(SYSTEM);
+      await discovered();
+      expect(await vipOf(ns, 'alpha')).toMatch(/^10\.26\.2\.1[0-3]$/);
+    });
+
+    test('clusterctl delete removes the provider and its namespace', async () => {
+      await deleteCluster(ns, 'alpha');
+      const del = await clusterctl(
+        'delete',
+        '--runtime-extension',
+        'capi-vip-allocator',
+        '--include-namespace',
+      );
+      expect(del.exitCode).toBe(0);
+      await eventually('the provider namespace to go', async () =>
+        (await kubectl('get', 'namespace', SYSTEM)).exitCode !== 0 ? true : undefined,
+      );
+    });
+  });
+});
