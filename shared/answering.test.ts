@@ -43,7 +43,7 @@ const initialized = (seconds: number): Condition => ({
 });
 const darkSince = 3600 - SILENT_AFTER_MS / 1000;
 
-// The README's "When the VIP answers" table, row by row.
+// The "When the VIP answers" table (docs/user-guide/announcers.md), row by row.
 test.each([
   ['no VIP of ours', { ...cluster([]), metadata: { name: 'c1', namespace: 'ns' } }, 'none'],
   [

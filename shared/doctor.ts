@@ -8,6 +8,7 @@
  */
 import {
   CoreV1Api,
+  DiscoveryV1Api,
   KubernetesObjectApi,
   type KubeConfig,
   type KubernetesObject,
@@ -66,7 +67,9 @@ export interface DoctorOptions {
 }
 
 interface ExtensionConfig extends KubernetesObject {
-  spec?: { clientConfig?: { url?: string; caBundle?: string } };
+  spec?: {
+    clientConfig?: { url?: string; caBundle?: string; service?: { name: string; namespace: string } };
+  };
   status?: {
     handlers?: { name: string }[];
     conditions?: { type: string; status: string; message?: string }[];
@@ -193,6 +196,40 @@ export async function diagnose(kc: KubeConfig, options: DoctorOptions): Promise<
         false,
         `ExtensionConfig ${options.extensionConfig}`,
         `could not read the serving certificate: ${reason(err)}`,
+      );
+    }
+  }
+
+  // 2b. The Service CAPI calls, when the ExtensionConfig names one: it exists, and a replica is
+  // ready behind it (CAPI's "connection refused" names neither).
+  const service = ec?.spec?.clientConfig?.service;
+  if (service) {
+    const subject = `Service ${service.namespace}/${service.name}`;
+    try {
+      await kc.makeApiClient(CoreV1Api).readNamespacedService(service);
+      const slices = await kc.makeApiClient(DiscoveryV1Api).listNamespacedEndpointSlice({
+        namespace: service.namespace,
+        labelSelector: `kubernetes.io/service-name=${service.name}`,
+      });
+      const ready = slices.items
+        .flatMap((s) => s.endpoints ?? [])
+        .filter((e) => e.conditions?.ready !== false && e.conditions?.terminating !== true).length;
+      add(
+        'service',
+        ready > 0,
+        subject,
+        ready > 0
+          ? `${ready} ready endpoint(s)`
+          : `no ready endpoint: no replica answers CAPI (kubectl get pods -n ${service.namespace})`,
+      );
+    } catch (err) {
+      add(
+        'service',
+        false,
+        subject,
+        isNotFound(err)
+          ? `the ExtensionConfig calls this Service, which does not exist: apply the release manifests or fix spec.clientConfig.service`
+          : `could not read it: ${reason(err)}`,
       );
     }
   }

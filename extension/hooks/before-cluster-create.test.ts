@@ -71,7 +71,7 @@ describe('requestedFamilies', () => {
 });
 
 /**
- * The README's "cases the hook handles" table, row by row, against the in-memory store: what the
+ * The hook case table (docs/reference/hook-cases.md), row by row, against the in-memory store: what the
  * hook answers, what it writes, which Events it records and what it costs in store calls.
  */
 describe('BeforeClusterCreate decision table', () => {
@@ -603,11 +603,11 @@ describe('BeforeClusterCreate decision table', () => {
 });
 
 /**
- * The README's "Cases the hook handles", row by row, against the pure decision: what it reads, in
- * which order (each row gives what those reads return), and what it answers, writes and records.
- * The first test checks that this list and the README's table are the same list.
+ * "Cases the hook handles" (docs/reference/hook-cases.md), row by row, against the pure decision:
+ * what it reads, in which order (each row gives what those reads return), and what it answers,
+ * writes and records. The first test checks that this list and that page's table are the same list.
  */
-describe('decide: the README table', () => {
+describe('decide: the hook case table', () => {
   const SETTINGS = { generatePatchesHandler: 'vip-allocator-generate-patches', defaultPort: 6443 };
   const cc = (ourPatch: boolean): ClusterClass => ({
     apiVersion: 'cluster.x-k8s.io/v1beta2',
@@ -821,9 +821,8 @@ describe('decide: the README table', () => {
     },
   ];
 
-  test('the rows are the README table, in its order', () => {
-    const readme = readFileSync('README.md', 'utf8');
-    const table = readme.slice(readme.indexOf('Cases the hook handles'), readme.indexOf('## Configuration'));
+  test('the rows are the table of docs/reference/hook-cases.md, in its order', () => {
+    const table = readFileSync('docs/reference/hook-cases.md', 'utf8');
     const situations = [...table.matchAll(/^\| (.+?) +\| .* \|$/gm)]
       .map((m) => m[1] ?? '')
       .filter((cell) => cell !== 'situation' && !cell.startsWith('---'));

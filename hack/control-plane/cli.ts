@@ -1,5 +1,5 @@
 /**
- * `npm run control-plane -- up [--extension] [--node] [--fresh] [--capi <version>] | down | status | env | build [--capi <version>]`,
+ * `npm run control-plane -- up [--extension] [--node] [--fresh] [--capi <version>] | down [--node] | status | env | build [--capi <version>]`,
  * each with `--name <name>` for a second plane beside the first (its own directory and ports).
  * A real management cluster on loopback: etcd, kube-apiserver, kube-controller-manager,
  * the CAPI manager and the in-cluster IPAM provider, built from pinned Go modules.
@@ -7,13 +7,14 @@
 import { capiRelease, CAPI_MATRIX, CAPI_VERSION } from '../versions.js';
 import { ensureBinaries } from './build.js';
 import { KUBECONFIG, PLANE_NAME } from './paths.js';
-import { down, status, up } from './plane.js';
+import { down, downNode, status, up } from './plane.js';
 
 const USAGE =
-  'usage: npm run control-plane -- up [--extension] [--node] [--fresh] [--capi <version>] | down | status | env | build [--capi <version>]\n' +
+  'usage: npm run control-plane -- up [--extension] [--node] [--fresh] [--capi <version>] | down [--node] | status | env | build [--capi <version>]\n' +
   `  --capi: one of ${CAPI_MATRIX.join(', ')} (default ${CAPI_VERSION})\n` +
   '  up keeps a running plane and restarts what is down of it; --fresh wipes its etcd and starts over\n' +
-  '  --node: a kubelet, containerd, kube-proxy, a scheduler and cert-manager, so Pods and Services run (root)\n' +
+  '  --node: a kubelet, containerd, kube-proxy, a scheduler and cert-manager, so Pods and Services run (root);\n' +
+  '    down --node removes only the node, leaving nothing of it on the machine\n' +
   '  --name <name>: a second plane beside the first (.cache/control-plane-<name>, every port 100 up)';
 const log = (message: string): void => void process.stderr.write(`${message}\n`);
 
@@ -50,6 +51,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const unknown = flags.filter(
     (f) =>
       !(command === 'up' && (f === '--extension' || f === '--fresh' || f === '--node')) &&
+      !(command === 'down' && f === '--node') &&
       !((command === 'up' || command === 'build') && (f === '--capi' || f.startsWith('--capi='))),
   );
   if (unknown.length > 0) {
@@ -71,7 +73,7 @@ async function main(argv: readonly string[]): Promise<number> {
       }
       return 0;
     case 'down':
-      await down(log);
+      await (flags.includes('--node') ? downNode(log) : down(log));
       return 0;
     case 'status':
       return (await status(log)) ? 0 : 1;

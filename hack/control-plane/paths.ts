@@ -56,15 +56,15 @@ const BASE_PORTS = {
   extension: 19460,
   extensionProbes: 19461,
   extensionMetrics: 19462,
-  // The node (`up --node`).
-  certManagerHealth: 19470,
-  containerdMetrics: 19471,
-  kubeletHealthz: 19472,
-  kubelet: 19473,
-  kubeProxyHealthz: 19474,
-  kubeProxyMetrics: 19475,
-  scheduler: 19476,
-  serviceHosts: 19477,
+  // The node (`up --node`), clear of the test replicas' ports (19470 up, test/support).
+  certManagerHealth: 19600,
+  containerdMetrics: 19601,
+  kubeletHealthz: 19602,
+  kubelet: 19603,
+  kubeProxyHealthz: 19604,
+  kubeProxyMetrics: 19605,
+  scheduler: 19606,
+  serviceHosts: 19607,
 } as const;
 
 export const PORTS = Object.fromEntries(

@@ -295,6 +295,44 @@ export async function restart(
   await relaunch(state, old, await ensurePki(), capiRelease(state.capi), log, options);
 }
 
+/** The node's processes, in start order. */
+const NODE_COMPONENTS = [
+  'containerd',
+  'kubelet',
+  'kube-proxy',
+  'kube-scheduler',
+  'cert-manager',
+  'service-hosts',
+];
+
+/**
+ * Takes the node out of a running plane (`down --node`): its processes stopped, everything it left
+ * on the machine removed, its Node object deleted, and the API server and controller-manager back
+ * to their arguments without it (etcd's data stays).
+ */
+export async function downNode(log: Log): Promise<void> {
+  if (!(await readState())?.node) {
+    log('The plane has no node');
+    return;
+  }
+  for (const name of [...NODE_COMPONENTS].reverse()) await stopComponent(name, log);
+  await teardownNode(log);
+  const state = await readState();
+  if (!state) return;
+  state.node = false;
+  await writeState(state);
+  const pki = await ensurePki();
+  const capi = capiRelease(state.capi);
+  for (const name of ['kube-apiserver', 'kube-controller-manager']) {
+    const c = state.components.find((x) => x.name === name);
+    if (c) await relaunch(state, c, pki, capi, log);
+  }
+  await KubernetesObjectApi.makeApiClient(loadKubeConfig())
+    .delete({ apiVersion: 'v1', kind: 'Node', metadata: { name: NODE_NAME } })
+    .catch(() => undefined);
+  log(`Node ${NODE_NAME} removed`);
+}
+
 /** Stops one component and forgets it (the install suites stop the host's extension for the Pods'). */
 export async function stopComponent(name: string, log: Log): Promise<void> {
   const state = await readState();

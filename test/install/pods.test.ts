@@ -7,13 +7,19 @@
  */
 import { PatchStrategy } from '@kubernetes/client-node';
 import { execa } from 'execa';
-import { readFileSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { binaryPath, moduleDir } from '../../hack/control-plane/build.js';
 import { EXTENSION_NAME } from '../../hack/control-plane/components.js';
-import { importImage, NODE_NAME, nodeUnavailable } from '../../hack/control-plane/node.js';
+import {
+  BRIDGE,
+  importImage,
+  NODE_NAME,
+  nodeUnavailable,
+  SERVICE_CIDR,
+} from '../../hack/control-plane/node.js';
 import { stopComponent } from '../../hack/control-plane/plane.js';
 import { clusterClass, inClusterIPPool, vipLabels, type Obj } from '../../hack/fixtures/fixtures.js';
 import {
@@ -285,8 +291,53 @@ suite('installed as users install it, on a real node', () => {
       await rolledOut(SYSTEM);
     });
 
+    test('no replica behind the Service: doctor names it, and Clusters of classes that do not use us are still created', async () => {
+      await must(
+        kubectl('scale', 'deployment/capi-vip-allocator', '-n', SYSTEM, '--replicas=0'),
+        'scaling to 0',
+      );
+      try {
+        await eventually('the replicas to go', async () =>
+          (await podNames(SYSTEM)).length === 0 ? true : undefined,
+        );
+        const doctor = await execa(
+          process.execPath,
+          [
+            'dist/capi-vip-allocator.mjs',
+            'doctor',
+            `--kubeconfig=${PLANE_KUBECONFIG}`,
+            `--namespace=${ns}`,
+            '-o',
+            'json',
+          ],
+          { reject: false },
+        );
+        const findings = (
+          JSON.parse(doctor.stdout) as { findings: { check: string; ok: boolean; detail: string }[] }
+        ).findings;
+        expect(findings).toContainEqual(
+          expect.objectContaining({
+            check: 'service',
+            ok: false,
+            detail: expect.stringContaining('no ready endpoint'),
+          }),
+        );
+        for (const o of clusterClass('capd', ns, 'plain', { vipPatch: false })) await objects.create(o);
+        await createCluster(ns, 'plain-1', 'plain');
+        // BeforeClusterCreate's failurePolicy is Ignore: CAPI goes on without us.
+        const cluster = await waitForTopology(ns, 'plain-1');
+        expect(cluster.metadata.annotations?.[VIP_ANNOTATION]).toBeUndefined();
+      } finally {
+        await must(
+          kubectl('scale', 'deployment/capi-vip-allocator', '-n', SYSTEM, '--replicas=2'),
+          'scaling back to 2',
+        );
+      }
+      await rolledOut(SYSTEM);
+    });
+
     test('kubectl delete of the release YAML removes it; Clusters keep their endpoint', async () => {
-      for (const c of ['alpha', 'beta', 'gamma']) await deleteCluster(ns, c);
+      for (const c of ['alpha', 'beta', 'gamma', 'plain-1']) await deleteCluster(ns, c);
       await must(
         kubectl('delete', '-f', RELEASE, '--wait=true', '--timeout=180s'),
         'kubectl delete of the release YAML',
@@ -423,7 +474,13 @@ suite('installed as users install it, on a real node', () => {
       );
       ns = await tenant('install-clusterctl', '10.26.2.10-10.26.2.13');
     }, 600_000);
-    afterAll(() => deleteNamespace(ns));
+    afterAll(async () => {
+      await deleteNamespace(ns);
+      // The inventory goes too: with it, `clusterctl move` (test/move) would look for the core
+      // provider on its target plane, which has none.
+      await kubectl('delete', 'namespace', 'capi-system', '--ignore-not-found', '--wait=true');
+      await kubectl('delete', 'crd', 'providers.clusterctl.cluster.x-k8s.io', '--ignore-not-found');
+    }, 300_000);
 
     test('installs the release YAML: cert-manager is found working, CAPI discovers the Pods, a Cluster gets its VIP', async () => {
       const init = await clusterctl('init', '--runtime-extension', `capi-vip-allocator:v${VERSION}`);
@@ -449,5 +506,23 @@ suite('installed as users install it, on a real node', () => {
         (await kubectl('get', 'namespace', SYSTEM)).exitCode !== 0 ? true : undefined,
       );
     });
+  });
+
+  test('down --node leaves no container, mount, iptables chain, cgroup, route or hosts entry behind', async () => {
+    await controlPlane(['down', '--node']);
+    const sh = (cmd: string, ...args: string[]) => execa(cmd, args, { reject: false });
+    expect((await sh('ip', 'link', 'show', BRIDGE)).exitCode).not.toBe(0);
+    expect((await sh('ip', 'route', 'show', SERVICE_CIDR)).stdout).toBe('');
+    for (const tool of ['iptables-save', 'ip6tables-save']) {
+      expect((await sh(tool)).stdout).not.toMatch(/KUBE-|CVA-NODE/);
+    }
+    const mounts = await readFile('/proc/self/mounts', 'utf8');
+    expect(mounts).not.toMatch(/\/var\/lib\/kubelet|control-plane\/node|\/run\/netns\/cni-/);
+    for (const controller of await readdir('/sys/fs/cgroup')) {
+      expect(existsSync(path.join('/sys/fs/cgroup', controller, 'kubepods'))).toBe(false);
+    }
+    expect(await readFile('/etc/hosts', 'utf8')).not.toContain('capi-vip-allocator local plane Services');
+    expect((await sh('pgrep', '-f', 'containerd-shim|/kubelet |kube-proxy')).stdout).toBe('');
+    expect((await kubectl('get', 'node', NODE_NAME)).exitCode).not.toBe(0);
   });
 });
