@@ -40,6 +40,13 @@ async function writeConfig(file: string, content: string): Promise<void> {
   if ((await readFile(file, 'utf8').catch(() => undefined)) !== content) await writeFile(file, content);
 }
 
+/** A component's configuration (JSON, which its YAML reader takes) in the node's folder; its path. */
+async function jsonConfig(name: string, config: Record<string, unknown>): Promise<string> {
+  const file = path.join(NODE_DIR, name);
+  await writeConfig(file, `${JSON.stringify(config, null, 2)}\n`);
+  return file;
+}
+
 /** Why this machine cannot run the node, or undefined when it can (suites skip with this line). */
 export async function nodeUnavailable(): Promise<string | undefined> {
   if (PLANE_NAME) return `the node runs on the default plane only (this is plane ${PLANE_NAME})`;
@@ -191,46 +198,38 @@ export async function importImage(archive: string): Promise<void> {
 }
 
 export async function kubelet(pki: Pki): Promise<Component> {
-  const config = path.join(NODE_DIR, 'kubelet.yaml');
-  await writeConfig(
-    config,
-    JSON.stringify(
-      {
-        apiVersion: 'kubelet.config.k8s.io/v1beta1',
-        kind: 'KubeletConfiguration',
-        address: NODE_IP,
-        port: PORTS.kubelet,
-        readOnlyPort: 0,
-        healthzBindAddress: HOST,
-        healthzPort: PORTS.kubeletHealthz,
-        authentication: {
-          anonymous: { enabled: false },
-          webhook: { enabled: false },
-          x509: { clientCAFile: pki.ca.cert },
-        },
-        authorization: { mode: 'AlwaysAllow' },
-        // cgroup v1 without systemd on these machines (a deprecation warning only).
-        failCgroupV1: false,
-        cgroupDriver: 'cgroupfs',
-        failSwapOn: false,
-        containerRuntimeEndpoint: `unix://${CONTAINERD_SOCK}`,
-        // Images are imported, never pulled: the kubelet must not collect them.
-        imageGCHighThresholdPercent: 100,
-        imageGCLowThresholdPercent: 99,
-        evictionHard: {
-          'memory.available': '50Mi',
-          'nodefs.available': '1%',
-          'imagefs.available': '1%',
-          'nodefs.inodesFree': '1%',
-        },
-        // No cluster DNS: Pods resolve as the host does; the product reaches the API server by IP.
-        resolvConf: '/etc/resolv.conf',
-        serializeImagePulls: false,
-      },
-      null,
-      2,
-    ),
-  );
+  const config = await jsonConfig('kubelet.yaml', {
+    apiVersion: 'kubelet.config.k8s.io/v1beta1',
+    kind: 'KubeletConfiguration',
+    address: NODE_IP,
+    port: PORTS.kubelet,
+    readOnlyPort: 0,
+    healthzBindAddress: HOST,
+    healthzPort: PORTS.kubeletHealthz,
+    authentication: {
+      anonymous: { enabled: false },
+      webhook: { enabled: false },
+      x509: { clientCAFile: pki.ca.cert },
+    },
+    authorization: { mode: 'AlwaysAllow' },
+    // cgroup v1 without systemd on these machines (a deprecation warning only).
+    failCgroupV1: false,
+    cgroupDriver: 'cgroupfs',
+    failSwapOn: false,
+    containerRuntimeEndpoint: `unix://${CONTAINERD_SOCK}`,
+    // Images are imported, never pulled: the kubelet must not collect them.
+    imageGCHighThresholdPercent: 100,
+    imageGCLowThresholdPercent: 99,
+    evictionHard: {
+      'memory.available': '50Mi',
+      'nodefs.available': '1%',
+      'imagefs.available': '1%',
+      'nodefs.inodesFree': '1%',
+    },
+    // No cluster DNS: Pods resolve as the host does; the product reaches the API server by IP.
+    resolvConf: '/etc/resolv.conf',
+    serializeImagePulls: false,
+  });
   return {
     name: 'kubelet',
     binary: binaryPath(PINS.kubernetesNode, 'kubelet'),
@@ -247,29 +246,21 @@ export async function kubelet(pki: Pki): Promise<Component> {
 }
 
 export async function kubeProxy(): Promise<Component> {
-  const config = path.join(NODE_DIR, 'kube-proxy.yaml');
-  await writeConfig(
-    config,
-    JSON.stringify(
-      {
-        apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
-        kind: 'KubeProxyConfiguration',
-        clientConnection: { kubeconfig: kubeconfigFile('kube-proxy') },
-        hostnameOverride: NODE_NAME,
-        mode: 'iptables',
-        clusterCIDR: POD_CIDR,
-        healthzBindAddress: `${HOST}:${PORTS.kubeProxyHealthz}`,
-        metricsBindAddress: `${HOST}:${PORTS.kubeProxyMetrics}`,
-        // The host's conntrack settings are not the plane's to change.
-        conntrack: { maxPerCore: 0, min: 0, tcpEstablishedTimeout: '0s', tcpCloseWaitTimeout: '0s' },
-        iptables: { localhostNodePorts: false },
-        // NodePorts on the bridge only, never on the machine's own interfaces.
-        nodePortAddresses: [`${NODE_IP}/32`],
-      },
-      null,
-      2,
-    ),
-  );
+  const config = await jsonConfig('kube-proxy.yaml', {
+    apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
+    kind: 'KubeProxyConfiguration',
+    clientConnection: { kubeconfig: kubeconfigFile('kube-proxy') },
+    hostnameOverride: NODE_NAME,
+    mode: 'iptables',
+    clusterCIDR: POD_CIDR,
+    healthzBindAddress: `${HOST}:${PORTS.kubeProxyHealthz}`,
+    metricsBindAddress: `${HOST}:${PORTS.kubeProxyMetrics}`,
+    // The host's conntrack settings are not the plane's to change.
+    conntrack: { maxPerCore: 0, min: 0, tcpEstablishedTimeout: '0s', tcpCloseWaitTimeout: '0s' },
+    iptables: { localhostNodePorts: false },
+    // NodePorts on the bridge only, never on the machine's own interfaces.
+    nodePortAddresses: [`${NODE_IP}/32`],
+  });
   return {
     name: 'kube-proxy',
     binary: binaryPath(PINS.kubernetesNode, 'kube-proxy'),

@@ -35,7 +35,9 @@ export async function startAllocator(args: string[]): Promise<AllocatorProcess> 
       ...PLANE_EXTENSION_FLAGS,
       ...args,
     ],
-    { reject: false, all: true, buffer: false },
+    // SIGTERM drains for --shutdown-drain (5s) before exit: execa's SIGKILL after 5 s would cut it,
+    // where the kubelet waits the Deployment's 30 s grace period.
+    { reject: false, all: true, buffer: false, forceKillAfterDelay: 30_000 },
   );
   child.all?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const get = async (port: number, p: string): Promise<{ status: number; text: string }> => {
