@@ -1,5 +1,5 @@
-/** `capi-vip-allocator doctor [flags]`: the troubleshooting list (shared/doctor.ts) as a command. */
-import { diagnose, renderTable } from '../shared/doctor.js';
+/** `capi-vip-allocator doctor [flags]`: the troubleshooting list (doctor/doctor.ts) as a command. */
+import { diagnose, renderTable } from './doctor/doctor.js';
 import { doctorUsage, FlagError, parseDoctorFlags, type DoctorConfig } from '../shared/config.js';
 import { loadKubeConfig } from '../shared/kube/kubeconfig.js';
 import { SUPPORTED_KINDS } from './profiles/profiles.js';

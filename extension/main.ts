@@ -1,8 +1,8 @@
 /**
- * capi-vip-allocator: the runtime-extension server (BeforeClusterCreate, GeneratePatches,
- * DiscoverVariables) with its probes and metrics. `npm start` and the container image run this file.
+ * capi-vip-allocator's composition root: the one file that sees both sides of the process, the
+ * operator (operator/) and the runtime-extension hook server with its probes and metrics
+ * (extension/), and wires them over shared/. `npm start` and the container image run this file.
  */
-import https from 'node:https';
 import type http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -14,50 +14,29 @@ import { registerInvariants } from '../operator/reconcilers/invariants.js';
 import { registerQuarantine } from '../operator/reconcilers/quarantine.js';
 import { registerVipAnswering } from '../operator/reconcilers/vip-answering.js';
 import { Allocator } from '../shared/allocator/allocator.js';
-import type { PoolKind } from '../shared/allocator/pools.js';
-import { KubeStore, Objects } from '../shared/allocator/store.js';
-import type { ReserveView } from '../shared/reserve.js';
+import type { PoolKind } from '../shared/kube/gvk.js';
+import { KubeStore, Objects } from '../shared/kube/store.js';
 import { FlagError, parseFlags, usage, type Config } from '../shared/config.js';
 import { EventRecorder } from '../shared/events.js';
-import { addressProber } from '../shared/probe.js';
+import { addressProber } from '../shared/in-use-probe.js';
 import { reason } from '../shared/kube/errors.js';
 import { loadKubeConfig } from '../shared/kube/kubeconfig.js';
 import { createLogger, type Logger } from '../shared/log.js';
 import { doctorCommand } from './doctor-cli.js';
-import { beforeClusterCreate } from './hooks/before-cluster-create.js';
+import { beforeClusterCreate } from './hooks/before-cluster-create/shell.js';
 import { beforeClusterDelete } from './hooks/before-cluster-delete.js';
 import { discoverVariables } from './hooks/discover-variables.js';
 import { generatePatchesHandler } from './hooks/generate-patches.js';
-import { listen } from './listen.js';
 import { Metrics, serveMetrics, storeSnapshot } from './metrics.js';
 import { nudgeWaitingClusters } from './nudge.js';
 import { Lifecycle, serveProbes } from './probes.js';
 import { handlerName, HANDLER_SUFFIX, HOOK_TIMEOUT_SECONDS } from '../shared/protocol.js';
-import { createHookApp, register } from './server.js';
-import { readKeyPair, watchKeyPair } from './tls.js';
-
-/** Aligned with the API server's webhook client, which reuses connections. */
-const KEEP_ALIVE_MS = 65_000;
+import { createHookApp, register, serveHooks } from './server.js';
 
 export async function run(config: Config, log: Logger): Promise<() => Promise<void>> {
   const kc = loadKubeConfig(config.kubeconfig);
   const store = new KubeStore(kc);
-  const reserve: { view?: ReserveView } = {};
   const metrics = new Metrics(() => storeSnapshot(store, config.poolKinds));
-  const allocator = new Allocator(store, {
-    poolKinds: config.poolKinds,
-    defaultPort: config.defaultPort,
-    prober: addressProber(config.probeTimeoutMs, config.probeAddresses),
-    // The reserve's cache starts with the operator, after the hooks, and readiness does not wait
-    // for its list: until then it shows no claim. A Cluster's adopted claim is still found by a
-    // live read; a free one is not adopted, and the Cluster claims from its pool as without a reserve.
-    reserve: config.claimReserve
-      ? {
-          free: (namespace, pool) => reserve.view?.free(namespace, pool) ?? [],
-          adopted: (namespace, cluster, role) => reserve.view?.adopted(namespace, cluster, role) ?? [],
-        }
-      : undefined,
-  });
   const recorder = new EventRecorder(kc, (err) =>
     log.warn('Could not record an Event', { error: reason(err) }),
   );
@@ -75,84 +54,36 @@ export async function run(config: Config, log: Logger): Promise<() => Promise<vo
     log.info('Serving metrics', { port: config.metricsBindAddress.port });
   }
 
-  let hooks: http.Server | undefined;
-  if (config.enableRuntimeExtension) {
-    const name = config.runtimeExtensionName;
-    const handlers = [
-      register(
-        beforeClusterCreate({
-          allocator,
-          recorder,
-          patchCluster: (cluster, patch) => store.patchCluster(cluster, patch),
-          getClusterClass: (namespace, n) => store.getClusterClass(namespace, n),
-          generatePatchesHandler: handlerName(name, HANDLER_SUFFIX.generatePatches),
-          defaultPort: config.defaultPort,
-          allocationWaitMs: config.allocationWaitMs,
-          observe: (slot, result) =>
-            metrics.allocations.inc({ role: slot.role, family: slot.family ?? 'any', result }),
-          observeTimeToVip: (seconds) => metrics.timeToVip.observe(seconds),
-        }),
-      ),
-      register(
-        generatePatchesHandler({
-          defaultPort: config.defaultPort,
-          topologyExists: async (namespace, n) => {
-            const spec = (await store.getCluster(namespace, n))?.spec;
-            return Boolean(spec?.infrastructureRef?.name || spec?.controlPlaneRef?.name);
-          },
-        }),
-      ),
-      register(discoverVariables),
-      // At --reuse-grace=0 a deleted Cluster's claims go with it, as without this product.
-      ...(config.reuseGraceMs > 0
-        ? [
-            register(
-              beforeClusterDelete({ allocator, recorder, reuseGraceSeconds: config.reuseGraceMs / 1000 }),
-            ),
-          ]
-        : []),
-    ];
-    const pair = readKeyPair(config.certDir);
-    const server = https.createServer(
-      { ...pair, minVersion: 'TLSv1.2' },
-      createHookApp(name, handlers, log, metrics),
-    );
-    server.keepAliveTimeout = KEEP_ALIVE_MS;
-    server.headersTimeout = KEEP_ALIVE_MS + 1_000;
-    const stopWatching = watchKeyPair(
-      config.certDir,
-      pair,
-      (next) => {
-        server.setSecureContext({ ...next, minVersion: 'TLSv1.2' });
-        log.info('Reloaded the serving certificate', { certDir: config.certDir });
-      },
-      (err) =>
-        log.error('Serving certificate not reloaded; keeping the current one', {
-          certDir: config.certDir,
-          error: reason(err),
-        }),
-      config.certPollIntervalMs,
-    );
-    server.on('close', stopWatching);
-    const at = await listen(server, { host: undefined, port: config.runtimeExtensionPort });
-    log.info('Serving runtime-extension hooks', {
-      port: at.port,
-      handlers: handlers.map((h) => handlerName(name, h.suffix)),
-    });
-    hooks = server;
-    // Clusters that waited out an outage of every replica come back now, not after CAPI's backoff.
-    void nudgeWaitingClusters(store).then(
-      (count) => count > 0 && log.info('Nudged Clusters waiting for their topology', { count }),
-      (err: unknown) => log.warn('Could not nudge waiting Clusters', { error: reason(err) }),
-    );
-  }
-
-  lifecycle.serving();
-
-  // Always: held claims are released whatever the grace is now, and the invariants are audited.
-  const operator = await buildOperator(config, kc, store, allocator, recorder, metrics, log, reserve);
+  // The operator first, so that the allocator gets the reserve's view at construction. It starts
+  // after the hooks serve, and readiness does not wait for its lists: until the reserve's is in, it
+  // shows no claim. A Cluster's adopted claim is still found by a live read; a free one is not
+  // adopted, and the Cluster claims from its pool as without a reserve.
+  const identity = `${hostname()}-${randomBytes(4).toString('hex')}`;
+  const operator = newOperator(config, kc, identity, metrics, log);
+  const reserve = config.claimReserve
+    ? registerClaimReserve(operator, {
+        store,
+        recorder,
+        kinds: await reservePoolKinds(kc, config.poolKinds, log),
+        onReady: (count) => metrics.reserveReady.set(count),
+      })
+    : undefined;
+  const allocator = new Allocator(store, {
+    poolKinds: config.poolKinds,
+    defaultPort: config.defaultPort,
+    prober: addressProber(config.probeTimeoutMs, config.probeAddresses),
+    reserve,
+  });
+  registerReconcilers(operator, config, { allocator, store, recorder, metrics, log });
+  log.info('Operator built', { identity });
   lifecycle.reporting(operator);
   metrics.reportInformers(() => operator.informers());
+
+  const hooks = config.enableRuntimeExtension
+    ? await serveHookHandlers(config, { allocator, store, recorder, metrics, log })
+    : undefined;
+  lifecycle.serving();
+
   const waiting = setInterval(
     () =>
       log.info('Waiting for the first lists', {
@@ -195,18 +126,84 @@ export async function run(config: Config, log: Logger): Promise<() => Promise<vo
   };
 }
 
-/** The reconcilers the flags ask for, on one operator (not started): one Lease, one set of watches. */
-async function buildOperator(
+/** What the reconcilers and the hooks are given. */
+interface Parts {
+  readonly allocator: Allocator;
+  readonly store: KubeStore;
+  readonly recorder: EventRecorder;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+}
+
+/** The hooks the flags ask for, served over HTTPS once this resolves. */
+async function serveHookHandlers(
+  config: Config,
+  { allocator, store, recorder, metrics, log }: Parts,
+): Promise<http.Server> {
+  const name = config.runtimeExtensionName;
+  const handlers = [
+    register(
+      beforeClusterCreate({
+        allocator,
+        recorder,
+        patchCluster: (cluster, patch) => store.patchCluster(cluster, patch),
+        getClusterClass: (namespace, n) => store.getClusterClass(namespace, n),
+        generatePatchesHandler: handlerName(name, HANDLER_SUFFIX.generatePatches),
+        defaultPort: config.defaultPort,
+        allocationWaitMs: config.allocationWaitMs,
+        observe: (slot, result) =>
+          metrics.allocations.inc({ role: slot.role, family: slot.family ?? 'any', result }),
+        observeTimeToVip: (seconds) => metrics.timeToVip.observe(seconds),
+      }),
+    ),
+    register(
+      generatePatchesHandler({
+        defaultPort: config.defaultPort,
+        topologyExists: async (namespace, n) => {
+          const spec = (await store.getCluster(namespace, n))?.spec;
+          return Boolean(spec?.infrastructureRef?.name || spec?.controlPlaneRef?.name);
+        },
+      }),
+    ),
+    register(discoverVariables),
+    // Without quarantine a deleted Cluster's claims go with it, as without this product.
+    ...(config.quarantine
+      ? [
+          register(
+            beforeClusterDelete({ allocator, recorder, reuseGraceSeconds: config.reuseGraceMs / 1000 }),
+          ),
+        ]
+      : []),
+  ];
+  const server = await serveHooks(
+    createHookApp(name, handlers, log, metrics),
+    {
+      port: config.runtimeExtensionPort,
+      certDir: config.certDir,
+      certPollIntervalMs: config.certPollIntervalMs,
+    },
+    log,
+  );
+  log.info('Serving runtime-extension hooks', {
+    port: config.runtimeExtensionPort,
+    handlers: handlers.map((h) => handlerName(name, h.suffix)),
+  });
+  // Clusters that waited out an outage of every replica come back now, not after CAPI's backoff.
+  void nudgeWaitingClusters(store).then(
+    (count) => count > 0 && log.info('Nudged Clusters waiting for their topology', { count }),
+    (err: unknown) => log.warn('Could not nudge waiting Clusters', { error: reason(err) }),
+  );
+  return server;
+}
+
+/** One operator (not started) for every reconciler: one Lease, one set of watches. */
+function newOperator(
   config: Config,
   kc: KubeConfig,
-  store: KubeStore,
-  allocator: Allocator,
-  recorder: EventRecorder,
+  identity: string,
   metrics: Metrics,
   log: Logger,
-  reserve: { view?: ReserveView },
-): Promise<Operator> {
-  const identity = `${hostname()}-${randomBytes(4).toString('hex')}`;
+): Operator {
   const operator = new Operator(kc, {
     leader: config.leaderElect
       ? {
@@ -217,61 +214,6 @@ async function buildOperator(
         }
       : undefined,
   });
-  if (config.enableReconciler) {
-    registerClaimOwners(operator, {
-      allocator,
-      store,
-      recorder,
-      orphanGraceMs: config.orphanClaimGraceMs,
-      deleteOrphans: config.deleteOrphanClaims,
-      onAdopted: () => metrics.claimsAdopted.inc(),
-      onOrphans: (n) => metrics.orphanClaims.set(n),
-    });
-  }
-  if (config.reportVipAnswering) {
-    registerVipAnswering(operator, {
-      store,
-      recorder,
-      onAnswering: (seconds) => metrics.timeToVipAnswering.observe(seconds),
-      onSilent: (count) => metrics.vipsNotAnswering.set(count),
-    });
-  }
-  registerQuarantine(operator, {
-    store,
-    recorder,
-    graceSeconds: config.reuseGraceMs / 1000,
-    onHeld: (count) => metrics.vipsQuarantined.set(count),
-    onReleased: (claim, how) => {
-      metrics.vipsReleased.inc({ how });
-      log.info(
-        how === 'grace' ? 'Released a held VIP: its quarantine is over' : 'A held VIP was released by hand',
-        {
-          IPAddressClaim: { name: claim.metadata.name, namespace: claim.metadata.namespace },
-          namespace: claim.metadata.namespace,
-        },
-      );
-    },
-  });
-  if (config.auditIntervalMs > 0) {
-    registerInvariants(operator, {
-      store,
-      recorder,
-      intervalMs: config.auditIntervalMs,
-      poolKinds: config.poolKinds,
-      leakGraceMs: config.orphanClaimGraceMs,
-      onViolations: (counts) => {
-        for (const [kind, count] of Object.entries(counts)) metrics.invariantViolations.set({ kind }, count);
-      },
-    });
-  }
-  if (config.claimReserve) {
-    reserve.view = registerClaimReserve(operator, {
-      store,
-      recorder,
-      kinds: await reservePoolKinds(kc, config.poolKinds, log),
-      onReady: (count) => metrics.reserveReady.set(count),
-    });
-  }
   operator.on(OperatorEvent.Leading, () => {
     metrics.leader.set(1);
     log.info('Reconciling: this replica leads', { identity });
@@ -301,8 +243,63 @@ async function buildOperator(
   operator.on(OperatorEvent.LeaderError, (err: unknown) =>
     log.warn('Leader election error', { error: reason(err) }),
   );
-  log.info('Operator built', { identity });
   return operator;
+}
+
+/** The reconcilers the flags ask for besides the reserve's, which the allocator is built on. */
+function registerReconcilers(
+  operator: Operator,
+  config: Config,
+  { allocator, store, recorder, metrics, log }: Parts,
+): void {
+  if (config.enableReconciler) {
+    registerClaimOwners(operator, {
+      allocator,
+      store,
+      recorder,
+      orphanGraceMs: config.orphanClaimGraceMs,
+      deleteOrphans: config.deleteOrphanClaims,
+      onAdopted: () => metrics.claimsAdopted.inc(),
+      onOrphans: (n) => metrics.orphanClaims.set(n),
+    });
+  }
+  if (config.reportVipAnswering) {
+    registerVipAnswering(operator, {
+      store,
+      recorder,
+      onAnswering: (seconds) => metrics.timeToVipAnswering.observe(seconds),
+      onSilent: (count) => metrics.vipsNotAnswering.set(count),
+    });
+  }
+  // Always: held claims are released whatever the grace is now.
+  registerQuarantine(operator, {
+    store,
+    recorder,
+    graceSeconds: config.reuseGraceMs / 1000,
+    onHeld: (count) => metrics.vipsQuarantined.set(count),
+    onReleased: (claim, how) => {
+      metrics.vipsReleased.inc({ how });
+      log.info(
+        how === 'grace' ? 'Released a held VIP: its quarantine is over' : 'A held VIP was released by hand',
+        {
+          IPAddressClaim: { name: claim.metadata.name, namespace: claim.metadata.namespace },
+          namespace: claim.metadata.namespace,
+        },
+      );
+    },
+  });
+  if (config.auditIntervalMs > 0) {
+    registerInvariants(operator, {
+      store,
+      recorder,
+      intervalMs: config.auditIntervalMs,
+      poolKinds: config.poolKinds,
+      leakGraceMs: config.orphanClaimGraceMs,
+      onViolations: (counts) => {
+        for (const [kind, count] of Object.entries(counts)) metrics.invariantViolations.set({ kind }, count);
+      },
+    });
+  }
 }
 
 /** The configured pool kinds the API serves, with the resource a reserve's informer watches. */

@@ -1,13 +1,14 @@
 import express from 'express';
 import http from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { InformerStatus } from '../operator/informer.js';
-import { poolFamily, type PoolKind } from '../shared/allocator/pools.js';
-import type { Store } from '../shared/allocator/store.js';
+import { poolFamily } from '../shared/allocator/pools.js';
+import type { PoolKind } from '../shared/kube/gvk.js';
+import type { Store } from '../shared/kube/store.js';
 import type { ListenAddress } from '../shared/config.js';
-import { isFreeReserve } from '../shared/reserve.js';
+import { isFreeReserve } from '../shared/allocator/reserve.js';
 import { LABEL_ROLE } from '../shared/vip.js';
 import { listen } from './listen.js';
+import type { InformerReport } from './probes.js';
 import type { ServerObserver } from './server.js';
 
 /** What the pool and claim gauges show, read when Prometheus scrapes (not on the hook path). */
@@ -123,7 +124,7 @@ export class Metrics implements ServerObserver {
     registers: [this.registry],
   });
 
-  #informers: () => readonly InformerStatus[] = () => [];
+  #informers: () => readonly InformerReport[] = () => [];
   readonly #informerSynced: Gauge<'resource'> = new Gauge({
     name: 'capi_vip_allocator_informer_synced',
     help: "1 while an informer's cache is listed and watched, 0 during its first list or a restart; no probe waits for it",
@@ -184,8 +185,8 @@ export class Metrics implements ServerObserver {
     });
   }
 
-  /** The operator's informers, for the synced gauge, once it is built (it comes after the hooks). */
-  reportInformers(informers: () => readonly InformerStatus[]): void {
+  /** The operator's informers, for the synced gauge, once it is built (after the metrics serve). */
+  reportInformers(informers: () => readonly InformerReport[]): void {
     this.#informers = informers;
   }
 

@@ -4,7 +4,7 @@
  * still waiting on a hook of ours, to be created or to be deleted, so CAPI reconciles them now
  * instead of at the end of that backoff. Touching a Cluster CAPI was not waiting on costs one reconcile.
  */
-import type { Store } from '../shared/allocator/store.js';
+import type { Store } from '../shared/kube/store.js';
 import type { Cluster } from '../shared/kube/types.js';
 import { ANNOTATION_NUDGED } from '../shared/vip.js';
 

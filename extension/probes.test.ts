@@ -7,9 +7,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import winston from 'winston';
-import type { InformerStatus } from '../operator/informer.js';
 import { Metrics, serveMetrics } from './metrics.js';
-import { Lifecycle, serveProbes, type OperatorReport } from './probes.js';
+import { Lifecycle, serveProbes, type InformerReport, type OperatorReport } from './probes.js';
 import { createHookApp, HOOKS_PATH, register } from './server.js';
 
 const LOCAL = { host: '127.0.0.1', port: 0 };
@@ -18,6 +17,12 @@ const urlOf = (server: http.Server): string => `http://127.0.0.1:${(server.addre
 const close = (server: http.Server): Promise<void> => new Promise((r) => server.close(() => r()));
 
 const SINCE = '2030-01-01T00:00:00.000Z';
+/** An informer as the operator reports it (operator/informer.ts), all of which /readyz shows. */
+type InformerStatus = InformerReport & {
+  state: 'starting' | 'synced' | 'restarting' | 'stopped';
+  since: string;
+  lastError?: { message: string; at: string };
+};
 /** An operator whose first lists never end: a busy API server. */
 function listing(): OperatorReport & { statuses: InformerStatus[] } {
   const statuses: InformerStatus[] = [

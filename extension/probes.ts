@@ -1,14 +1,24 @@
 import express from 'express';
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { InformerStatus } from '../operator/informer.js';
 import type { ListenAddress } from '../shared/config.js';
 import { listen } from './listen.js';
+
+/**
+ * An informer's cache as the probes and the synced gauge read it. Declared here, so extension/
+ * needs no import of operator/ (its InformerStatus is one); /readyz shows all the operator reports.
+ */
+export interface InformerReport {
+  /** `plural.group`. */
+  readonly resource: string;
+  /** Listed and watching: the cache is current. */
+  readonly synced: boolean;
+}
 
 /** The operator as /readyz shows it. */
 export interface OperatorReport {
   readonly leading: boolean;
-  informers(): readonly InformerStatus[];
+  informers(): readonly InformerReport[];
 }
 
 export type Phase = 'starting' | 'ready' | 'draining';
@@ -35,7 +45,7 @@ export class Lifecycle {
     if (this.#phase === 'starting') this.#phase = 'ready';
   }
 
-  /** The operator is built (after the hooks serve): its informers and leadership show in /readyz. */
+  /** The operator is built (after the probes serve): its informers and leadership show in /readyz. */
   reporting(operator: OperatorReport): void {
     this.#operator = operator;
   }

@@ -1,9 +1,12 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { randomUUID } from 'node:crypto';
+import https from 'node:https';
 import { handlerName } from '../shared/protocol.js';
 import { HOOKS_API_VERSION, type ResponseStatus } from '../shared/kube/types.js';
 import { reason, statusCode } from '../shared/kube/errors.js';
 import type { Logger } from '../shared/log.js';
+import { listen } from './listen.js';
+import { readKeyPair, watchKeyPair } from './tls.js';
 import { discoveryRequest, RequestError } from './validate.js';
 
 export type HookName =
@@ -71,6 +74,12 @@ export function register<Req>(handler: Handler<Req>): RegisteredHandler {
 }
 
 export const HOOKS_PATH = `/${HOOKS_API_VERSION}`;
+/**
+ * CAPI's own runtime server (exp/runtime/server, maxExtensionRequestBodyBytes, v1.14) reads at
+ * most 20 MiB so that a peer reaching the port cannot OOM-kill it with a body it buffers whole,
+ * 20 MiB being "above any legitimate hook request". Ours is lower for the same reason: the
+ * Deployment caps the old space at 128 MiB, and a parsed body takes several times its bytes.
+ */
 const BODY_LIMIT = '8mb';
 
 export interface ServerObserver {
@@ -244,4 +253,43 @@ export function createHookApp(
     badRequest(res, 500, 'InternalError', 'Internal error; see the extension log');
   });
   return app;
+}
+
+/** Aligned with the API server's webhook client, which reuses connections. */
+const KEEP_ALIVE_MS = 65_000;
+
+export interface HookServerOptions {
+  readonly port: number;
+  /** tls.crt and tls.key, polled every `certPollIntervalMs` and reloaded when they change. */
+  readonly certDir: string;
+  readonly certPollIntervalMs: number;
+}
+
+/** The hook app over HTTPS, listening once it resolves; its certificate is reloaded in place. */
+export async function serveHooks(
+  app: express.Express,
+  options: HookServerOptions,
+  log: Logger,
+): Promise<https.Server> {
+  const pair = readKeyPair(options.certDir);
+  const server = https.createServer({ ...pair, minVersion: 'TLSv1.2' }, app);
+  server.keepAliveTimeout = KEEP_ALIVE_MS;
+  server.headersTimeout = KEEP_ALIVE_MS + 1_000;
+  const stopWatching = watchKeyPair(
+    options.certDir,
+    pair,
+    (next) => {
+      server.setSecureContext({ ...next, minVersion: 'TLSv1.2' });
+      log.info('Reloaded the serving certificate', { certDir: options.certDir });
+    },
+    (err) =>
+      log.error('Serving certificate not reloaded; keeping the current one', {
+        certDir: options.certDir,
+        error: reason(err),
+      }),
+    options.certPollIntervalMs,
+  );
+  server.on('close', stopWatching);
+  await listen(server, { host: undefined, port: options.port });
+  return server;
 }

@@ -32,7 +32,7 @@ import path from 'node:path';
 import type { GeneratePatchesRequest, IPAddressClaim } from '../shared/kube/types.js';
 import { apiVersion, IP_ADDRESS_CLAIM } from '../shared/kube/gvk.js';
 import { ANNOTATION_RESERVE, LABEL_RESERVE } from '../shared/vip.js';
-import { RESERVE_FREE } from '../shared/reserve.js';
+import { RESERVE_FREE } from '../shared/allocator/reserve.js';
 import { isNotFound } from '../shared/kube/errors.js';
 import {
   BENCH_USER,

@@ -178,16 +178,16 @@ const KEY_NOTES: Record<string, { on: string; means?: string }> = {
   },
   ANNOTATION_ENABLED: {
     on: 'Cluster',
-    means: '`"false"`: the hook leaves the Cluster untouched. Shared with the original Go implementation.',
+    means: '`"false"`: the hook leaves the Cluster untouched.',
   },
   ANNOTATION_CONTROL_PLANE_VIP: {
     on: 'Cluster',
     means:
-      'The control-plane VIP, written with `spec.controlPlaneEndpoint` (or a hand-set host, published); inline patches read it from `.builtin.cluster.metadata.annotations`. Shared with the original Go implementation.',
+      'The control-plane VIP, written with `spec.controlPlaneEndpoint` (or a hand-set host, published); inline patches read it from `.builtin.cluster.metadata.annotations`.',
   },
   ANNOTATION_CONTROL_PLANE_PORT: {
     on: 'Cluster',
-    means: "The endpoint's port, written with the VIP. Shared with the original Go implementation.",
+    means: "The endpoint's port, written with the VIP.",
   },
   LABEL_CLUSTER_NAME: {
     on: 'IPAddressClaim',

@@ -17,6 +17,7 @@ import {
   ANNOTATION_CONTROL_PLANE_VIP_SECONDARY,
   SETTINGS_VARIABLE,
 } from './vip.js';
+import { vipAllocatorSettings } from './vip-allocator-variable.js';
 
 export const REMOTE_CONNECTION_PROBE = 'RemoteConnectionProbe';
 export const CONTROL_PLANE_INITIALIZED = 'ControlPlaneInitialized';
@@ -58,10 +59,7 @@ function vipOf(cluster: Cluster): string | undefined {
 }
 
 /** Whether the Cluster asked us for an announcer (`vipAllocator.announce`). */
-function announced(cluster: Cluster): boolean {
-  const value = cluster.spec?.topology?.variables?.find((v) => v.name === SETTINGS_VARIABLE)?.value;
-  return (value as { announce?: unknown } | undefined)?.announce === true;
-}
+const announced = (cluster: Cluster): boolean => vipAllocatorSettings(cluster)?.announce === true;
 
 export function answering(cluster: Cluster, now: number = Date.now()): Answering {
   const vip = vipOf(cluster);
@@ -113,7 +111,7 @@ export function answeringView(cluster: Cluster): Cluster {
       ([key]) => key.startsWith('vip.capi.gorizond.io/') || key === ANNOTATION_PAUSED,
     ),
   );
-  const announce = cluster.spec?.topology?.variables?.filter((v) => v.name === SETTINGS_VARIABLE);
+  const settings = vipAllocatorSettings(cluster);
   const paused = cluster.spec?.paused;
   return {
     // A list's items carry no apiVersion and kind; Events about the Cluster need them.
@@ -129,7 +127,7 @@ export function answeringView(cluster: Cluster): Cluster {
     },
     spec: {
       ...(paused ? { paused } : {}),
-      ...(announce?.length ? { topology: { variables: announce } } : {}),
+      ...(settings ? { topology: { variables: [{ name: SETTINGS_VARIABLE, value: settings }] } } : {}),
     },
     status: {
       conditions: (cluster.status?.conditions ?? []).filter((c) => keep.has(c.type)),

@@ -15,7 +15,7 @@ import type { Regarding } from './events.js';
 import { CLUSTER, IP_ADDRESS_CLAIM, typeMeta, type Gvk } from './kube/gvk.js';
 import type { Cluster, IPAddress, IPAddressClaim, IPPool } from './kube/types.js';
 import { isQuarantined } from './quarantine.js';
-import { isFreeReserve } from './reserve.js';
+import { isFreeReserve } from './allocator/reserve.js';
 import { ANNOTATION_QUARANTINE_CLUSTER_UID, VIP_ANNOTATIONS } from './vip.js';
 
 export const VIOLATION_KINDS = ['duplicate', 'unbacked', 'leaked'] as const;

@@ -68,6 +68,10 @@ describe('parseFlags', () => {
       { kind: 'InClusterIPPool', apiVersion: 'ipam.cluster.x-k8s.io/v1alpha2' },
     ]);
   });
+  test('--reuse-grace above 0 turns quarantine on; 0 turns it off', () => {
+    expect(parseFlags([])).toMatchObject({ reuseGraceMs: 300_000, quarantine: true });
+    expect(parseFlags(['--reuse-grace=0'])).toMatchObject({ reuseGraceMs: 0, quarantine: false });
+  });
   test('usage lists every flag', () => {
     expect(usage()).toContain('--allocation-wait');
     expect(usage()).toContain('--runtime-extension-name');

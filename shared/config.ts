@@ -1,6 +1,6 @@
 import { HOOK_MARGIN_MS, HOOK_TIMEOUT_SECONDS } from './protocol.js';
-import { isCidr, type ProbeScope } from './probe.js';
-import { DEFAULT_POOL_KINDS, type PoolKind } from './allocator/pools.js';
+import { isCidr, type ProbeScope } from './in-use-probe.js';
+import { DEFAULT_POOL_KINDS, type PoolKind } from './kube/gvk.js';
 import type { LogFormat, LogLevel } from './log.js';
 
 export interface ListenAddress {
@@ -30,11 +30,13 @@ export interface Config {
   readonly deleteOrphanClaims: boolean;
   /** How long a deleted Cluster's VIP is held before its pool may hand it out again; 0: not held. */
   readonly reuseGraceMs: number;
+  /** `reuseGraceMs` above 0: deleted Clusters' VIPs are held, and BeforeClusterDelete is served. */
+  readonly quarantine: boolean;
   /** How often the leader audits the fleet's invariants (operator/reconcilers/invariants.ts); 0: never. */
   readonly auditIntervalMs: number;
-  /** Keep pools' reserves of pre-bound claims and adopt from them (shared/reserve.ts). */
+  /** Keep pools' reserves of pre-bound claims and adopt from them (shared/allocator/reserve.ts). */
   readonly claimReserve: boolean;
-  /** Which VIPs are probed before they are published (shared/probe.ts). */
+  /** Which VIPs are probed before they are published (shared/in-use-probe.ts). */
   readonly probeAddresses: ProbeScope;
   readonly probeTimeoutMs: number;
   readonly leaderElectionNamespace: string;
@@ -293,6 +295,7 @@ export function parseFlags(argv: readonly string[]): Config {
     );
   }
   const kubeconfig = get('kubeconfig');
+  const reuseGraceMs = get('reuse-grace');
   return {
     enableRuntimeExtension: get('enable-runtime-extension'),
     enableReconciler: get('enable-reconciler'),
@@ -312,7 +315,8 @@ export function parseFlags(argv: readonly string[]): Config {
     poolKinds: get('pool-kinds'),
     orphanClaimGraceMs: get('orphan-claim-grace'),
     deleteOrphanClaims: get('delete-orphan-claims'),
-    reuseGraceMs: get('reuse-grace'),
+    reuseGraceMs,
+    quarantine: reuseGraceMs > 0,
     auditIntervalMs: get('audit-interval'),
     claimReserve: get('claim-reserve'),
     probeAddresses: get('probe-addresses'),

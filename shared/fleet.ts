@@ -3,8 +3,8 @@
  * reconciler reads it whole; `doctor`, which has listed the rest already, reads the addresses.
  */
 import { clusterNameOf } from './allocator/claims.js';
-import type { PoolKind } from './allocator/pools.js';
-import type { Store } from './allocator/store.js';
+import type { PoolKind } from './kube/gvk.js';
+import type { Store } from './kube/store.js';
 import type { Cluster, IPAddress, IPAddressClaim, IPPool } from './kube/types.js';
 import { LABEL_ADDRESS_KEY, VIP_ANNOTATIONS } from './vip.js';
 

@@ -6,31 +6,20 @@
  */
 import { isIP, isIPv4 } from 'node:net';
 import { carriesLabel } from './allocator/duplicates.js';
-import type { ClusterPatch } from './allocator/store.js';
+import type { ClusterPatch } from './kube/store.js';
 import type { Cluster, ClusterClass, ClusterVariable } from './kube/types.js';
 import {
-  ANNOTATION_CONTROL_PLANE_PORT,
-  ANNOTATION_CONTROL_PLANE_PREFIX,
-  ANNOTATION_CONTROL_PLANE_PREFIX_SECONDARY,
-  ANNOTATION_CONTROL_PLANE_VIP,
-  ANNOTATION_CONTROL_PLANE_VIP_SECONDARY,
   ANNOTATION_INGRESS_ENABLED,
   ANNOTATION_INGRESS_VIP,
   INGRESS_VIP_VARIABLE,
   LEGACY_VIP_VARIABLE,
+  toAnnotations,
+  type Vip,
 } from './vip.js';
 
 export interface Publication {
-  readonly endpoint?: {
-    readonly host: string;
-    readonly port: number;
-    /** The pool's prefix length, when the VIP came from one. */
-    readonly prefix?: number;
-    /** The other family's address of a dual-stack pair. */
-    readonly secondary?: string;
-    /** Prefix length of the second address's pool. */
-    readonly secondaryPrefix?: number;
-  };
+  /** The control-plane VIP: `spec.controlPlaneEndpoint` and its annotations. */
+  readonly endpoint?: Vip;
   readonly ingress?: string;
 }
 
@@ -48,23 +37,15 @@ const declares = (cc: ClusterClass | undefined, name: string): boolean =>
  */
 export function clusterPatch(publication: Publication, cc?: ClusterClass): ClusterPatch {
   const { endpoint, ingress } = publication;
-  const annotations: Record<string, string> = {};
+  const annotations: Record<string, string> = endpoint ? toAnnotations(endpoint) : {};
   const labels: Record<string, string> = {};
   const variables: ClusterVariable[] = [];
   // Each address carried is also a label, so the next allocation finds it by one selector.
   for (const address of [endpoint?.host, endpoint?.secondary, ingress]) {
     if (address && isIP(address)) labels[carriesLabel(address)] = '';
   }
-  if (endpoint) {
-    annotations[ANNOTATION_CONTROL_PLANE_VIP] = endpoint.host;
-    annotations[ANNOTATION_CONTROL_PLANE_PORT] = String(endpoint.port);
-    if (endpoint.prefix) annotations[ANNOTATION_CONTROL_PLANE_PREFIX] = String(endpoint.prefix);
-    if (endpoint.secondary) annotations[ANNOTATION_CONTROL_PLANE_VIP_SECONDARY] = endpoint.secondary;
-    if (endpoint.secondary && endpoint.secondaryPrefix)
-      annotations[ANNOTATION_CONTROL_PLANE_PREFIX_SECONDARY] = String(endpoint.secondaryPrefix);
-    if (declares(cc, LEGACY_VIP_VARIABLE))
-      variables.push({ name: LEGACY_VIP_VARIABLE, value: endpoint.host });
-  }
+  if (endpoint && declares(cc, LEGACY_VIP_VARIABLE))
+    variables.push({ name: LEGACY_VIP_VARIABLE, value: endpoint.host });
   if (ingress) {
     annotations[ANNOTATION_INGRESS_VIP] = ingress;
     // A label value cannot hold ":" — IPv6 addresses are in the annotation only.

@@ -2,7 +2,7 @@ import { Allocator } from '../../shared/allocator/allocator.js';
 import type { Cluster, IPAddressClaim, IPPool } from '../../shared/kube/types.js';
 import { FakeRecorder, FakeStore } from '../../shared/testing/fake-store.js';
 import { newClaim } from '../../shared/allocator/claims.js';
-import { adoptionMeta, newReserveClaim } from '../../shared/reserve.js';
+import { adoptionMeta, newReserveClaim } from '../../shared/allocator/reserve.js';
 import {
   ANNOTATION_QUARANTINE_SECONDS,
   ANNOTATION_QUARANTINED_UNTIL,
@@ -14,7 +14,7 @@ import {
   LABEL_RESERVE,
   LABEL_ROLE,
 } from '../../shared/vip.js';
-import { RETRY } from './before-cluster-create.js';
+import { RETRY } from './before-cluster-create/decide.js';
 import { testBeforeClusterCreate, testCall, testCluster } from './testing.js';
 import { beforeClusterDelete } from './before-cluster-delete.js';
 

@@ -1,5 +1,5 @@
 /**
- * DiscoverVariables: publishes the `vipAllocator` variable (../profiles/variable.ts). CAPI's
+ * DiscoverVariables: publishes the `vipAllocator` variable (shared/vip-allocator-variable.ts). CAPI's
  * ClusterClass controller calls it for every class that lists it as
  * `external.discoverVariablesExtension`, writes the definition to the class's `status.variables`,
  * and validates Clusters' `spec.topology.variables` against it. One answer for every manager:
@@ -7,7 +7,7 @@
  */
 import { HANDLER_SUFFIX, HOOK_TIMEOUT_SECONDS } from '../../shared/protocol.js';
 import type { DiscoverVariablesRequest } from '../../shared/kube/types.js';
-import { VARIABLE_DEFINITION } from '../profiles/variable.js';
+import { VARIABLE_DEFINITION } from '../../shared/vip-allocator-variable.js';
 import type { Handler } from '../server.js';
 import { discoverVariablesRequest } from '../validate.js';
 

@@ -3,10 +3,7 @@
  * far (CAPD, Proxmox, vSphere, Metal3, Nutanix, OpenStack) uses the default; the table holds the
  * exceptions and the providers added later. Paths are JSONPath into the template object.
  */
-export interface Endpoint {
-  readonly host: string;
-  readonly port: number;
-}
+import type { Endpoint } from '../../shared/vip.js';
 
 export interface Target {
   /** A plain JSONPath of member names, e.g. `$.spec.template.spec.controlPlaneEndpoint`. */

@@ -104,7 +104,7 @@ describe('generatePatches', () => {
       'vip.capi.gorizond.io/control-plane-vip-secondary': 'fd00::10',
       'vip.capi.gorizond.io/control-plane-prefix-secondary': '64',
     };
-    expect(clusterVip(request(pair, []), 6443)).toMatchObject({ prefix: 24, secondaryPrefix: 64 });
+    expect(clusterVip(request(pair, []), 6443)).toMatchObject({ vip: { prefix: 24, secondaryPrefix: 64 } });
     expect(() =>
       clusterVip(
         request({ ...pair, 'vip.capi.gorizond.io/control-plane-prefix-secondary': '129' }, []),

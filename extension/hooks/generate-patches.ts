@@ -14,19 +14,19 @@ import type {
   Variable,
 } from '../../shared/kube/types.js';
 import {
-  ANNOTATION_ENABLED,
-  ANNOTATION_CONTROL_PLANE_PORT,
-  ANNOTATION_CONTROL_PLANE_PREFIX,
-  ANNOTATION_CONTROL_PLANE_PREFIX_SECONDARY,
   ANNOTATION_CONTROL_PLANE_VIP,
-  ANNOTATION_CONTROL_PLANE_VIP_SECONDARY,
+  ANNOTATION_ENABLED,
+  fromAnnotations,
+  SETTINGS_VARIABLE,
+  type Endpoint,
+  type Vip,
 } from '../../shared/vip.js';
+import { readSettings, vipAllocatorValue } from '../../shared/vip-allocator-variable.js';
 import { ProfileError, type AnnounceInput } from '../profiles/profile.js';
 import { profileFor, SUPPORTED_KINDS } from '../profiles/profiles.js';
-import { readSettings, VARIABLE } from '../profiles/variable.js';
 import type { Handler } from '../server.js';
 import { generatePatchesRequest } from '../validate.js';
-import { targetsFor, type Endpoint } from './endpoint-paths.js';
+import { targetsFor } from './endpoint-paths.js';
 import { mutationPatch } from './merge-patch.js';
 
 interface Builtins {
@@ -44,60 +44,22 @@ interface Builtins {
 export interface ClusterVip {
   /** `namespace/name`, for messages. */
   readonly cluster: string;
-  readonly endpoint: Endpoint;
-  readonly secondary?: string;
-  readonly prefix?: number;
-  readonly secondaryPrefix?: number;
+  readonly vip: Vip;
   readonly kubernetesVersion?: string;
 }
-
-const HOSTNAME = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$/i;
 
 const builtinOf = (request: GeneratePatchesRequest): Builtins | undefined =>
   request.variables?.find((v) => v.name === 'builtin')?.value as Builtins | undefined;
 
-function annotationError(cluster: string, key: string, value: string, what: string): Error {
-  return new Error(`Annotation ${key} on Cluster ${cluster} is not ${what}: "${value}"`);
-}
-
 /** The Cluster's VIP from `builtin.cluster.metadata.annotations`, or undefined when it has none yet. */
 export function clusterVip(request: GeneratePatchesRequest, defaultPort: number): ClusterVip | undefined {
   const builtin = builtinOf(request);
-  const annotations = builtin?.cluster?.metadata?.annotations ?? {};
-  const host = annotations[ANNOTATION_CONTROL_PLANE_VIP];
-  if (!host) return undefined;
   const cluster = `${builtin?.cluster?.namespace ?? ''}/${builtin?.cluster?.name ?? ''}`;
-  // An IP, or the DNS name of an endpoint set by hand.
-  if (!isIP(host) && !HOSTNAME.test(host)) {
-    throw annotationError(cluster, ANNOTATION_CONTROL_PLANE_VIP, host, 'an IP address or a DNS name');
-  }
-  const rawPort = annotations[ANNOTATION_CONTROL_PLANE_PORT];
-  const port = Number(rawPort ?? defaultPort);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw annotationError(cluster, ANNOTATION_CONTROL_PLANE_PORT, rawPort ?? '', 'a port');
-  }
-  const secondary = annotations[ANNOTATION_CONTROL_PLANE_VIP_SECONDARY];
-  if (secondary !== undefined && !isIP(secondary)) {
-    throw annotationError(cluster, ANNOTATION_CONTROL_PLANE_VIP_SECONDARY, secondary, 'an IP address');
-  }
-  // The prefix length of an address's pool, when the annotation gives one.
-  const prefixOf = (key: string, address: string): number | undefined => {
-    const raw = annotations[key];
-    if (raw === undefined) return undefined;
-    const prefix = Number(raw);
-    if (!(Number.isInteger(prefix) && prefix >= 1 && prefix <= (isIP(address) === 6 ? 128 : 32))) {
-      throw annotationError(cluster, key, raw, `a prefix length for ${address}`);
-    }
-    return prefix;
-  };
-  const prefix = prefixOf(ANNOTATION_CONTROL_PLANE_PREFIX, host);
-  const secondaryPrefix = secondary && prefixOf(ANNOTATION_CONTROL_PLANE_PREFIX_SECONDARY, secondary);
+  const vip = fromAnnotations(builtin?.cluster?.metadata?.annotations ?? {}, cluster, defaultPort);
+  if (!vip) return undefined;
   return {
     cluster,
-    endpoint: { host, port },
-    ...(secondary ? { secondary } : {}),
-    ...(prefix !== undefined ? { prefix } : {}),
-    ...(secondaryPrefix ? { secondaryPrefix } : {}),
+    vip,
     kubernetesVersion: builtin?.controlPlane?.version ?? builtin?.cluster?.topology?.version,
   };
 }
@@ -124,25 +86,25 @@ export function endpointPatch(
 /** The control-plane template's announcer, when the Cluster asks for one. */
 export function announcePatch(
   object: TemplateObject,
-  vip: ClusterVip,
+  known: ClusterVip,
   variables: readonly Variable[],
 ): Record<string, unknown> | undefined {
-  const settings = readSettings(variables.findLast((v) => v.name === VARIABLE)?.value, vip.cluster);
+  const settings = readSettings(vipAllocatorValue(variables), known.cluster);
   if (!settings.announce) return undefined;
   const template = `${object.kind} ${object.metadata?.namespace ?? ''}/${object.metadata?.name ?? ''}`;
-  const input: AnnounceInput = { ...vip, template, settings };
-  if (!isIP(vip.endpoint.host)) {
+  const input: AnnounceInput = { ...known, template, settings };
+  if (!isIP(known.vip.host)) {
     throw new ProfileError(
       input,
-      `cannot announce ${vip.endpoint.host}: an announcer needs an IP address, and this hand-set endpoint is a DNS name (set ${VARIABLE}.announce to false)`,
+      `cannot announce ${known.vip.host}: an announcer needs an IP address, and this hand-set endpoint is a DNS name (set ${SETTINGS_VARIABLE}.announce to false)`,
     );
   }
   const profile = profileFor(object.kind);
   if (!profile) {
     throw new ProfileError(
       input,
-      `has no VIP announcer profile, and ${VARIABLE}.announce is true: supported control-plane kinds are ` +
-        `${SUPPORTED_KINDS.join(', ')} (set ${VARIABLE}.announce to false and announce the VIP yourself)`,
+      `has no VIP announcer profile, and ${SETTINGS_VARIABLE}.announce is true: supported control-plane kinds are ` +
+        `${SUPPORTED_KINDS.join(', ')} (set ${SETTINGS_VARIABLE}.announce to false and announce the VIP yourself)`,
     );
   }
   return mutationPatch(object as unknown as Record<string, unknown>, (draft) =>
@@ -154,16 +116,16 @@ export function generatePatches(
   request: GeneratePatchesRequest,
   defaultPort: number,
 ): GeneratePatchesResponseItem[] {
-  const vip = clusterVip(request, defaultPort);
-  if (!vip) return [];
+  const known = clusterVip(request, defaultPort);
+  if (!known) return [];
   return request.items.flatMap((item) => {
     const holder = item.holderReference;
     if (holder.kind !== 'Cluster') return [];
     const patch =
       holder.fieldPath === 'spec.infrastructureRef'
-        ? endpointPatch(item.object, vip.endpoint)
+        ? endpointPatch(item.object, known.vip)
         : holder.fieldPath === 'spec.controlPlaneRef'
-          ? announcePatch(item.object, vip, [...(request.variables ?? []), ...(item.variables ?? [])])
+          ? announcePatch(item.object, known, [...(request.variables ?? []), ...(item.variables ?? [])])
           : undefined;
     if (!patch) return [];
     return [

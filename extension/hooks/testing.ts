@@ -5,7 +5,7 @@ import { ANNOTATION_INGRESS_ENABLED } from '../../shared/vip.js';
 import type { FakeRecorder, FakeStore } from '../../shared/testing/fake-store.js';
 import winston from 'winston';
 import type { CallContext } from '../server.js';
-import { beforeClusterCreate } from './before-cluster-create.js';
+import { beforeClusterCreate } from './before-cluster-create/shell.js';
 
 export const testBeforeClusterCreate = (
   store: FakeStore,

@@ -18,7 +18,7 @@ export const ck8s: Profile = {
       { path: CK8S_MANIFEST_PATH, permissions: '0600', content: kubeVipDaemonSet(input) },
       input,
     );
-    if (input.secondary)
-      appendMissing(listAt(objectAt(spec, 'controlPlane'), 'extraSANs'), [input.secondary]);
+    if (input.vip.secondary)
+      appendMissing(listAt(objectAt(spec, 'controlPlane'), 'extraSANs'), [input.vip.secondary]);
   },
 };

@@ -70,7 +70,7 @@ export const k0s: Profile = {
     const { keepalived, interface: iface } = input.settings;
     // keepalived drops an address of the other family than its instance, and k0s wants each with
     // its interface's prefix (its pool's; a hand-set VIP gets a host route): one instance per address.
-    const prefixes = [input.prefix, input.secondaryPrefix];
+    const prefixes = [input.vip.prefix, input.vip.secondaryPrefix];
     network.controlPlaneLoadBalancing = {
       enabled: true,
       type: 'Keepalived',

@@ -30,7 +30,7 @@ function env(input: AnnounceInput): object[] {
   const { leaseDurationSeconds, renewDeadlineSeconds, retryPeriodSeconds } = input.settings.leaderElection;
   const vars: Record<string, string | undefined> = {
     vip_arp: 'true',
-    port: String(input.endpoint.port),
+    port: String(input.vip.port),
     vip_interface: input.settings.interface,
     // vip_cidr is gone since kube-vip 0.9.
     vip_subnet: kubeVipSubnet(all),

@@ -57,9 +57,9 @@ export const kubeadm: Profile = {
       listAt<string>(spec, 'preKubeadmCommands').push(USE_SUPER_ADMIN);
       listAt<string>(spec, 'postKubeadmCommands').push(USE_ADMIN);
     }
-    if (input.secondary) {
+    if (input.vip.secondary) {
       const apiServer = objectAt(spec, 'clusterConfiguration', 'apiServer');
-      appendMissing(listAt<string>(apiServer, 'certSANs'), [input.secondary]);
+      appendMissing(listAt<string>(apiServer, 'certSANs'), [input.vip.secondary]);
     }
   },
 };

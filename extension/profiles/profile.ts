@@ -4,22 +4,15 @@
  * the caller (see ../hooks/merge-patch.ts), so profiles read as "set X on this template".
  */
 import { isIPv6 } from 'node:net';
-import type { Endpoint } from '../hooks/endpoint-paths.js';
-import { VARIABLE, type VipAllocatorSettings } from './variable.js';
+import type { VipAllocatorSettings } from '../../shared/vip-allocator-variable.js';
+import { SETTINGS_VARIABLE, type Vip } from '../../shared/vip.js';
 
 export interface AnnounceInput {
   /** `namespace/name` of the Cluster, for messages. */
   readonly cluster: string;
   /** `Kind namespace/name` of the control-plane template, for messages. */
   readonly template: string;
-  /** The control-plane VIP and port (`spec.controlPlaneEndpoint`). */
-  readonly endpoint: Endpoint;
-  /** The other family's address of a dual-stack pair, when the Cluster has one. */
-  readonly secondary?: string;
-  /** Prefix length of the VIP's pool, when it came from one. */
-  readonly prefix?: number;
-  /** Prefix length of the second address's pool. */
-  readonly secondaryPrefix?: number;
+  readonly vip: Vip;
   readonly settings: VipAllocatorSettings;
   /** `builtin.controlPlane.version`, e.g. `v1.34.0`. */
   readonly kubernetesVersion?: string;
@@ -42,7 +35,7 @@ export class ProfileError extends Error {
 
 /** Every address the announcer carries: the VIP, then the dual-stack pair's second one. */
 export const addresses = (input: AnnounceInput): string[] =>
-  [input.endpoint.host, input.secondary].filter((a): a is string => Boolean(a));
+  [input.vip.host, input.vip.secondary].filter((a): a is string => Boolean(a));
 
 /** Host prefix length of an address: 32 or 128. */
 export const hostBits = (address: string): number => (isIPv6(address) ? 128 : 32);
@@ -83,7 +76,7 @@ export function addFile(
   if (files.some((f) => f.path === file.path)) {
     throw new ProfileError(
       input,
-      `already writes ${file.path}: remove that file from the class, or set ${VARIABLE}.announce to false to keep your own announcer`,
+      `already writes ${file.path}: remove that file from the class, or set ${SETTINGS_VARIABLE}.announce to false to keep your own announcer`,
     );
   }
   files.push(file);

@@ -1,9 +1,14 @@
 import { loadAllYaml } from '@kubernetes/client-node';
 import { authPassFor, virtualRouterIdFor } from './k0s.js';
 import { USE_ADMIN, USE_SUPER_ADMIN } from './kubeadm.js';
+import type { Vip } from '../../shared/vip.js';
 import type { AnnounceInput } from './profile.js';
 import { PROFILES_BY_KIND, profileFor } from './profiles.js';
-import { DEFAULT_KUBE_VIP_IMAGE, DEFAULT_LEADER_ELECTION, type VipAllocatorSettings } from './variable.js';
+import {
+  DEFAULT_KUBE_VIP_IMAGE,
+  DEFAULT_LEADER_ELECTION,
+  type VipAllocatorSettings,
+} from '../../shared/vip-allocator-variable.js';
 
 const settings = (overrides: Partial<VipAllocatorSettings> = {}): VipAllocatorSettings => ({
   announce: true,
@@ -13,10 +18,10 @@ const settings = (overrides: Partial<VipAllocatorSettings> = {}): VipAllocatorSe
   ...overrides,
 });
 
-const input = (overrides: Partial<AnnounceInput> = {}): AnnounceInput => ({
+const input = (overrides: Partial<AnnounceInput> = {}, vip: Partial<Vip> = {}): AnnounceInput => ({
   cluster: 'ns/c1',
   template: 'KubeadmControlPlaneTemplate ns/cc',
-  endpoint: { host: '10.0.0.10', port: 6443 },
+  vip: { host: '10.0.0.10', port: 6443, ...vip },
   settings: settings(),
   kubernetesVersion: 'v1.34.0',
   ...overrides,
@@ -119,9 +124,9 @@ describe('kubeadm', () => {
     );
   });
   test('IPv6 gets subnet 128; the dual-stack pair gives both addresses and a SAN for the second', () => {
-    const v6 = announce(kind, {}, input({ endpoint: { host: 'fd00::10', port: 6443 } })).kubeadmConfigSpec;
+    const v6 = announce(kind, {}, input({}, { host: 'fd00::10' })).kubeadmConfigSpec;
     expect(kubeVipEnv(v6.files[0].content)).toMatchObject({ address: 'fd00::10', vip_subnet: '128' });
-    const pair = announce(kind, {}, input({ secondary: 'fd00::10' })).kubeadmConfigSpec;
+    const pair = announce(kind, {}, input({}, { secondary: 'fd00::10' })).kubeadmConfigSpec;
     expect(kubeVipEnv(pair.files[0].content)).toMatchObject({
       address: '10.0.0.10,fd00::10',
       vip_subnet: '32,128',
@@ -157,7 +162,7 @@ describe('RKE2', () => {
       announce(
         'RKE2ControlPlaneTemplate',
         { serverConfig: { tlsSan: ['a.example'] } },
-        input({ secondary: 'fd00::1' }),
+        input({}, { secondary: 'fd00::1' }),
       ).serverConfig.tlsSan,
     ).toEqual(['a.example', 'fd00::1']);
   });
@@ -169,7 +174,7 @@ describe('k0s', () => {
     const spec = announce(
       'K0sControlPlaneTemplate',
       { k0sConfigSpec: { args: ['--debug'] } },
-      input({ prefix: 24 }),
+      input({}, { prefix: 24 }),
     );
     const k0s = spec.k0sConfigSpec.k0s;
     expect(k0s).toMatchObject({ apiVersion: 'k0s.k0sproject.io/v1beta1', kind: 'ClusterConfig' });
@@ -234,7 +239,7 @@ describe('k0s', () => {
           },
         },
       },
-      input({ secondary: 'fd00::10' }),
+      input({}, { secondary: 'fd00::10' }),
     );
     expect(spec.k0sConfigSpec.k0s.spec.api.sans).toEqual(['x.example', '10.0.0.10', 'fd00::10']);
     expect(spec.k0sConfigSpec.k0s.spec.telemetry).toEqual({ enabled: false });
@@ -249,14 +254,14 @@ describe('k0s', () => {
 });
 
 test('CK8s ships the very DaemonSet RKE2 does (test/alive runs the RKE2 one for both)', () => {
-  const pair = input({ secondary: 'fd00::1' });
+  const pair = input({}, { secondary: 'fd00::1' });
   const rke2 = announce('RKE2ControlPlaneTemplate', {}, pair).files[0].content;
   const ck8s = announce('CK8sControlPlaneTemplate', { spec: {} }, pair).spec.files[0].content;
   expect(ck8s).toBe(rke2);
 });
 
 test('CK8s: the DaemonSet in /capi/manifests under the double spec', () => {
-  const spec = announce('CK8sControlPlaneTemplate', { spec: {} }, input({ secondary: 'fd00::1' }));
+  const spec = announce('CK8sControlPlaneTemplate', { spec: {} }, input({}, { secondary: 'fd00::1' }));
   expect(spec.spec.files[0].path).toBe('/capi/manifests/kube-vip.yaml');
   expect(spec.spec.controlPlane.extraSANs).toEqual(['fd00::1']);
 });
@@ -271,7 +276,7 @@ describe.each([
   ['IPv4 first', '198.18.0.100', 24, 'fd00::100', 64],
   ['IPv6 first', 'fd00::100', 64, '198.18.0.100', 24],
 ])('every profile serves a dual-stack pair, %s', (_, host, prefix, secondary, secondaryPrefix) => {
-  const pair = input({ endpoint: { host, port: 6443 }, prefix, secondary, secondaryPrefix });
+  const pair = input({}, { host, prefix, secondary, secondaryPrefix });
   test.each([
     ['KubeadmControlPlaneTemplate', {}],
     ['RKE2ControlPlaneTemplate', {}],
@@ -304,9 +309,7 @@ test.each([
   ['198.18.0.100', '32'],
   ['fd00::100', '128'],
 ])('a single %s gets vip_subnet %s', (host, subnet) => {
-  expect(
-    kubeVipFileEnv(announce('KubeadmControlPlaneTemplate', {}, input({ endpoint: { host, port: 6443 } }))),
-  ).toMatchObject({
+  expect(kubeVipFileEnv(announce('KubeadmControlPlaneTemplate', {}, input({}, { host })))).toMatchObject({
     address: host,
     vip_subnet: subnet,
   });

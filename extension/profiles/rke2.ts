@@ -19,6 +19,7 @@ export const rke2: Profile = {
       { path: RKE2_MANIFEST_PATH, owner: 'root:root', permissions: '0600', content: kubeVipDaemonSet(input) },
       input,
     );
-    if (input.secondary) appendMissing(listAt(objectAt(spec, 'serverConfig'), 'tlsSan'), [input.secondary]);
+    if (input.vip.secondary)
+      appendMissing(listAt(objectAt(spec, 'serverConfig'), 'tlsSan'), [input.vip.secondary]);
   },
 };

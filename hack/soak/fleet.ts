@@ -16,7 +16,7 @@ import {
 } from '../../shared/kube/gvk.js';
 import type { Cluster, IPAddress, IPAddressClaim, IPPool } from '../../shared/kube/types.js';
 import { isQuarantined } from '../../shared/quarantine.js';
-import { isFreeReserve } from '../../shared/reserve.js';
+import { isFreeReserve } from '../../shared/allocator/reserve.js';
 import { ANNOTATION_RESERVE, ANNOTATION_RESERVE_NAMESPACES, LABEL_ROLE } from '../../shared/vip.js';
 import { clusterClass, inClusterIPPool, vipLabels, type Obj } from '../fixtures/fixtures.js';
 import { createNamespace, deleteNamespace, eventually, kube, readOrUndefined } from '../fixtures/kube.js';

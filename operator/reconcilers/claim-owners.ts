@@ -7,7 +7,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Allocator } from '../../shared/allocator/allocator.js';
 import { isPaused, ref, topologyClass } from '../../shared/cluster.js';
 import { isQuarantined } from '../../shared/quarantine.js';
-import { isFreeReserve } from '../../shared/reserve.js';
+import { isFreeReserve } from '../../shared/allocator/reserve.js';
 import {
   ALL_SLOTS,
   claimName,
@@ -18,7 +18,7 @@ import {
 import type { Recorder } from '../../shared/events.js';
 import { CLUSTER, IP_ADDRESS_CLAIM, typeMeta } from '../../shared/kube/gvk.js';
 import type { Cluster, IPAddressClaim, NamespacedMeta } from '../../shared/kube/types.js';
-import type { Store } from '../../shared/allocator/store.js';
+import type { Store } from '../../shared/kube/store.js';
 import { clusterPatch, wantsIngress } from '../../shared/publish.js';
 import { ANNOTATION_INGRESS_VIP, LABEL_ROLE } from '../../shared/vip.js';
 import { countedKeys, keyOf, splitKey, type Operator, type ReconcileResult } from '../operator.js';

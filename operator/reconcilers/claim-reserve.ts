@@ -1,12 +1,13 @@
 /**
- * `--claim-reserve`: keeps each pool's reserve of pre-bound claims full (shared/reserve.ts
+ * `--claim-reserve`: keeps each pool's reserve of pre-bound claims full (shared/allocator/reserve.ts
  * decides), and is the allocator's view of the reserve. One key per pool and namespace; a reserve
  * claim adopted, bound or deleted, a Cluster's own claim waiting on the pool, or a pool's
  * annotation or free count changed, reconciles its key. Only the leader writes; every replica's cache serves its own adopters.
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { freeAddresses, poolRefOf, type PoolKind } from '../../shared/allocator/pools.js';
-import type { Store } from '../../shared/allocator/store.js';
+import { freeAddresses, poolRefOf } from '../../shared/allocator/pools.js';
+import type { PoolKind } from '../../shared/kube/gvk.js';
+import type { Store } from '../../shared/kube/store.js';
 import type { Recorder } from '../../shared/events.js';
 import { isNotFound } from '../../shared/kube/errors.js';
 import { IP_ADDRESS_CLAIM } from '../../shared/kube/gvk.js';
@@ -20,7 +21,7 @@ import {
   reserveView,
   samePool,
   type ReserveView,
-} from '../../shared/reserve.js';
+} from '../../shared/allocator/reserve.js';
 import { LABEL_RESERVE, LABEL_ROLE, type Role } from '../../shared/vip.js';
 import { InformerEvent, type Resource } from '../informer.js';
 import { splitKey, type Operator, type ReconcileResult } from '../operator.js';

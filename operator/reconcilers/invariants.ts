@@ -5,8 +5,8 @@
  * while it lasts (not every round), and the counts by kind are reported after every round.
  */
 import { audit, countByKind, ViolationTracker, type ViolationKind } from '../../shared/audit.js';
-import { DEFAULT_POOL_KINDS, type PoolKind } from '../../shared/allocator/pools.js';
-import type { Store } from '../../shared/allocator/store.js';
+import { DEFAULT_POOL_KINDS, type PoolKind } from '../../shared/kube/gvk.js';
+import type { Store } from '../../shared/kube/store.js';
 import type { Recorder } from '../../shared/events.js';
 import { readFleet } from '../../shared/fleet.js';
 import type { Operator, ReconcileResult } from '../operator.js';

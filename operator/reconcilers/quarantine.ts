@@ -8,7 +8,7 @@
  * purpose: that is said, nothing else is done.
  */
 import { clusterNameOf } from '../../shared/allocator/claims.js';
-import type { Store } from '../../shared/allocator/store.js';
+import type { Store } from '../../shared/kube/store.js';
 import { ref } from '../../shared/cluster.js';
 import type { Recorder } from '../../shared/events.js';
 import { IP_ADDRESS_CLAIM } from '../../shared/kube/gvk.js';

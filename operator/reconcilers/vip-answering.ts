@@ -8,7 +8,7 @@
  * left alone.
  */
 import { isPaused } from '../../shared/cluster.js';
-import type { Store } from '../../shared/allocator/store.js';
+import type { Store } from '../../shared/kube/store.js';
 import { answeringAction, answeringView } from '../../shared/answering.js';
 import type { Recorder } from '../../shared/events.js';
 import { CLUSTER } from '../../shared/kube/gvk.js';

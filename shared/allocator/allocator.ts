@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import type { Cluster, IPAddress, IPAddressClaim, IPPool, PoolRef } from '../kube/types.js';
 import { ref } from '../cluster.js';
-import type { Prober, ProbeResult } from '../probe.js';
+import type { Prober, ProbeResult } from '../in-use-probe.js';
 import {
   ANNOTATION_ADDRESS_IN_USE,
   ANNOTATION_QUARANTINE_CLUSTER_UID,
@@ -22,7 +22,7 @@ import {
   reserveSize,
   samePool,
   type ReserveView,
-} from '../reserve.js';
+} from './reserve.js';
 import {
   ALL_SLOTS,
   claimName,
@@ -42,8 +42,9 @@ import {
   quarantineMeta,
 } from '../quarantine.js';
 import { addressKey, carries, carriesLabel, twinOf } from './duplicates.js';
-import { freeAddresses, poolRef, rankPools, type Candidate, type PoolKind } from './pools.js';
-import type { Store } from './store.js';
+import { freeAddresses, poolRef, rankPools, type Candidate } from './pools.js';
+import type { PoolKind } from '../kube/gvk.js';
+import type { Store } from '../kube/store.js';
 
 export type Allocation =
   | {
@@ -102,7 +103,7 @@ export interface AllocatorOptions {
   readonly prober?: Prober | undefined;
   /** The control-plane port probed when the Cluster names none. */
   readonly defaultPort?: number;
-  /** Adopt pre-bound claims from pools that keep a reserve, as this view shows them (shared/reserve.ts). */
+  /** Adopt pre-bound claims from pools that keep a reserve, as this view shows them (reserve.ts). */
   readonly reserve?: ReserveView | undefined;
 }
 
@@ -130,7 +131,7 @@ export const MAX_IN_USE = 5;
 /**
  * Addresses in a row found in use, the last of them only by a refusal, before a Cluster stops
  * burning them: a firewall that REJECTs the port refuses for every address, as a host would
- * (shared/probe.ts).
+ * (shared/in-use-probe.ts).
  */
 export const MAX_FILTERED = 3;
 const INGRESS_PROBE_PORT = 443;

@@ -1,6 +1,6 @@
+import { DEFAULT_POOL_KINDS } from '../kube/gvk.js';
 import type { IPPool } from '../kube/types.js';
 import {
-  DEFAULT_POOL_KINDS,
   labelSelects,
   poolContains,
   poolFamily,

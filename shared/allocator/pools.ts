@@ -1,21 +1,7 @@
 import { isIPv4, isIPv6, SocketAddress } from 'node:net';
-import { GLOBAL_IN_CLUSTER_IP_POOL, IN_CLUSTER_IP_POOL, typeMeta } from '../kube/gvk.js';
+import type { PoolKind } from '../kube/gvk.js';
 import type { IPPool, PoolRef } from '../kube/types.js';
 import { LABEL_CLUSTER_CLASS, LABEL_ROLE, type Family, type Role } from '../vip.js';
-
-/**
- * A pool kind to search (`--pool-kinds`); its `apiVersion` gives claims' `poolRef.apiGroup`.
- * Whether it is namespaced comes from API discovery, so any IPAM provider's pools fit.
- */
-export interface PoolKind {
-  readonly apiVersion: string;
-  readonly kind: string;
-}
-
-export const DEFAULT_POOL_KINDS: readonly PoolKind[] = [
-  typeMeta(IN_CLUSTER_IP_POOL),
-  typeMeta(GLOBAL_IN_CLUSTER_IP_POOL),
-];
 
 /** A pool found by a search, with the kind it was found as and that kind's scope. */
 export interface Candidate {

@@ -48,3 +48,17 @@ export const typeMeta = (t: Gvk): { apiVersion: string; kind: string } => ({
   apiVersion: apiVersion(t),
   kind: t.kind,
 });
+
+/**
+ * A pool kind to search (`--pool-kinds`); its `apiVersion` gives claims' `poolRef.apiGroup`.
+ * Whether it is namespaced comes from API discovery, so any IPAM provider's pools fit.
+ */
+export interface PoolKind {
+  readonly apiVersion: string;
+  readonly kind: string;
+}
+
+export const DEFAULT_POOL_KINDS: readonly PoolKind[] = [
+  typeMeta(IN_CLUSTER_IP_POOL),
+  typeMeta(GLOBAL_IN_CLUSTER_IP_POOL),
+];

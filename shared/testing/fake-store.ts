@@ -4,13 +4,12 @@
  * the way the in-cluster provider does (an IPAddress named after the claim, then status.addressRef).
  * `calls` counts every store call, so a test can assert what a path costs in API requests.
  */
-import type { PoolKind } from '../allocator/pools.js';
-import type { ClaimMeta, ClaimScope, ClusterPatch, PoolList, Store } from '../allocator/store.js';
+import type { ClaimMeta, ClaimScope, ClusterPatch, PoolList, Store } from '../kube/store.js';
 import type { Recorder, Regarding, EventType } from '../events.js';
 import type { Cluster, ClusterClass, IPAddress, IPAddressClaim, IPPool } from '../kube/types.js';
-import { refusal, withVariables } from '../allocator/store.js';
-import { DEFAULT_POOL_KINDS } from '../allocator/pools.js';
-import { reserveView, type ReserveView } from '../reserve.js';
+import { refusal, withVariables } from '../kube/store.js';
+import { DEFAULT_POOL_KINDS, type PoolKind } from '../kube/gvk.js';
+import { reserveView, type ReserveView } from '../allocator/reserve.js';
 
 const key = (namespace: string | undefined, name: string): string => `${namespace ?? ''}/${name}`;
 

@@ -13,7 +13,7 @@ import { randomInt } from 'node:crypto';
 import { Operator } from '../../operator/operator.js';
 import { registerInvariants } from '../../operator/reconcilers/invariants.js';
 import type { ViolationKind } from '../../shared/audit.js';
-import { KubeStore } from '../../shared/allocator/store.js';
+import { KubeStore } from '../../shared/kube/store.js';
 import type { Regarding } from '../../shared/events.js';
 import { runSoak } from '../../hack/soak/run.js';
 

@@ -5,8 +5,13 @@ import {
   type KubernetesObject,
   type V1OwnerReference,
 } from '@kubernetes/client-node';
-import { ClaimWatch } from '../kube/claim-watch.js';
-import { isConflict, isNotFound, statusCode } from '../kube/errors.js';
+/**
+ * All Kubernetes I/O of the product behind one interface: the allocator, the hooks, the
+ * reconcilers and doctor read and write claims, addresses, pools, Clusters and classes through a
+ * Store, so each of them is plain logic against it (and tests swap in shared/testing/fake-store.ts).
+ */
+import { ClaimWatch } from './claim-watch.js';
+import { isConflict, isNotFound, statusCode } from './errors.js';
 import {
   apiVersion,
   CLUSTER,
@@ -15,19 +20,11 @@ import {
   IP_ADDRESS_CLAIM,
   typeMeta,
   type Gvk,
-} from '../kube/gvk.js';
-import type {
-  Cluster,
-  ClusterClass,
-  ClusterVariable,
-  IPAddress,
-  IPAddressClaim,
-  IPPool,
-} from '../kube/types.js';
-import { LABEL_ROLE } from '../vip.js';
-import type { PoolKind } from './pools.js';
+  type PoolKind,
+} from './gvk.js';
+import type { Cluster, ClusterClass, ClusterVariable, IPAddress, IPAddressClaim, IPPool } from './types.js';
+import { LABEL_ROLE, type Endpoint } from '../vip.js';
 
-/** The allocator's only door to the API server; everything else in shared/allocator is plain logic. */
 export interface Store {
   /** Pools of a kind (in `namespace` when the kind is namespaced); undefined when it is not served. */
   listPools(kind: PoolKind, namespace: string): Promise<PoolList | undefined>;
@@ -175,7 +172,7 @@ export function refusal(
 
 /** One write to a Cluster (see shared/publish.ts). */
 export interface ClusterPatch {
-  endpoint?: { host: string; port: number };
+  endpoint?: Endpoint;
   /** `null` removes the annotation. */
   annotations: Record<string, string | null>;
   labels?: Record<string, string>;

@@ -1,5 +1,5 @@
 import { createServer, type AddressInfo } from 'node:net';
-import { addressProber, arpAnswered, inCidr, inScope, ndpAnswered } from './probe.js';
+import { addressProber, arpAnswered, inCidr, inScope, ndpAnswered } from './in-use-probe.js';
 
 describe('inCidr and inScope: only the addresses --probe-addresses names are ever sent a packet', () => {
   test.each([

@@ -6,14 +6,14 @@
  * cluster-scoped object that already exists on the target.
  */
 import { ApiextensionsV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { clusterNameOf, isInUse, isOurs } from './allocator/claims.js';
-import { isFreeReserve, reserveSize } from './reserve.js';
-import type { PoolKind } from './allocator/pools.js';
-import { Objects, type Store } from './allocator/store.js';
-import { isPaused, ref } from './cluster.js';
-import { isNotFound } from './kube/errors.js';
-import { heldFor, isQuarantined } from './quarantine.js';
-import { ANNOTATION_CONTROL_PLANE_VIP, ANNOTATION_PAUSED, ANNOTATION_RESERVE } from './vip.js';
+import { clusterNameOf, isInUse, isOurs } from '../../shared/allocator/claims.js';
+import { isFreeReserve, reserveSize } from '../../shared/allocator/reserve.js';
+import { isPaused, ref } from '../../shared/cluster.js';
+import { isNotFound } from '../../shared/kube/errors.js';
+import type { PoolKind } from '../../shared/kube/gvk.js';
+import { Objects, type Store } from '../../shared/kube/store.js';
+import { heldFor, isQuarantined } from '../../shared/quarantine.js';
+import { ANNOTATION_CONTROL_PLANE_VIP, ANNOTATION_PAUSED, ANNOTATION_RESERVE } from '../../shared/vip.js';
 
 /** clusterctl's labels: on a CRD (every object of the kind) or on one object. */
 export const MOVE = 'clusterctl.cluster.x-k8s.io/move';

@@ -7,13 +7,13 @@
  * adopted claim keeps its own name: the allocator finds it by those labels, in the reserve's cache.
  *
  * This module decides; operator/reconcilers/claim-reserve.ts keeps the cache and refills, the
- * allocator adopts.
+ * allocator (allocator.ts) adopts.
  */
 import { randomBytes } from 'node:crypto';
-import { clusterOwnerReference, dnsLabel } from './allocator/claims.js';
-import type { ClaimMeta } from './allocator/store.js';
-import { IP_ADDRESS_CLAIM, typeMeta } from './kube/gvk.js';
-import type { Cluster, IPAddressClaim, IPPool, PoolRef } from './kube/types.js';
+import { clusterOwnerReference, dnsLabel } from './claims.js';
+import { IP_ADDRESS_CLAIM, typeMeta } from '../kube/gvk.js';
+import type { ClaimMeta } from '../kube/store.js';
+import type { Cluster, IPAddressClaim, IPPool, PoolRef } from '../kube/types.js';
 import {
   ANNOTATION_RESERVE,
   ANNOTATION_RESERVE_NAMESPACES,
@@ -22,7 +22,7 @@ import {
   LABEL_ROLE,
   RESERVE_PREFIX,
   type Role,
-} from './vip.js';
+} from '../vip.js';
 
 /** When a Cluster adopted the claim: of two adopted at once for one Cluster, the first is kept. */
 export const ANNOTATION_ADOPTED_AT = 'vip.capi.gorizond.io/adopted-at';

@@ -1,9 +1,11 @@
+import type { Cluster } from './kube/types.js';
 import {
   DEFAULT_KUBE_VIP_IMAGE,
   DEFAULT_LEADER_ELECTION,
   readSettings,
   VARIABLE_DEFINITION,
-} from './variable.js';
+  vipAllocatorSettings,
+} from './vip-allocator-variable.js';
 
 describe('readSettings', () => {
   test('an unset variable announces nothing', () => {
@@ -82,4 +84,19 @@ test('the definition has the shape both v1beta1 and v1beta2 managers accept', ()
     type: 'integer',
     default: 5,
   });
+});
+
+test('vipAllocatorSettings: the value as the Cluster set it; undefined when it set none, or no object', () => {
+  const cluster = (value?: unknown): Cluster => ({
+    apiVersion: 'cluster.x-k8s.io/v1beta2',
+    kind: 'Cluster',
+    metadata: { name: 'c1', namespace: 'ns' },
+    spec: { topology: { variables: value === undefined ? [] : [{ name: 'vipAllocator', value }] } },
+  });
+  expect(vipAllocatorSettings(cluster({ announce: true, interface: 'eth 0' }))).toEqual({
+    announce: true,
+    interface: 'eth 0',
+  });
+  expect(vipAllocatorSettings(cluster())).toBeUndefined();
+  expect(vipAllocatorSettings(cluster('yes'))).toBeUndefined();
 });

@@ -1,4 +1,4 @@
-import type { IPAddressClaim } from './kube/types.js';
+import type { IPAddressClaim } from '../kube/types.js';
 import {
   ANNOTATION_ADOPTED_AT,
   firstAdopted,
@@ -8,7 +8,7 @@ import {
   reserveNamespaces,
   reserveSize,
 } from './reserve.js';
-import { ANNOTATION_RESERVE, ANNOTATION_RESERVE_NAMESPACES } from './vip.js';
+import { ANNOTATION_RESERVE, ANNOTATION_RESERVE_NAMESPACES } from '../vip.js';
 
 const pool = (annotations: Record<string, string>, namespace?: string) => ({
   metadata: { name: 'pool', ...(namespace ? { namespace } : {}), annotations },

@@ -1,13 +1,13 @@
 /**
- * The `vipAllocator` variable: published by DiscoverVariables, set by Clusters in
- * `spec.topology.variables`, read by GeneratePatches. CAPI validates values against the schema;
- * what a schema cannot say (a Linux interface name, an image reference) is checked here, and a
- * bad value stops the topology with a message naming the Cluster and the field.
+ * The `vipAllocator` variable (SETTINGS_VARIABLE): its schema, published by DiscoverVariables; set
+ * by Clusters in `spec.topology.variables`; read by GeneratePatches (the announcer's settings),
+ * BeforeClusterCreate (`ipFamilies`), the VIP-answering reconciler and doctor (`announce`). CAPI
+ * validates values against the schema; what a schema cannot say (a Linux interface name, an image
+ * reference) is checked here, and a bad value stops the topology with a message naming the
+ * Cluster and the field.
  */
-import type { JSONSchemaProps, VariableDefinition } from '../../shared/kube/types.js';
-import { FAMILIES, SETTINGS_VARIABLE } from '../../shared/vip.js';
-
-export const VARIABLE = SETTINGS_VARIABLE;
+import type { Cluster, JSONSchemaProps, Variable, VariableDefinition } from './kube/types.js';
+import { FAMILIES, SETTINGS_VARIABLE } from './vip.js';
 
 /** kube-vip release the profiles run unless the Cluster names another image. */
 export const DEFAULT_KUBE_VIP_IMAGE = 'ghcr.io/kube-vip/kube-vip:v1.1.1';
@@ -118,7 +118,7 @@ const schema: JSONSchemaProps = {
 };
 
 export const VARIABLE_DEFINITION: VariableDefinition = {
-  name: VARIABLE,
+  name: SETTINGS_VARIABLE,
   required: false,
   schema: { openAPIV3Schema: schema },
 };
@@ -126,7 +126,7 @@ export const VARIABLE_DEFINITION: VariableDefinition = {
 /** A value the schema let through but a profile cannot use; GeneratePatches answers Failure. */
 export class SettingsError extends Error {
   constructor(cluster: string, field: string, problem: string) {
-    super(`Cluster ${cluster}: variable ${[VARIABLE, field].filter(Boolean).join('.')} ${problem}`);
+    super(`Cluster ${cluster}: variable ${[SETTINGS_VARIABLE, field].filter(Boolean).join('.')} ${problem}`);
     this.name = 'SettingsError';
   }
 }
@@ -139,6 +139,24 @@ const IMAGE =
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * The variable as it was set, unchecked: a class may declare `vipAllocator` itself, with a schema
+ * of its own, so a field is trusted only once read (readSettings, or the reader's own check).
+ */
+export type VipAllocatorValue = {
+  readonly [field in keyof VipAllocatorSettings | 'ipFamilies']?: unknown;
+};
+
+/** The variable's value among `variables`, the last one winning (GeneratePatches lists an item's after the request's). */
+export const vipAllocatorValue = (variables: readonly Variable[] | undefined): unknown =>
+  variables?.findLast((v) => v.name === SETTINGS_VARIABLE)?.value;
+
+/** The Cluster's `vipAllocator` value, or undefined when it sets none. */
+export function vipAllocatorSettings(cluster: Cluster): VipAllocatorValue | undefined {
+  const value = cluster.spec?.topology?.variables?.find((v) => v.name === SETTINGS_VARIABLE)?.value;
+  return typeof value === 'object' && value !== null ? value : undefined;
+}
 
 /** The Cluster's `vipAllocator` value, with defaults; `cluster` (`ns/name`) names it in errors. */
 export function readSettings(value: unknown, cluster: string): VipAllocatorSettings {
