@@ -6,23 +6,7 @@ import { binaryPath } from './build.js';
 import { BUNDLE, HOST, KUBECONFIG, PLANE_DIR, PORTS, ROOT } from './paths.js';
 import { apiserverNodeArgs, controllerManagerNodeControllers } from './node.js';
 import type { Pki } from './pki.js';
-
-/** How a component says it is ready: a GET that answers 200. */
-export interface Probe {
-  readonly url: string;
-  /** Present the admin client certificate and trust the local CA (https probes). */
-  readonly tls?: boolean;
-}
-
-export interface Component {
-  readonly name: string;
-  readonly binary: string;
-  readonly args: readonly string[];
-  readonly probe: Probe;
-  readonly env?: Readonly<Record<string, string>>;
-  /** Seconds `up` waits for the probe before it names this component as the failure. */
-  readonly readySeconds: number;
-}
+import type { Component } from './processes.js';
 
 const hostPort = (port: number): string => `${HOST}:${port}`;
 

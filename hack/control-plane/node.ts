@@ -15,7 +15,7 @@ import path from 'node:path';
 import { PAUSE_IMAGE } from '../image.js';
 import { PINS } from '../versions.js';
 import { binaryPath } from './build.js';
-import type { Component } from './components.js';
+import type { Component } from './processes.js';
 import { HOST, PLANE_DIR, PLANE_NAME, PORTS, ROOT, type Log } from './paths.js';
 import { issue, kubeconfig, type Pki } from './pki.js';
 import { clearHosts } from './service-hosts.js';

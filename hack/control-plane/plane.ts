@@ -12,7 +12,6 @@ import {
   kcpManager,
   kubeApiserver,
   kubeControllerManager,
-  type Component,
 } from './components.js';
 import { capiRelease, CAPI_VERSION, PINS, type CapiRelease } from '../versions.js';
 import { installCrdsAndWebhooks } from './crds.js';
@@ -35,7 +34,7 @@ import {
   teardownNode,
 } from './node.js';
 import { ensurePki, kubeconfig, type Pki } from './pki.js';
-import { isRunning, probe, start, stop, waitReady, type Started } from './processes.js';
+import { isRunning, probe, start, stop, waitReady, type Component, type Started } from './processes.js';
 
 export interface PlaneState {
   readonly startedAt: string;

@@ -4,9 +4,25 @@ import { readFile } from 'node:fs/promises';
 import https from 'node:https';
 import http from 'node:http';
 import path from 'node:path';
-import type { Component, Probe } from './components.js';
 import { LOG_DIR } from './paths.js';
 import type { Pki } from './pki.js';
+
+/** How a component says it is ready: a GET that answers 200. */
+export interface Probe {
+  readonly url: string;
+  /** Present the admin client certificate and trust the local CA (https probes). */
+  readonly tls?: boolean;
+}
+
+export interface Component {
+  readonly name: string;
+  readonly binary: string;
+  readonly args: readonly string[];
+  readonly probe: Probe;
+  readonly env?: Readonly<Record<string, string>>;
+  /** Seconds `up` waits for the probe before it names this component as the failure. */
+  readonly readySeconds: number;
+}
 
 /** What `up` records of a started process, so `down` stops exactly that process. */
 export interface Started {
