@@ -375,6 +375,17 @@ suite('installed as users install it, on a real node', () => {
       expect(await vipOf(ns, 'alpha')).toMatch(/^10\.26\.1\.1[0-3]$/);
     });
 
+    test("the addresses suite passes against the chart's Pods: the ingress VIP, IPv6, the dual-stack pair", async () => {
+      const suite = await execa(
+        process.execPath,
+        ['--experimental-vm-modules', 'node_modules/jest/bin/jest.js', 'test/e2e/addresses.test.ts'],
+        { env: { E2E_EXTENSION: 'installed' }, reject: false, all: true },
+      );
+      if (suite.exitCode !== 0) {
+        throw new Error(`test/e2e/addresses.test.ts against the Pods failed:\n${suite.all.slice(-4000)}`);
+      }
+    });
+
     test('helm upgrade rolls the Pods; the VIP stays, the next Cluster gets its own', async () => {
       await must(
         helm(
