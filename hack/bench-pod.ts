@@ -5,27 +5,22 @@
  * burst of Clusters, against the Deployment's requests and limits.
  * `npm run bench:pod` measures and replaces that section in place; `npm run bench` runs it too.
  */
-import { execa } from 'execa';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { binaryPath } from './control-plane/build.js';
-import { EXTENSION_NAME } from './control-plane/components.js';
-import { importImage, NODE_NAME, nodeUnavailable } from './control-plane/node.js';
+import { downExtension, upExtension } from './control-plane/extension.js';
+import { importImage, kubectl, kubectlOk, NODE_NAME, nodeUnavailable } from './control-plane/node.js';
 import { KUBECONFIG, ROOT, type Log } from './control-plane/paths.js';
-import { stopComponent, up } from './control-plane/plane.js';
+import { up } from './control-plane/plane.js';
 import { clusterClass, inClusterIPPool, vipLabels } from './fixtures/fixtures.js';
 import { createNamespace, deleteNamespace, eventually, kube } from './fixtures/kube.js';
 import { createCluster, readCluster, VIP_ANNOTATION } from './fixtures/vip.js';
 import { buildImages, IMAGE_TAR } from './image.js';
-import { PINS } from './versions.js';
 
 const SYSTEM = 'capi-vip-allocator-system';
 const RELEASE = path.join(ROOT, 'manifests/release/capi-vip-allocator.yaml');
 const BURST = 50;
 export const POD_HEADING = '## 5. The image and the Pod';
 
-const kubectl = (...args: string[]) =>
-  execa(binaryPath(PINS.kubernetesNode, 'kubectl'), args, { env: { KUBECONFIG } });
 const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
 
 interface Summary {
@@ -37,8 +32,8 @@ interface Summary {
 
 /** Each of our containers' working set, from the kubelet's summary (through the API server). */
 async function workingSets(): Promise<number[]> {
-  const { stdout } = await kubectl('get', '--raw', `/api/v1/nodes/${NODE_NAME}/proxy/stats/summary`);
-  return (JSON.parse(stdout) as Summary).pods
+  const summary = await kubectlOk('get', '--raw', `/api/v1/nodes/${NODE_NAME}/proxy/stats/summary`);
+  return (JSON.parse(summary) as Summary).pods
     .filter((p) => p.podRef.namespace === SYSTEM)
     .map((p) => p.containers?.[0]?.memory?.workingSetBytes ?? 0);
 }
@@ -60,14 +55,13 @@ async function measure(log: Log): Promise<PodFigures> {
   const { imageBytes } = await buildImages(log);
   await importImage(IMAGE_TAR);
   // The Pods alone answer CAPI while this runs; `up --extension` brings the host's process back.
-  await stopComponent(EXTENSION_NAME, log);
-  await kubectl('delete', 'extensionconfig', 'vip-allocator', '--ignore-not-found');
+  await downExtension(log);
   await kubectl('delete', '-f', RELEASE, '--ignore-not-found', '--wait=true');
   const t0 = Date.now();
-  await kubectl('apply', '-f', RELEASE);
-  await kubectl('rollout', 'status', 'deployment/capi-vip-allocator', '-n', SYSTEM, '--timeout=300s');
+  await kubectlOk('apply', '-f', RELEASE);
+  await kubectlOk('rollout', 'status', 'deployment/capi-vip-allocator', '-n', SYSTEM, '--timeout=300s');
   const readySeconds = (Date.now() - t0) / 1000;
-  const pods = JSON.parse((await kubectl('get', 'pods', '-n', SYSTEM, '-o', 'json')).stdout) as {
+  const pods = JSON.parse(await kubectlOk('get', 'pods', '-n', SYSTEM, '-o', 'json')) as {
     items: {
       status: {
         containerStatuses?: { state?: { running?: { startedAt?: string } } }[];
@@ -116,7 +110,6 @@ async function measure(log: Log): Promise<PodFigures> {
   } finally {
     await deleteNamespace(ns);
     await kubectl('delete', '-f', RELEASE, '--ignore-not-found', '--wait=true');
-    const { upExtension } = await import('./control-plane/extension.js');
     await upExtension(log);
   }
 }

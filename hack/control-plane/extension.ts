@@ -6,7 +6,7 @@ import { HOOKS_API_VERSION } from '../../shared/kube/types.js';
 import { EXTENSION_NAME, extension } from './components.js';
 import { HOST, PORTS, ROOT, type Log } from './paths.js';
 import { base64, ensurePki } from './pki.js';
-import { launch, loadKubeConfig, readState, writeState } from './plane.js';
+import { launch, loadKubeConfig, readState, stopComponent, writeState } from './plane.js';
 import { stop } from './processes.js';
 
 /** The ExtensionConfig name: handlers register as `<handler>.vip-allocator`. */
@@ -110,4 +110,21 @@ export async function upExtension(log: Log): Promise<void> {
     }
     await new Promise((r) => setTimeout(r, 500));
   }
+}
+
+/**
+ * Stops our host process and removes its ExtensionConfig, so that only an installed extension (the
+ * Pods on the plane's node) answers CAPI; `upExtension` brings both back.
+ */
+export async function downExtension(log: Log): Promise<void> {
+  await stopComponent(EXTENSION_NAME, log);
+  await KubernetesObjectApi.makeApiClient(loadKubeConfig())
+    .delete({
+      apiVersion: 'runtime.cluster.x-k8s.io/v1beta2',
+      kind: 'ExtensionConfig',
+      metadata: { name: EXTENSION_CONFIG },
+    })
+    .catch((err: unknown) => {
+      if ((err as { code?: number }).code !== 404) throw err;
+    });
 }

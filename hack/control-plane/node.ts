@@ -16,7 +16,7 @@ import { PAUSE_IMAGE } from '../image.js';
 import { PINS } from '../versions.js';
 import { binaryPath } from './build.js';
 import type { Component } from './processes.js';
-import { HOST, PLANE_DIR, PLANE_NAME, PORTS, ROOT, type Log } from './paths.js';
+import { HOST, KUBECONFIG, PLANE_DIR, PLANE_NAME, PORTS, ROOT, type Log } from './paths.js';
 import { issue, kubeconfig, type Pki } from './pki.js';
 import { clearHosts } from './service-hosts.js';
 
@@ -34,6 +34,21 @@ const CONTAINERD_SOCK = path.join(NODE_DIR, 'containerd.sock');
 const FORWARD_CHAIN = 'CVA-NODE-FORWARD';
 
 const run = (cmd: string, args: readonly string[]) => execa(cmd, [...args], { reject: false });
+
+/** The node's kubectl against the plane, as users run it; the caller reads the exit code. */
+export const kubectl = (...args: string[]) =>
+  execa(binaryPath(PINS.kubernetesNode, 'kubectl'), args, { env: { KUBECONFIG }, reject: false });
+
+/** kubectl that must succeed: its output, or an error naming the command and what it said. */
+export async function kubectlOk(...args: string[]): Promise<string> {
+  const result = await kubectl(...args);
+  if (result.exitCode !== 0) {
+    throw new Error(
+      `kubectl ${args.join(' ')} failed (${result.exitCode}): ${result.stderr || result.stdout}`,
+    );
+  }
+  return result.stdout;
+}
 
 /** kube-proxy exits when its configuration file is written, even with the same content. */
 async function writeConfig(file: string, content: string): Promise<void> {
@@ -336,23 +351,19 @@ export async function applyNodeRbac(client: KubernetesObjectApi): Promise<void> 
   );
 }
 
-async function killCgroup(dir: string): Promise<void> {
-  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
-  for (const e of entries) if (e.isDirectory()) await killCgroup(path.join(dir, e.name));
-  const procs = await readFile(path.join(dir, 'cgroup.procs'), 'utf8').catch(() => '');
-  for (const pid of procs.split('\n').filter(Boolean)) {
-    try {
-      process.kill(Number(pid), 'SIGKILL');
-    } catch {
-      // Already gone.
-    }
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // Already gone.
   }
 }
 
-async function removeCgroup(dir: string): Promise<void> {
+/** Visits a cgroup tree deepest first (a cgroup is removed only once its children are). */
+async function eachCgroup(dir: string, visit: (dir: string) => Promise<void>): Promise<void> {
   const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
-  for (const e of entries) if (e.isDirectory()) await removeCgroup(path.join(dir, e.name));
-  await rmdir(dir).catch(() => undefined);
+  for (const e of entries) if (e.isDirectory()) await eachCgroup(path.join(dir, e.name), visit);
+  await visit(dir);
 }
 
 /**
@@ -362,20 +373,19 @@ async function removeCgroup(dir: string): Promise<void> {
  */
 export async function teardownNode(log: Log): Promise<void> {
   const cgroupRoot = '/sys/fs/cgroup';
-  const controllers = await readdir(cgroupRoot).catch(() => []);
-  for (const c of controllers) {
-    for (const top of ['kubepods', 'kubepods.slice', 'k8s.io'])
-      await killCgroup(path.join(cgroupRoot, c, top));
+  // The kubelet's and containerd's trees, in every cgroup v1 controller.
+  const trees = (await readdir(cgroupRoot).catch(() => [])).flatMap((c) =>
+    ['kubepods', 'kubepods.slice', 'k8s.io'].map((top) => path.join(cgroupRoot, c, top)),
+  );
+  for (const tree of trees) {
+    await eachCgroup(tree, async (dir) => {
+      const procs = await readFile(path.join(dir, 'cgroup.procs'), 'utf8').catch(() => '');
+      for (const pid of procs.split('\n').filter(Boolean)) killQuietly(Number(pid));
+    });
   }
   // Shims outlive containerd; ours name its socket.
   const shims = await run('pgrep', ['-f', `containerd-shim.*${CONTAINERD_SOCK}`]);
-  for (const pid of shims.stdout.split('\n').filter(Boolean)) {
-    try {
-      process.kill(Number(pid), 'SIGKILL');
-    } catch {
-      // Already gone.
-    }
-  }
+  for (const pid of shims.stdout.split('\n').filter(Boolean)) killQuietly(Number(pid));
   const mounts = (await readFile('/proc/self/mounts', 'utf8'))
     .split('\n')
     .map((l) => l.split(' ')[1] ?? '')
@@ -397,10 +407,7 @@ export async function teardownNode(log: Log): Promise<void> {
       .join('\n');
     await execa(`${tool}-restore`, [], { input: `${kept}\n` });
   }
-  for (const c of controllers) {
-    for (const top of ['kubepods', 'kubepods.slice', 'k8s.io'])
-      await removeCgroup(path.join(cgroupRoot, c, top));
-  }
+  for (const tree of trees) await eachCgroup(tree, (dir) => rmdir(dir).catch(() => undefined));
   await run('ip', ['link', 'del', BRIDGE]);
   await clearHosts();
   // containerd's root stays: it holds the imported images, and nothing in it runs.

@@ -221,17 +221,16 @@ function specFor(state: PlaneState, name: string, pki: Pki, capi: CapiRelease): 
  */
 async function upNode(state: PlaneState, capi: CapiRelease, log: Log): Promise<void> {
   const pki = await ensurePki();
+  // Idempotent: a node kept across `up` has its network checked again.
+  await setupNetwork(log);
   if (!state.node) {
     log('Adding the node: the API server and controller-manager restart with its arguments');
-    await setupNetwork(log);
     state.node = true;
     await writeState(state);
     for (const name of ['kube-apiserver', 'kube-controller-manager']) {
       const c = state.components.find((x) => x.name === name);
       if (c) await relaunch(state, c, pki, capi, log);
     }
-  } else {
-    await setupNetwork(log);
   }
   await ensureNodePki(pki);
   await applyNodeRbac(KubernetesObjectApi.makeApiClient(loadKubeConfig()));

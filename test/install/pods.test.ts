@@ -12,15 +12,15 @@ import { copyFile, mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { binaryPath, moduleDir } from '../../hack/control-plane/build.js';
-import { EXTENSION_NAME } from '../../hack/control-plane/components.js';
+import { downExtension } from '../../hack/control-plane/extension.js';
 import {
   BRIDGE,
   importImage,
+  kubectl,
   NODE_NAME,
   nodeUnavailable,
   SERVICE_CIDR,
 } from '../../hack/control-plane/node.js';
-import { stopComponent } from '../../hack/control-plane/plane.js';
 import { clusterClass, inClusterIPPool, vipLabels, type Obj } from '../../hack/fixtures/fixtures.js';
 import {
   createNamespace,
@@ -47,11 +47,6 @@ const controlPlane = (args: string[]) =>
   execa('npx', ['tsx', 'hack/control-plane/cli.ts', ...args], { stderr: 'inherit' });
 const { objects } = kube();
 
-const kubectl = (...args: string[]) =>
-  execa(binaryPath(PINS.kubernetesNode, 'kubectl'), args, {
-    env: { KUBECONFIG: PLANE_KUBECONFIG },
-    reject: false,
-  });
 const helm = (...args: string[]) =>
   execa(binaryPath(PINS.helm, 'helm'), args, { env: { KUBECONFIG: PLANE_KUBECONFIG }, reject: false });
 
@@ -154,8 +149,7 @@ suite('installed as users install it, on a real node', () => {
     await buildImages(log);
     await importImage(IMAGE_TAR);
     // Only the Pods may answer CAPI from here on.
-    await stopComponent(EXTENSION_NAME, log);
-    await kubectl('delete', 'extensionconfig', 'vip-allocator', '--ignore-not-found');
+    await downExtension(log);
   }, 3_600_000);
 
   afterAll(async () => {
