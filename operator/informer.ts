@@ -70,6 +70,16 @@ const METADATA = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1';
 
 const OBJECT_PHASES = new Set(['ADDED', 'MODIFIED', 'DELETED']);
 
+/**
+ * A watch lasts 200-260 s (spread, as client-go spreads its 5-10 min; inside the 5-minute silence
+ * watchdog even if no bookmark comes), with bookmarks: a quiet resource costs one request every few
+ * minutes instead of one every 30 s, client-node's default inactivity timeout, and a restarted
+ * watch resumes from the bookmark's resourceVersion.
+ */
+const WATCH_SECONDS = { min: 200, spread: 60 };
+/** The client's own timeout only catches a server that never closes the watch it was asked to. */
+const WATCH_CLIENT_TIMEOUT_MS = (WATCH_SECONDS.min + WATCH_SECONDS.spread + 30) * 1000;
+
 /** What no reconciler reads and every object carries: managedFields are often half its size. */
 function trimmer<T extends KubernetesObject>(options: WatchOptions): (obj: T) => T {
   return (obj) => {
@@ -92,17 +102,21 @@ function accepting(kc: KubeConfig, accept: string): KubeConfig {
  * client-node's ListWatch on `resource`, trimming every object before it is cached. `onWatching`
  * hears each watch start, when the cache is filled (ListWatch's CONNECT comes before its list),
  * and says whether to watch: a list that ends after a stop must not start a watch nobody stops.
+ * `onHeard` hears every event, bookmarks included: the watch is alive.
  */
 function listWatch<T extends KubernetesObject>(
   kc: KubeConfig,
   resource: Resource,
   options: WatchOptions,
   onWatching: () => boolean,
+  onHeard: () => void,
 ): ListWatch<T> {
   const { group, version, plural } = resource;
   const trim = trimmer<T>(options);
   const api = (options.metadataOnly ? accepting(kc, METADATA_LIST) : kc).makeApiClient(CustomObjectsApi);
   const watch = new Watch(options.metadataOnly ? accepting(kc, METADATA) : kc);
+  // client-node 2.x keeps the field private and offers no option for it.
+  Object.assign(watch, { requestTimeoutMs: WATCH_CLIENT_TIMEOUT_MS });
   const trimming = {
     watch: (
       path: string,
@@ -113,9 +127,16 @@ function listWatch<T extends KubernetesObject>(
       if (!onWatching()) return Promise.resolve(new AbortController());
       return watch.watch(
         path,
-        params,
+        {
+          ...params,
+          allowWatchBookmarks: true,
+          timeoutSeconds: WATCH_SECONDS.min + Math.floor(Math.random() * WATCH_SECONDS.spread),
+        },
         // ERROR (a Status, whose code the informer reads) and BOOKMARK events are not objects to trim.
-        (phase: string, obj: T) => callback(phase, OBJECT_PHASES.has(phase) ? trim(obj) : obj),
+        (phase: string, obj: T) => {
+          onHeard();
+          callback(phase, OBJECT_PHASES.has(phase) ? trim(obj) : obj);
+        },
         done,
       );
     },
@@ -161,19 +182,22 @@ export class ResilientInformer<T extends KubernetesObject> extends EventEmitter 
     this.resource = resource;
     this.#watchdogMs = options.watchdogMs ?? 5 * 60_000;
     this.#maxDelay = options.maxRestartDelayMs ?? 30_000;
-    this.#informer = listWatch<T>(kc, resource, options, () => {
-      if (this.#state === 'stopped') return false;
-      this.#heard();
-      this.#restarts = 0;
-      this.#enter('synced');
-      this.emit(InformerEvent.Synced);
-      return true;
-    });
-    for (const verb of [ADD, UPDATE, DELETE] as const) {
-      this.#informer.on(verb, (obj) => {
+    this.#informer = listWatch<T>(
+      kc,
+      resource,
+      options,
+      () => {
+        if (this.#state === 'stopped') return false;
         this.#heard();
-        this.emit(InformerEvent.Object, verb, obj);
-      });
+        this.#restarts = 0;
+        this.#enter('synced');
+        this.emit(InformerEvent.Synced);
+        return true;
+      },
+      () => this.#heard(),
+    );
+    for (const verb of [ADD, UPDATE, DELETE] as const) {
+      this.#informer.on(verb, (obj) => this.emit(InformerEvent.Object, verb, obj));
     }
     this.#informer.on(ERROR, (err: unknown) => this.#restart(err));
   }

@@ -11,7 +11,7 @@
 import { KubernetesObjectApi, PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
 import net from 'node:net';
 import { HANDLER_SUFFIX } from '../../shared/protocol.js';
-import { startAllocator, type AllocatorProcess } from '../../test/support/allocator-process.js';
+import { startAllocator, type AllocatorProcess } from '../fixtures/allocator-process.js';
 import { EXTENSION_NAME } from '../control-plane/components.js';
 import { EXTENSION_CONFIG } from '../control-plane/extension.js';
 import { HOST, PORTS, type Log } from '../control-plane/paths.js';

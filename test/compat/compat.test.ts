@@ -4,7 +4,7 @@
  */
 import { loadAllYaml } from '@kubernetes/client-node';
 import { readFile } from 'node:fs/promises';
-import { startAllocator, type AllocatorProcess } from '../support/allocator-process.js';
+import { startAllocator, type AllocatorProcess } from '../../hack/fixtures/allocator-process.js';
 import { clusterClass, CONTROL_PLANE, inClusterIPPool, vipLabels } from '../../hack/fixtures/fixtures.js';
 import { createNamespace, deleteNamespace, eventually, kube } from '../../hack/fixtures/kube.js';
 import {

@@ -1,13 +1,11 @@
 /**
  * Blast radius of an outage, on every CAPI release of the matrix: every replica of ours is down
- * (the plane's one process stopped), and (a) a Cluster of a class that does not use us is created
- * normally, (b) a Cluster of our class is not born without its VIP, and (c) once we are back it
- * completes in seconds, not after CAPI's backoff (the returning replica nudges it).
+ * (the plane's one process stopped, or the installed Pods scaled to 0), and (a) a Cluster of a
+ * class that does not use us is created normally, (b) a Cluster of our class is not born without
+ * its VIP, and (c) once we are back it completes in seconds, not after CAPI's backoff (the
+ * returning replica nudges it).
  */
-import { EXTENSION_NAME } from '../../hack/control-plane/components.js';
-import { restart } from '../../hack/control-plane/plane.js';
-import { untilNoReplicaAnswers } from '../support/hooks.js';
-import { PORTS } from '../../hack/control-plane/paths.js';
+import { outage, untilEveryReplicaIsDown } from '../support/extension.js';
 import { clusterClass, inClusterIPPool, vipLabels } from '../../hack/fixtures/fixtures.js';
 import { createNamespace, deleteNamespace, eventually, kube } from '../../hack/fixtures/kube.js';
 import {
@@ -43,8 +41,8 @@ afterAll(async () => {
 });
 
 test(`CAPI ${CAPI}: while every replica is down, other classes are created and ours wait; back, ours complete in seconds`, async () => {
-  const outage = restart(EXTENSION_NAME, () => undefined, { downtimeMs: DOWNTIME_MS });
-  await untilNoReplicaAnswers(PORTS.extension);
+  const down = outage(DOWNTIME_MS);
+  await untilEveryReplicaIsDown();
   await createCluster(ns, 'bystander', 'others');
   await createCluster(ns, 'patient', 'ours');
 
@@ -55,7 +53,7 @@ test(`CAPI ${CAPI}: while every replica is down, other classes are created and o
   expect(waiting?.spec?.infrastructureRef).toBeUndefined();
   expect(waiting?.metadata.annotations?.[VIP_ANNOTATION]).toBeUndefined();
 
-  await outage;
+  await down;
   const back = Date.now();
   // (c) The returning replica nudges it out of CAPI's backoff.
   const cluster = await waitForTopology(ns, 'patient', BACK_WITHIN_MS);

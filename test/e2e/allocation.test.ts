@@ -18,7 +18,7 @@ import {
   kube,
   readOrUndefined,
 } from '../../hack/fixtures/kube.js';
-import { sample, scrape } from '../support/metrics.js';
+import { sample, scrape } from '../../hack/fixtures/metrics.js';
 import {
   condition,
   createCluster,

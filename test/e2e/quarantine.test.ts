@@ -3,9 +3,6 @@
  * CAPI calls BeforeClusterDelete, the real garbage collector leaves the held claim alone, and the
  * real IPAM provider keeps the address out of the pool until our reconciler lets it go.
  */
-import { EXTENSION_NAME } from '../../hack/control-plane/components.js';
-import { PORTS } from '../../hack/control-plane/paths.js';
-import { restart } from '../../hack/control-plane/plane.js';
 import { clusterClass, inClusterIPPool, vipLabels } from '../../hack/fixtures/fixtures.js';
 import { createNamespace, deleteNamespace, events, eventually, kube } from '../../hack/fixtures/kube.js';
 import {
@@ -17,8 +14,8 @@ import {
   VIP_ANNOTATION,
   waitForTopology,
 } from '../../hack/fixtures/vip.js';
-import { untilNoReplicaAnswers } from '../support/hooks.js';
-import { sample, scrape } from '../support/metrics.js';
+import { leaderMetrics, outage, untilEveryReplicaIsDown } from '../support/extension.js';
+import { sample } from '../../hack/fixtures/metrics.js';
 
 const UNTIL = 'vip.capi.gorizond.io/quarantined-until';
 const { objects } = kube();
@@ -65,9 +62,7 @@ test('a deleted Cluster’s VIP is held, a Cluster of the same name waits for it
       ? true
       : undefined,
   );
-  expect(
-    sample(await scrape(PORTS.extensionMetrics), 'capi_vip_allocator_vips_quarantined'),
-  ).toBeGreaterThanOrEqual(1);
+  expect(sample(await leaderMetrics(), 'capi_vip_allocator_vips_quarantined')).toBeGreaterThanOrEqual(1);
   await createCluster(ns, 'b', 'q');
   const b = (await waitForTopology(ns, 'b')).metadata.annotations?.[VIP_ANNOTATION];
   expect(b).not.toBe(first);
@@ -87,7 +82,7 @@ test('deleting a held claim by hand releases its address at once, and is counted
   const { claim } = await deleteAndHold('early');
   await objects.delete(claim);
   await eventually('the release to be counted as early', async () =>
-    (sample(await scrape(PORTS.extensionMetrics), 'capi_vip_allocator_vips_released_total', {
+    (sample(await leaderMetrics(), 'capi_vip_allocator_vips_released_total', {
       how: 'early',
     }) ?? 0) >= 1
       ? true
@@ -102,15 +97,15 @@ test('deleting a held claim by hand releases its address at once, and is counted
 test('a Cluster deleted while the extension is down waits for it, and its VIP is held all the same', async () => {
   await createCluster(ns, 'outage', 'q');
   await waitForTopology(ns, 'outage');
-  const outage = restart(EXTENSION_NAME, () => undefined, { downtimeMs: 8_000 });
+  const down = outage(8_000);
   // Deleted while no replica answers: CAPI waits on BeforeClusterDelete (failurePolicy Fail).
-  await untilNoReplicaAnswers(PORTS.extension);
+  await untilEveryReplicaIsDown();
   await deleteCluster(ns, 'outage');
   await new Promise((r) => setTimeout(r, 4_000));
   const during = await readClaim(ns, 'vip-cp-outage');
   expect(during?.metadata.ownerReferences?.map((o) => o.name)).toEqual(['outage']);
   expect(await readCluster(ns, 'outage')).toBeDefined();
-  await outage;
+  await down;
   const { claim } = await deleteAndHold('outage');
   expect(claim.status?.addressRef?.name).toBe('vip-cp-outage');
 }, 180_000);

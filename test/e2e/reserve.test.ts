@@ -16,7 +16,7 @@ import {
 import { PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
 import type { IPAddressClaim } from '../../shared/kube/types.js';
 import { PORTS } from '../../hack/control-plane/paths.js';
-import { sample, scrape } from '../support/metrics.js';
+import { sample, scrape } from '../../hack/fixtures/metrics.js';
 
 const RESERVE = 'vip.capi.gorizond.io/reserve';
 const { objects } = kube();

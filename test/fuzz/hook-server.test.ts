@@ -10,7 +10,7 @@ import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
-import { startAllocator, type AllocatorProcess } from '../support/allocator-process.js';
+import { startAllocator, type AllocatorProcess } from '../../hack/fixtures/allocator-process.js';
 import { HOOKS } from '../support/hooks.js';
 import { eventually } from '../../hack/fixtures/kube.js';
 

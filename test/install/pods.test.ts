@@ -5,7 +5,7 @@
  * The plane's own host process is stopped for the suite, so only the Pods can answer CAPI, and
  * started again after it.
  */
-import { PatchStrategy } from '@kubernetes/client-node';
+import { DiscoveryV1Api, PatchStrategy } from '@kubernetes/client-node';
 import { execa } from 'execa';
 import { existsSync, readFileSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
@@ -31,6 +31,17 @@ import {
 } from '../../hack/fixtures/kube.js';
 import { createCluster, deleteCluster, VIP_ANNOTATION, waitForTopology } from '../../hack/fixtures/vip.js';
 import { buildImages, IMAGE, IMAGE_TAR, VERSION } from '../../hack/image.js';
+import {
+  DEPLOYMENT,
+  installedPods,
+  leaseHolder,
+  mustKubectl,
+  rolledOut,
+  runSuitesAgainstPods,
+} from '../support/extension.js';
+import { controlPlane } from '../support/control-plane.js';
+import { discover } from '../support/hooks.js';
+import { sample } from '../../hack/fixtures/metrics.js';
 import { CAPI_VERSION, capiRelease, PINS } from '../../hack/versions.js';
 import { KUBECONFIG as PLANE_KUBECONFIG } from '../../hack/control-plane/paths.js';
 
@@ -39,12 +50,12 @@ if (unavailable) process.stderr.write(`test/install/pods skipped: ${unavailable}
 const suite = unavailable ? describe.skip : describe;
 
 const SYSTEM = 'capi-vip-allocator-system';
+const SERVICE = 'capi-vip-allocator-webhook-service';
+/** The name CAPI calls: service-hosts keeps it in /etc/hosts, as cluster DNS would resolve it. */
+const SERVICE_HOST = `${SERVICE}.${SYSTEM}.svc`;
 const RELEASE = path.resolve('manifests/release/capi-vip-allocator.yaml');
 const CHART = path.resolve('manifests/helm/capi-vip-allocator');
 const log = (m: string): void => void process.stderr.write(`${m}\n`);
-/** The CLI users run, with its progress on our stderr. */
-const controlPlane = (args: string[]) =>
-  execa('npx', ['tsx', 'hack/control-plane/cli.ts', ...args], { stderr: 'inherit' });
 const { objects } = kube();
 
 const helm = (...args: string[]) =>
@@ -82,45 +93,6 @@ async function discovered(): Promise<ExtensionConfig> {
     180_000,
   );
 }
-
-async function rolledOut(namespace: string): Promise<void> {
-  await must(
-    kubectl('rollout', 'status', 'deployment/capi-vip-allocator', '-n', namespace, '--timeout=180s'),
-    `rollout of Deployment ${namespace}/capi-vip-allocator`,
-  );
-}
-
-async function leaseHolder(namespace: string): Promise<string> {
-  const out = await kubectl(
-    'get',
-    'lease',
-    'capi-vip-allocator',
-    '-n',
-    namespace,
-    '-o',
-    'jsonpath={.spec.holderIdentity}',
-  );
-  return out.stdout;
-}
-
-const podNames = async (namespace: string): Promise<string[]> =>
-  (
-    await must(
-      kubectl(
-        'get',
-        'pods',
-        '-n',
-        namespace,
-        '-l',
-        'app.kubernetes.io/name=capi-vip-allocator',
-        '-o',
-        'jsonpath={.items[*].metadata.name}',
-      ),
-      'listing our Pods',
-    )
-  )
-    .split(' ')
-    .filter(Boolean);
 
 /** A namespace with a pool and a class our hooks serve; the Clusters it makes get their VIP from us. */
 async function tenant(prefix: string, range: string): Promise<string> {
@@ -189,10 +161,10 @@ suite('installed as users install it, on a real node', () => {
         namespace: SYSTEM,
       });
       // Every container runs as the Deployment says: UID 65532, read-only root, nothing more.
-      const pods = await podNames(SYSTEM);
+      const pods = await installedPods(SYSTEM);
       expect(pods).toHaveLength(2);
       const uid = await must(
-        kubectl('exec', '-n', SYSTEM, pods[0] ?? '', '--', 'id', '-u'),
+        kubectl('exec', '-n', SYSTEM, pods[0]?.name ?? '', '--', 'id', '-u'),
         'kubectl exec id',
       );
       expect(uid.trim()).toBe('65532');
@@ -230,9 +202,150 @@ suite('installed as users install it, on a real node', () => {
       );
     });
 
+    test('a rollout restart: each old replica leaves the Service before it stops answering, and no hook call through the Service fails', async () => {
+      const ec = await discovered();
+      const tls = {
+        ca: Buffer.from(ec.spec?.clientConfig?.caBundle ?? '', 'base64'),
+        servername: SERVICE_HOST,
+      };
+      const old = (await installedPods(SYSTEM)).filter((p) => p.ip);
+      // Per old replica: when the Service's EndpointSlice stopped offering it, and when it stopped answering.
+      const left = new Map<string, number>();
+      const stopped = new Map<string, number>();
+      const failures: string[] = [];
+      let calls = 0;
+      let watching = true;
+      const every100ms = async (step: () => Promise<void>) => {
+        while (watching) {
+          await step();
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      };
+      const watchers = [
+        every100ms(async () => {
+          calls++;
+          await discover(`https://${SERVICE_HOST}:443`, tls).then(
+            (a) => void (a.code === 200 || failures.push(`HTTP ${a.code}`)),
+            (e: Error) => void failures.push(e.message),
+          );
+        }),
+        every100ms(async () => {
+          const slices = await kube()
+            .kc.makeApiClient(DiscoveryV1Api)
+            .listNamespacedEndpointSlice({
+              namespace: SYSTEM,
+              labelSelector: `kubernetes.io/service-name=${SERVICE}`,
+            });
+          const offered = new Set(
+            slices.items.flatMap((s) =>
+              (s.endpoints ?? []).filter((e) => e.conditions?.ready).flatMap((e) => e.addresses),
+            ),
+          );
+          for (const p of old)
+            if (!offered.has(p.ip ?? '') && !left.has(p.name)) left.set(p.name, Date.now());
+        }),
+        ...old.map((p) =>
+          every100ms(async () => {
+            if (stopped.has(p.name)) return;
+            await discover(`https://${p.ip}:9443`, tls).catch(() => void stopped.set(p.name, Date.now()));
+          }),
+        ),
+      ];
+      try {
+        await mustKubectl(
+          'kubectl rollout restart',
+          'rollout',
+          'restart',
+          `deployment/${DEPLOYMENT}`,
+          '-n',
+          SYSTEM,
+        );
+        await rolledOut(SYSTEM);
+        await eventually(
+          'every old replica to stop answering',
+          async () => (old.every((p) => stopped.has(p.name)) ? true : undefined),
+          120_000,
+        );
+      } finally {
+        watching = false;
+        await Promise.all(watchers);
+      }
+      for (const p of old) {
+        expect({
+          pod: p.name,
+          leftFirst: (left.get(p.name) ?? Infinity) < (stopped.get(p.name) ?? 0),
+        }).toEqual({
+          pod: p.name,
+          leftFirst: true,
+        });
+      }
+      expect(failures).toEqual([]);
+      expect(calls).toBeGreaterThan(20);
+    });
+
+    test('a list the API server refuses: the replicas stay live and ready, serve hooks, say which cache waits, and catch up when allowed', async () => {
+      const clusters = 'clusters.cluster.x-k8s.io';
+      // The first rule is Clusters' (get, list, watch, patch): without list and watch their informer cannot start.
+      await mustKubectl(
+        'taking list and watch on Clusters away',
+        'patch',
+        'clusterrole',
+        DEPLOYMENT,
+        '--type=json',
+        '-p',
+        JSON.stringify([
+          { op: 'test', path: '/rules/0/resources', value: ['clusters'] },
+          { op: 'replace', path: '/rules/0/verbs', value: ['get', 'patch'] },
+        ]),
+      );
+      try {
+        await mustKubectl(
+          'kubectl rollout restart',
+          'rollout',
+          'restart',
+          `deployment/${DEPLOYMENT}`,
+          '-n',
+          SYSTEM,
+        );
+        // Readiness does not wait for a cache, so the rollout completes.
+        await rolledOut(SYSTEM);
+        // Past the liveness probe's whole budget (10 s delay, three misses 10 s apart).
+        await new Promise((r) => setTimeout(r, 45_000));
+        const pods = await installedPods(SYSTEM);
+        expect(pods.map((p) => ({ ready: p.ready, restarts: p.restarts }))).toEqual([
+          { ready: true, restarts: 0 },
+          { ready: true, restarts: 0 },
+        ]);
+        for (const p of pods) {
+          const informers = await fetch(`http://${p.ip}:8081/readyz/informers`);
+          expect(informers.status).toBe(503);
+          const metrics = await (await fetch(`http://${p.ip}:8080/metrics`)).text();
+          expect(sample(metrics, 'capi_vip_allocator_informer_synced', { resource: clusters })).toBe(0);
+          // One line names the cache and why: the API server's Forbidden for the list.
+          const log = await mustKubectl('kubectl logs', 'logs', '-n', SYSTEM, p.name);
+          expect(log).toMatch(/Waiting for the first lists.*clusters\.cluster\.x-k8s\.io.*forbidden/);
+        }
+        // Hooks need no cache: a Cluster still gets its VIP.
+        expect(await vipOf(ns, 'delta')).toMatch(/^10\.26\.0\.1[0-3]$/);
+      } finally {
+        await mustKubectl('restoring the ClusterRole', 'apply', '-f', RELEASE);
+      }
+      // Allowed again: the informer lists on its next retry (30 s apart at most), without a restart.
+      for (const p of await installedPods(SYSTEM)) {
+        await eventually(
+          `${p.name}'s Cluster cache to be listed`,
+          async () => ((await fetch(`http://${p.ip}:8081/readyz/informers`)).ok ? true : undefined),
+          90_000,
+        );
+      }
+      expect((await installedPods(SYSTEM)).map((p) => p.restarts)).toEqual([0, 0]);
+    }, 400_000);
+
     test('the leader Pod deleted: the other takes the Lease, and the next Cluster gets another address', async () => {
       const holder = await eventually('a Lease holder', async () => (await leaseHolder(SYSTEM)) || undefined);
-      const leaderPod = (await podNames(SYSTEM)).find((p) => holder.startsWith(p));
+      const leaderPod = (await installedPods(SYSTEM))
+        .map((p) => p.name)
+        .find((p) => holder.startsWith(`${p}-`));
       expect(leaderPod).toBeDefined();
       await must(
         kubectl('delete', 'pod', '-n', SYSTEM, leaderPod ?? '', '--wait=false'),
@@ -276,7 +389,7 @@ suite('installed as users install it, on a real node', () => {
         // One node: the evicted replica cannot be placed again, so the budget refuses the second.
         expect(drain.exitCode).not.toBe(0);
         expect(`${drain.stderr}${drain.stdout}`).toContain('disruption budget');
-        const running = await podNames(SYSTEM);
+        const running = await installedPods(SYSTEM);
         expect(running.length).toBeGreaterThanOrEqual(1);
         expect(await vipOf(ns, 'gamma')).toMatch(/^10\.26\.0\.1[0-3]$/);
       } finally {
@@ -292,7 +405,7 @@ suite('installed as users install it, on a real node', () => {
       );
       try {
         await eventually('the replicas to go', async () =>
-          (await podNames(SYSTEM)).length === 0 ? true : undefined,
+          (await installedPods(SYSTEM)).length === 0 ? true : undefined,
         );
         const doctor = await execa(
           process.execPath,
@@ -331,7 +444,7 @@ suite('installed as users install it, on a real node', () => {
     });
 
     test('kubectl delete of the release YAML removes it; Clusters keep their endpoint', async () => {
-      for (const c of ['alpha', 'beta', 'gamma', 'plain-1']) await deleteCluster(ns, c);
+      for (const c of ['alpha', 'beta', 'gamma', 'delta', 'plain-1']) await deleteCluster(ns, c);
       await must(
         kubectl('delete', '-f', RELEASE, '--wait=true', '--timeout=180s'),
         'kubectl delete of the release YAML',
@@ -352,8 +465,9 @@ suite('installed as users install it, on a real node', () => {
           '-n',
           release,
           '--create-namespace',
+          // The plane's own grace (PLANE_EXTENSION_FLAGS), which the quarantine suite is written for.
           '--set',
-          'reuseGrace=0s',
+          'reuseGrace=15s',
           '--wait',
           '--timeout',
           '5m',
@@ -369,16 +483,19 @@ suite('installed as users install it, on a real node', () => {
       expect(await vipOf(ns, 'alpha')).toMatch(/^10\.26\.1\.1[0-3]$/);
     });
 
-    test("the addresses suite passes against the chart's Pods: the ingress VIP, IPv6, the dual-stack pair", async () => {
-      const suite = await execa(
-        process.execPath,
-        ['--experimental-vm-modules', 'node_modules/jest/bin/jest.js', 'test/e2e/addresses.test.ts'],
-        { env: { E2E_EXTENSION: 'installed' }, reject: false, all: true },
+    test("the end-to-end suites pass against the chart's Pods: addresses, quarantine, outage, the answering signal", async () => {
+      await runSuitesAgainstPods(release, [
+        'test/e2e/addresses.test.ts',
+        'test/e2e/quarantine.test.ts',
+        'test/compat/outage.test.ts',
+      ]);
+      // The answering signal alone of the announcer suite: CAPI reaches a lab's API server through its VIP.
+      await runSuitesAgainstPods(
+        release,
+        ['test/alive/announcers.test.ts'],
+        'CAPI reaches the API server through the VIP',
       );
-      if (suite.exitCode !== 0) {
-        throw new Error(`test/e2e/addresses.test.ts against the Pods failed:\n${suite.all.slice(-4000)}`);
-      }
-    });
+    }, 1_800_000);
 
     test('helm upgrade rolls the Pods; the VIP stays, the next Cluster gets its own', async () => {
       await must(

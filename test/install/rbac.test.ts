@@ -13,7 +13,7 @@ import {
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { kustomize } from '../../hack/release.js';
-import { startAllocator, type AllocatorProcess } from '../support/allocator-process.js';
+import { startAllocator, type AllocatorProcess } from '../../hack/fixtures/allocator-process.js';
 import { callHook, HOOKS } from '../support/hooks.js';
 import { inClusterIPPool, vipLabels, type Obj } from '../../hack/fixtures/fixtures.js';
 import {

@@ -39,6 +39,7 @@ import {
 import { createNamespace, deleteNamespace, eventually } from '../../hack/fixtures/kube.js';
 import { createCluster, VIP_ANNOTATION, waitForTopology } from '../../hack/fixtures/vip.js';
 import { capiRelease } from '../../hack/versions.js';
+import { controlPlane } from '../support/control-plane.js';
 
 const TARGET = 'target';
 const TARGET_KUBECONFIG = path.join(planeDir(TARGET), 'kubeconfig');
@@ -47,8 +48,8 @@ const SECONDARY = 'vip.capi.gorizond.io/control-plane-vip-secondary';
 const INGRESS = 'vip.capi.gorizond.io/ingress-vip';
 const IPAM = 'ipam.cluster.x-k8s.io';
 
-const controlPlane = (args: string[]) =>
-  execa('npx', ['tsx', 'hack/control-plane/cli.ts', ...args, '--name', TARGET], { stderr: 'inherit' });
+/** The target plane, beside the suite's own. */
+const targetPlane = (args: string[]) => controlPlane([...args, '--name', TARGET]);
 
 function clients(kubeconfig?: string) {
   const kc = new KubeConfig();
@@ -159,7 +160,7 @@ describe('clusterctl move to a second plane', () => {
   let vips: Record<string, Record<string, string | undefined>>;
 
   beforeAll(async () => {
-    await controlPlane(['up', '--extension']);
+    await targetPlane(['up', '--extension']);
     target = clients(TARGET_KUBECONFIG);
     const source = clients();
     await labelForMove(source.kc);
@@ -195,7 +196,7 @@ describe('clusterctl move to a second plane', () => {
     await clients()
       .objects.delete(global)
       .catch(() => undefined);
-    await controlPlane(['down']).catch(() => undefined);
+    await targetPlane(['down']).catch(() => undefined);
   }, 120_000);
 
   /** `doctor --before-move` on the source: its before-move findings. */

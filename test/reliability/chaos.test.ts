@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { EXTENSION_NAME } from '../../hack/control-plane/components.js';
 import { PORTS } from '../../hack/control-plane/paths.js';
 import { restart } from '../../hack/control-plane/plane.js';
-import { startAllocator } from '../support/allocator-process.js';
+import { startAllocator } from '../../hack/fixtures/allocator-process.js';
 import { clusterClass, inClusterIPPool, vipLabels, type Obj } from '../../hack/fixtures/fixtures.js';
 import {
   createNamespace,

@@ -5,8 +5,8 @@
  */
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import { existsSync, readFileSync } from 'node:fs';
-import { execa } from 'execa';
 import { clusterClass, inClusterIPPool, topologyCluster, type Obj } from '../../hack/fixtures/fixtures.js';
+import { controlPlane } from '../support/control-plane.js';
 import {
   createNamespace,
   deleteNamespace,
@@ -133,9 +133,7 @@ const STATE = '.cache/control-plane/state.json';
       const pid = state.components.find((c) => c.name === name)?.pid;
       if (pid) process.kill(pid, 'SIGKILL');
     }
-    const cli = (command: string) =>
-      execa('npx', ['tsx', 'hack/control-plane/cli.ts', command], { reject: false });
-    const { stderr } = await cli('up');
+    const { stderr } = await controlPlane(['up'], { reject: false, stderr: 'pipe' });
     expect(stderr).toContain('kube-controller-manager, capi-vip-allocator down; restarting, keeping etcd');
     expect(stderr).toContain('Restarted kube-controller-manager, capi-vip-allocator');
     expect(stderr).not.toContain('wiping');
@@ -145,6 +143,6 @@ const STATE = '.cache/control-plane/state.json';
       metadata: { name: 'survives-up', namespace: ns },
     });
     expect(kept?.metadata?.uid).toBe(marker.metadata?.uid);
-    expect((await cli('status')).exitCode).toBe(0);
+    expect((await controlPlane(['status'], { reject: false, stderr: 'pipe' })).exitCode).toBe(0);
   },
 );

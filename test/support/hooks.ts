@@ -39,10 +39,12 @@ export function callHook(
   });
 }
 
-export const discover = (port: number): Promise<Answer> =>
+/** A DiscoveryRequest to a replica on this host's `port`, or to `base` (`https://host:port`). */
+export const discover = (at: number | string, options: https.RequestOptions = {}): Promise<Answer> =>
   callHook(
-    `https://127.0.0.1:${port}${HOOKS}/discovery`,
+    `${typeof at === 'number' ? `https://127.0.0.1:${at}` : at}${HOOKS}/discovery`,
     JSON.stringify({ apiVersion: 'hooks.runtime.cluster.x-k8s.io/v1alpha1', kind: 'DiscoveryRequest' }),
+    options,
   );
 
 /** Waits until nothing answers hooks on the port (a stopped replica), however long stopping takes. */
