@@ -5,7 +5,7 @@ import {
   ERROR,
   ListWatch,
   UPDATE,
-  Watch,
+  type Watch,
   type KubeConfig,
   type KubernetesListObject,
   type KubernetesObject,
@@ -13,6 +13,7 @@ import {
 } from '@kubernetes/client-node';
 import { EventEmitter } from 'node:events';
 import { reason } from '../shared/kube/errors.js';
+import { longWatch, longWatchParams } from '../shared/kube/long-watch.js';
 
 /** A resource to watch, across all namespaces. */
 export interface Resource {
@@ -70,16 +71,6 @@ const METADATA = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1';
 
 const OBJECT_PHASES = new Set(['ADDED', 'MODIFIED', 'DELETED']);
 
-/**
- * A watch lasts 200-260 s (spread, as client-go spreads its 5-10 min; inside the 5-minute silence
- * watchdog even if no bookmark comes), with bookmarks: a quiet resource costs one request every few
- * minutes instead of one every 30 s, client-node's default inactivity timeout, and a restarted
- * watch resumes from the bookmark's resourceVersion.
- */
-const WATCH_SECONDS = { min: 200, spread: 60 };
-/** The client's own timeout only catches a server that never closes the watch it was asked to. */
-const WATCH_CLIENT_TIMEOUT_MS = (WATCH_SECONDS.min + WATCH_SECONDS.spread + 30) * 1000;
-
 /** What no reconciler reads and every object carries: managedFields are often half its size. */
 function trimmer<T extends KubernetesObject>(options: WatchOptions): (obj: T) => T {
   return (obj) => {
@@ -114,9 +105,7 @@ function listWatch<T extends KubernetesObject>(
   const { group, version, plural } = resource;
   const trim = trimmer<T>(options);
   const api = (options.metadataOnly ? accepting(kc, METADATA_LIST) : kc).makeApiClient(CustomObjectsApi);
-  const watch = new Watch(options.metadataOnly ? accepting(kc, METADATA) : kc);
-  // client-node 2.x keeps the field private and offers no option for it.
-  Object.assign(watch, { requestTimeoutMs: WATCH_CLIENT_TIMEOUT_MS });
+  const watch = longWatch(options.metadataOnly ? accepting(kc, METADATA) : kc);
   const trimming = {
     watch: (
       path: string,
@@ -127,11 +116,7 @@ function listWatch<T extends KubernetesObject>(
       if (!onWatching()) return Promise.resolve(new AbortController());
       return watch.watch(
         path,
-        {
-          ...params,
-          allowWatchBookmarks: true,
-          timeoutSeconds: WATCH_SECONDS.min + Math.floor(Math.random() * WATCH_SECONDS.spread),
-        },
+        { ...params, ...longWatchParams() },
         // ERROR (a Status, whose code the informer reads) and BOOKMARK events are not objects to trim.
         (phase: string, obj: T) => {
           onHeard();

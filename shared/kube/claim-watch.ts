@@ -4,15 +4,14 @@
  * at once. It caches nothing but the claims it saw change in the last RECENT_MS, which closes the
  * gap between a caller's read and its subscription.
  */
-import { CustomObjectsApi, Watch, type KubeConfig } from '@kubernetes/client-node';
+import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { longWatch, longWatchParams } from './long-watch.js';
 import { apiVersion, IP_ADDRESS_CLAIM } from './gvk.js';
 import { TtlMap } from '../ttl-map.js';
 import type { IPAddressClaim } from './types.js';
 
 const RECENT_MS = 30_000;
 const MAX_RESTART_DELAY_MS = 5_000;
-/** The API server ends a watch after this long (client-node also ends one idle for 30 s). */
-const WATCH_SECONDS = 300;
 
 type Wake = (claim: IPAddressClaim | undefined) => void;
 
@@ -122,12 +121,11 @@ export class ClaimWatch {
       this.#resourceVersion = list.metadata?.resourceVersion;
     }
     const path = `/apis/${apiVersion(IP_ADDRESS_CLAIM)}/${IP_ADDRESS_CLAIM.plural}`;
-    this.#abort = await new Watch(this.#kc).watch(
+    this.#abort = await longWatch(this.#kc).watch(
       path,
       {
         labelSelector: this.#labelSelector,
-        allowWatchBookmarks: true,
-        timeoutSeconds: WATCH_SECONDS,
+        ...longWatchParams(),
         ...(this.#resourceVersion ? { resourceVersion: this.#resourceVersion } : {}),
       },
       (type: string, obj: IPAddressClaim & { code?: number }) => this.#event(type, obj),
@@ -153,7 +151,7 @@ export class ClaimWatch {
   #restart(err: unknown): void {
     this.#live = false;
     if (this.#stopped) return;
-    // An ended or idle watch (client-node's TimeoutError) simply starts again; a failure backs off.
+    // An ended watch (or one client-node timed out) simply starts again; a failure backs off.
     const failed = err && (err as { name?: unknown }).name !== 'TimeoutError';
     const delay = failed ? Math.min(MAX_RESTART_DELAY_MS, 100 * 2 ** this.#restarts++) : 0;
     const status = err as { statusCode?: number; code?: number } | undefined;

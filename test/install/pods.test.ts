@@ -37,6 +37,7 @@ import {
   leaseHolder,
   mustKubectl,
   rolledOut,
+  rolloutRestart,
   runSuitesAgainstPods,
 } from '../support/extension.js';
 import { controlPlane } from '../support/control-plane.js';
@@ -252,15 +253,7 @@ suite('installed as users install it, on a real node', () => {
         ),
       ];
       try {
-        await mustKubectl(
-          'kubectl rollout restart',
-          'rollout',
-          'restart',
-          `deployment/${DEPLOYMENT}`,
-          '-n',
-          SYSTEM,
-        );
-        await rolledOut(SYSTEM);
+        await rolloutRestart(SYSTEM);
         await eventually(
           'every old replica to stop answering',
           async () => (old.every((p) => stopped.has(p.name)) ? true : undefined),
@@ -299,16 +292,8 @@ suite('installed as users install it, on a real node', () => {
         ]),
       );
       try {
-        await mustKubectl(
-          'kubectl rollout restart',
-          'rollout',
-          'restart',
-          `deployment/${DEPLOYMENT}`,
-          '-n',
-          SYSTEM,
-        );
         // Readiness does not wait for a cache, so the rollout completes.
-        await rolledOut(SYSTEM);
+        await rolloutRestart(SYSTEM);
         // Past the liveness probe's whole budget (10 s delay, three misses 10 s apart).
         await new Promise((r) => setTimeout(r, 45_000));
         const pods = await installedPods(SYSTEM);

@@ -66,6 +66,19 @@ export async function rolledOut(namespace = INSTALLED_NAMESPACE): Promise<void> 
   );
 }
 
+/** `kubectl rollout restart` of our Deployment, until the new Pods are all that serve. */
+export async function rolloutRestart(namespace = INSTALLED_NAMESPACE): Promise<void> {
+  await mustKubectl(
+    'kubectl rollout restart',
+    'rollout',
+    'restart',
+    `deployment/${DEPLOYMENT}`,
+    '-n',
+    namespace,
+  );
+  await rolledOut(namespace);
+}
+
 /**
  * /metrics of the replica that leads: the leader runs the quarantine and the reserve, so their
  * gauges and counters are its. On the host that is the one process.
