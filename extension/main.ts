@@ -259,7 +259,7 @@ function registerReconcilers(
       recorder,
       orphanGraceMs: config.orphanClaimGraceMs,
       deleteOrphans: config.deleteOrphanClaims,
-      onAdopted: () => metrics.claimsAdopted.inc(),
+      onOwnerSet: () => metrics.claimsAdopted.inc(),
       onOrphans: (n) => metrics.orphanClaims.set(n),
     });
   }

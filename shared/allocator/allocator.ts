@@ -196,7 +196,7 @@ export class Allocator {
   }
 
   /** Makes the Cluster the claim's owner if it has none; a claim of another Cluster is an error. */
-  async adopt(claim: IPAddressClaim, cluster: Cluster): Promise<IPAddressClaim> {
+  async ensureOwner(claim: IPAddressClaim, cluster: Cluster): Promise<IPAddressClaim> {
     switch (ownership(claim, cluster)) {
       case 'owned':
         return claim;
@@ -269,7 +269,7 @@ export class Allocator {
           `${heldFor(claim)}; this Cluster claims once it is released (deleting the claim releases it now)`,
       };
     }
-    claim = await this.adopt(claim, cluster);
+    claim = await this.ensureOwner(claim, cluster);
 
     claim = await this.#store.waitForClaim(claim, (c) => Boolean(c.status?.addressRef?.name), waitMs, signal);
     // Read again after the wait: a claim being deleted meanwhile is not published.
