@@ -1,5 +1,5 @@
 /**
- * Legacy mode (`--enable-reconciler`): make sure no claim of ours is left without an owner. It
+ * The legacy reconciler, registered only with `--enable-reconciler`: make sure no claim of ours is left without an owner. It
  * never allocates (BeforeClusterCreate is the only allocator): a claim whose Cluster exists gets
  * the Cluster as owner; one whose Cluster never appears is reported, and deleted only if asked.
  */
