@@ -95,9 +95,9 @@ export async function run(config: Config, log: Logger): Promise<() => Promise<vo
   void operator
     .start()
     .then(() =>
-      log.info('Reconciler started', {
+      log.info('Operator started', {
         leaderElect: config.leaderElect,
-        claimOwners: config.enableReconciler,
+        legacyReconciler: config.enableReconciler,
         vipAnswering: config.reportVipAnswering,
         reuseGraceSeconds: config.reuseGraceMs / 1000,
         auditIntervalSeconds: config.auditIntervalMs / 1000,
@@ -246,7 +246,10 @@ function newOperator(
   return operator;
 }
 
-/** The reconcilers the flags ask for besides the reserve's, which the allocator is built on. */
+/**
+ * The reconcilers the flags ask for besides the reserve's, which the allocator is built on: the
+ * legacy reconciler (claim owners) only with --enable-reconciler, quarantine always.
+ */
 function registerReconcilers(
   operator: Operator,
   config: Config,
@@ -259,7 +262,7 @@ function registerReconcilers(
       recorder,
       orphanGraceMs: config.orphanClaimGraceMs,
       deleteOrphans: config.deleteOrphanClaims,
-      onAdopted: () => metrics.claimsAdopted.inc(),
+      onOwnerSet: () => metrics.claimsAdopted.inc(),
       onOrphans: (n) => metrics.orphanClaims.set(n),
     });
   }

@@ -64,7 +64,7 @@ export class Metrics implements ServerObserver {
 
   readonly leader = new Gauge({
     name: 'capi_vip_allocator_leader',
-    help: '1 while this replica holds the reconciler Lease (or runs without leader election)',
+    help: "1 while this replica holds the operator's Lease (or runs without leader election)",
     registers: [this.registry],
   });
   readonly orphanClaims = new Gauge({
@@ -74,7 +74,7 @@ export class Metrics implements ServerObserver {
   });
   readonly claimsAdopted = new Counter({
     name: 'capi_vip_allocator_claims_adopted_total',
-    help: 'Owner-less claims given their Cluster as owner by the reconciler',
+    help: 'Owner-less claims given their Cluster as owner by the legacy reconciler',
     registers: [this.registry],
   });
 

@@ -540,7 +540,7 @@ const EVENT_NOTES: Record<string, { on: string; when: string }> = {
   },
   IngressVIPAllocated: {
     on: 'Cluster',
-    when: 'the ingress VIP written (with the control-plane VIP, or by the reconciler later)',
+    when: 'the ingress VIP written (with the control-plane VIP, or by the legacy reconciler later)',
   },
   IngressVIPPoolNotFound: { on: 'Cluster', when: 'no ingress pool: no ingress VIP (once)' },
   IngressVIPPoolExhausted: {

@@ -1,6 +1,8 @@
 /**
- * A small Kopf-like layer: declare what a reconciler reacts to and what it does; informers,
- * the work queue, backoff, resync and leader election live here.
+ * The operator: a small Kopf-like layer, always on, that runs every reconciler of
+ * operator/reconcilers/ (the legacy reconciler among them only with --enable-reconciler). Declare
+ * what a reconciler reacts to and what it does; informers, the work queue, backoff, resync and
+ * leader election live here.
  *
  *   const op = new Operator(kc, { leader });
  *   const clusters = op.watch<Cluster>(CLUSTERS);

@@ -194,7 +194,7 @@ const FLAGS = {
   'enable-reconciler': flag(
     bool,
     'false',
-    'Legacy mode: also watch Clusters and backfill claim ownerReferences',
+    'The legacy reconciler: also watch Clusters and backfill claim ownerReferences',
   ),
   'report-vip-answering': flag(
     bool,
@@ -237,12 +237,12 @@ const FLAGS = {
   'orphan-claim-grace': flag(
     duration,
     '10m',
-    'How long a claim of ours may wait for its Cluster before it is reported (reconciler)',
+    'How long a claim of ours may wait for its Cluster before it is reported (legacy reconciler)',
   ),
   'delete-orphan-claims': flag(
     bool,
     'false',
-    'Delete claims whose Cluster did not appear within the grace period (reconciler)',
+    'Delete claims whose Cluster did not appear within the grace period (legacy reconciler)',
   ),
   'reuse-grace': flag(
     duration,

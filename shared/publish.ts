@@ -2,7 +2,7 @@
  * How a Cluster is told its addresses: one patch with the endpoint, the annotations that
  * GeneratePatches and inline patches read (the Cluster is never a patch item), a label where the
  * value is a valid label value, and the original implementation's topology variables where the
- * class declares them. BeforeClusterCreate and the reconciler both build it here.
+ * class declares them. BeforeClusterCreate and the legacy reconciler both build it here.
  */
 import { isIP, isIPv4 } from 'node:net';
 import { carriesLabel } from './allocator/duplicates.js';

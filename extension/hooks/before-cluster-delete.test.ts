@@ -1,8 +1,7 @@
 import { Allocator } from '../../shared/allocator/allocator.js';
 import type { Cluster, IPAddressClaim, IPPool } from '../../shared/kube/types.js';
 import { FakeRecorder, FakeStore } from '../../shared/testing/fake-store.js';
-import { newClaim } from '../../shared/allocator/claims.js';
-import { adoptionMeta, newReserveClaim } from '../../shared/allocator/reserve.js';
+import { adoptionMeta } from '../../shared/allocator/reserve.js';
 import {
   ANNOTATION_QUARANTINE_SECONDS,
   ANNOTATION_QUARANTINED_UNTIL,
@@ -15,11 +14,13 @@ import {
   LABEL_ROLE,
 } from '../../shared/vip.js';
 import { RETRY } from './before-cluster-create/decide.js';
-import { testBeforeClusterCreate, testCall, testCluster } from './testing.js';
+import { testCluster } from '../../shared/testing/cluster.js';
+import { testBeforeClusterCreate, testCall } from './testing.js';
 import { beforeClusterDelete } from './before-cluster-delete.js';
 
 const NS = 'ns';
 const POOL_KIND = { apiVersion: 'ipam.cluster.x-k8s.io/v1alpha2', kind: 'InClusterIPPool' };
+const POOL_REF = { apiGroup: 'ipam.cluster.x-k8s.io', kind: POOL_KIND.kind, name: 'pool' };
 const HOOKS = 'hooks.runtime.cluster.x-k8s.io/v1alpha1' as const;
 
 let store: FakeStore;
@@ -166,21 +167,8 @@ describe('A reserve of pre-bound claims (--claim-reserve)', () => {
     p.metadata.annotations = { [ANNOTATION_RESERVE]: '2' };
     return p;
   };
-  const fillReserve = async (...addresses: string[]): Promise<IPAddressClaim[]> => {
-    const made: IPAddressClaim[] = [];
-    for (const address of addresses) {
-      const c = (await store.createClaim(
-        newReserveClaim(
-          NS,
-          { apiGroup: 'ipam.cluster.x-k8s.io', kind: POOL_KIND.kind, name: 'pool' },
-          'control-plane',
-        ),
-      )) as IPAddressClaim;
-      store.bind(c, address);
-      made.push(claim(c.metadata.name));
-    }
-    return made;
-  };
+  const fillReserve = (...addresses: string[]): Promise<IPAddressClaim[]> =>
+    store.fillReserve(NS, POOL_REF, 'control-plane', ...addresses);
 
   beforeEach(() => {
     allocator = new Allocator(store, { poolKinds: [POOL_KIND], reserve: store.reserveView() });
@@ -254,78 +242,5 @@ describe('A reserve of pre-bound claims (--claim-reserve)', () => {
     store.bindOnCreate = () => '10.0.0.11';
     expect(await create(topologyCluster('c1'))).toMatchObject({ status: 'Success' });
     expect(claim('vip-cp-c1').status?.addressRef?.name).toBe('vip-cp-c1');
-  });
-
-  test('calls at once adopt different claims, and one Cluster never two', async () => {
-    await fillReserve('10.0.0.10', '10.0.0.11');
-    const [c1, c2] = [topologyCluster('c1'), topologyCluster('c2')];
-    store.resetCalls();
-    const got = await Promise.all(
-      [c1, c1, c2].map((c) => allocator.allocate(c, 'cc', { role: 'control-plane' })),
-    );
-    const addresses = got.map((a) => (a.state === 'allocated' ? a.address : a.state));
-    expect(addresses[0]).toBe(addresses[1]);
-    expect(new Set(addresses).size).toBe(2);
-    expect(store.calls.get('createClaim')).toBeUndefined();
-  });
-
-  test('an adoption the cache does not show yet (another replica, a moment ago): found live, no second', async () => {
-    const [theirs] = await fillReserve('10.0.0.10', '10.0.0.11');
-    const cluster = topologyCluster('c1');
-    await store.patchClaim(theirs as IPAddressClaim, adoptionMeta(cluster, 'control-plane', new Date()));
-    const view = store.reserveView();
-    allocator = new Allocator(store, {
-      poolKinds: [POOL_KIND],
-      reserve: { free: (ns, p) => view.free(ns, p), adopted: () => [] },
-    });
-    expect(await allocator.allocate(cluster, 'cc', { role: 'control-plane' })).toMatchObject({
-      state: 'allocated',
-      address: '10.0.0.10',
-    });
-    expect(store.calls.get('patchClaim')).toBe(1);
-  });
-
-  test('a claim waiting on a full pool whose reserve holds a bound claim: given back, then adopted', async () => {
-    const cluster = topologyCluster('c1');
-    await store.createClaim(
-      newClaim(
-        cluster,
-        { role: 'control-plane' },
-        {
-          apiGroup: 'ipam.cluster.x-k8s.io',
-          kind: POOL_KIND.kind,
-          name: 'pool',
-        },
-      ),
-    );
-    await fillReserve('10.0.0.11');
-    (store.pools.get(POOL_KIND.kind)?.[0] as IPPool).status = { ipAddresses: { total: 2, free: 0, used: 2 } };
-    expect(await allocator.allocate(cluster, 'cc', { role: 'control-plane' })).toMatchObject({
-      state: 'pending',
-      reason: 'releasing',
-    });
-    expect(store.claims.has(`${NS}/vip-cp-c1`)).toBe(false);
-    expect(await allocator.allocate(cluster, 'cc', { role: 'control-plane' })).toMatchObject({
-      state: 'allocated',
-      address: '10.0.0.11',
-    });
-  });
-
-  test('a claim another replica adopted first (409): another is taken', async () => {
-    const [a, b] = await fillReserve('10.0.0.10', '10.0.0.11');
-    const cluster = topologyCluster('c1');
-    // This replica's cache still shows both free when the other replica's write lands on `a`.
-    const shown = structuredClone([a, b]) as IPAddressClaim[];
-    allocator = new Allocator(store, {
-      poolKinds: [POOL_KIND],
-      reserve: { free: () => shown, adopted: () => [] },
-    });
-    await store.patchClaim(
-      a as IPAddressClaim,
-      adoptionMeta(topologyCluster('other'), 'control-plane', new Date()),
-    );
-    const got = await allocator.allocate(cluster, 'cc', { role: 'control-plane' });
-    expect(got).toMatchObject({ state: 'allocated', address: '10.0.0.11' });
-    expect(claim(a?.metadata.name ?? '').metadata.labels?.[LABEL_CLUSTER_NAME]).toBe('other');
   });
 });

@@ -4,7 +4,8 @@
  * not handed out again until neighbours have forgotten the old holder. CAPI calls it for topology
  * Clusters only, and not while one is paused (clusterctl move deletes the source's objects without it).
  */
-import type { Allocator, Held } from '../../shared/allocator/allocator.js';
+import type { Allocator } from '../../shared/allocator/allocator.js';
+import type { Held } from '../../shared/allocator/claim-quarantine.js';
 import { isPaused, ref, topologyClass } from '../../shared/cluster.js';
 import type { Recorder } from '../../shared/events.js';
 import type { BeforeClusterDeleteRequest, Cluster } from '../../shared/kube/types.js';

@@ -1,7 +1,5 @@
-/** For the hooks' unit tests: a topology Cluster, and a BeforeClusterCreate on the in-memory store as main.ts wires it. */
+/** For the hooks' unit tests: a BeforeClusterCreate on the in-memory store as main.ts wires it, and a call. */
 import type { Allocator } from '../../shared/allocator/allocator.js';
-import type { Cluster } from '../../shared/kube/types.js';
-import { ANNOTATION_INGRESS_ENABLED } from '../../shared/vip.js';
 import type { FakeRecorder, FakeStore } from '../../shared/testing/fake-store.js';
 import winston from 'winston';
 import type { CallContext } from '../server.js';
@@ -22,30 +20,6 @@ export const testBeforeClusterCreate = (
     defaultPort: 6443,
     allocationWaitMs,
   });
-
-/** A v1beta2 topology Cluster of class `cc` in namespace `ns`, created now, ingress off unless asked. */
-export const testCluster = (
-  name: string,
-  opts: { host?: string; annotations?: Record<string, string>; paused?: boolean; variables?: unknown } = {},
-): Cluster => ({
-  apiVersion: 'cluster.x-k8s.io/v1beta2',
-  kind: 'Cluster',
-  metadata: {
-    name,
-    namespace: 'ns',
-    creationTimestamp: new Date(),
-    annotations: { [ANNOTATION_INGRESS_ENABLED]: 'false', ...opts.annotations },
-  },
-  spec: {
-    ...(opts.paused ? { paused: true } : {}),
-    ...(opts.host ? { controlPlaneEndpoint: { host: opts.host, port: 6443 } } : {}),
-    topology: {
-      classRef: { name: 'cc' },
-      version: 'v1.34.0',
-      ...(opts.variables ? { variables: [{ name: 'vipAllocator', value: opts.variables }] } : {}),
-    },
-  },
-});
 
 /** A call as the server makes it: CAPI waits 10 s, nobody gives up, nothing is logged. */
 export const testCall = (): CallContext => ({

@@ -1,5 +1,5 @@
 /**
- * Legacy mode (`--enable-reconciler`): make sure no claim of ours is left without an owner. It
+ * The legacy reconciler, registered only with `--enable-reconciler`: make sure no claim of ours is left without an owner. It
  * never allocates (BeforeClusterCreate is the only allocator): a claim whose Cluster exists gets
  * the Cluster as owner; one whose Cluster never appears is reported, and deleted only if asked.
  */
@@ -46,7 +46,7 @@ export interface ClaimOwnerOptions {
   readonly recorder: Recorder;
   readonly orphanGraceMs: number;
   readonly deleteOrphans: boolean;
-  readonly onAdopted?: () => void;
+  readonly onOwnerSet?: () => void;
   readonly onOrphans?: (count: number) => void;
 }
 
@@ -111,8 +111,8 @@ export function registerClaimOwners(op: Operator, options: ClaimOwnerOptions): v
       const cluster = meta as Cluster;
       setOrphan(key, false);
       if (!hasClusterOwner(claim)) {
-        await options.allocator.adopt(claim, cluster);
-        options.onAdopted?.();
+        await options.allocator.ensureOwner(claim, cluster);
+        options.onOwnerSet?.();
         await options.recorder.event(
           cluster,
           'Normal',

@@ -1,30 +1,17 @@
-import { randomInt } from 'node:crypto';
-import type { Cluster, IPAddress, IPAddressClaim, IPPool, PoolRef } from '../kube/types.js';
+import type { Cluster, IPAddress, IPAddressClaim } from '../kube/types.js';
 import { ref } from '../cluster.js';
 import type { Prober, ProbeResult } from '../in-use-probe.js';
 import {
   ANNOTATION_ADDRESS_IN_USE,
-  ANNOTATION_QUARANTINE_CLUSTER_UID,
   LABEL_ADDRESS_IN_USE,
   LABEL_ADDRESS_KEY,
   LABEL_CLUSTER_CLASS,
-  LABEL_CLUSTER_NAME,
-  LABEL_RESERVE,
   LABEL_ROLE,
   type Family,
   type Role,
 } from '../vip.js';
-import { isConflict, isNotFound } from '../kube/errors.js';
+import { keepsReserve, samePool, type ReserveView } from './reserve.js';
 import {
-  adoptionMeta,
-  firstAdopted,
-  RESERVE_ADOPTED,
-  reserveSize,
-  samePool,
-  type ReserveView,
-} from './reserve.js';
-import {
-  ALL_SLOTS,
   claimName,
   clusterOwnerReference,
   clusterOwners,
@@ -33,16 +20,12 @@ import {
   ownership,
   type Slot,
 } from './claims.js';
-import {
-  heldFor,
-  holdSeconds,
-  isQuarantined,
-  providerGraceSeconds,
-  quarantinedUntil,
-  quarantineMeta,
-} from '../quarantine.js';
+import { heldFor, isQuarantined } from '../quarantine.js';
 import { addressKey, carries, carriesLabel, twinOf } from './duplicates.js';
 import { freeAddresses, poolRef, rankPools, type Candidate } from './pools.js';
+import { ClaimQuarantine, type Held } from './claim-quarantine.js';
+import { PoolKinds } from './pool-kinds.js';
+import { ReserveAdoption } from './reserve-adoption.js';
 import type { PoolKind } from '../kube/gvk.js';
 import type { Store } from '../kube/store.js';
 
@@ -88,22 +71,13 @@ export class ClaimConflictError extends Error {
   }
 }
 
-/** A claim BeforeClusterDelete took out of its Cluster's hands (shared/quarantine.ts). */
-export interface Held {
-  readonly claim: IPAddressClaim;
-  readonly address: string;
-  /** Seconds it is held once the Cluster is gone; 0 when the provider's own grace covers ours. */
-  readonly seconds: number;
-  readonly providerSeconds: number;
-}
-
 export interface AllocatorOptions {
   readonly poolKinds: readonly PoolKind[];
   /** Asked before an address is allocated: does something already answer on it? */
   readonly prober?: Prober | undefined;
   /** The control-plane port probed when the Cluster names none. */
   readonly defaultPort?: number;
-  /** Adopt pre-bound claims from pools that keep a reserve, as this view shows them (reserve.ts). */
+  /** Adopt pre-bound claims from pools that keep a reserve, as this view shows them (reserve-adoption.ts). */
   readonly reserve?: ReserveView | undefined;
 }
 
@@ -114,17 +88,6 @@ export interface AllocatorOptions {
 export type SlotClaim =
   | { readonly claim: IPAddressClaim; readonly attempt?: number }
   | { readonly claim?: undefined; readonly attempt: number };
-
-/** Reserve claims a call tries to adopt before it claims on its own (each lost to another adopter). */
-const RESERVE_TRIES = 3;
-
-/** How long a claim adopted here is not picked again, until the reserve's cache shows it adopted. */
-const TAKEN_MS = 30_000;
-
-const keepsReserve = ({ pool }: Pick<Candidate, 'pool'>): boolean => {
-  const size = reserveSize(pool);
-  return 'size' in size && size.size > 0;
-};
 
 /** Claims in a row that found their address in use before a Cluster stops claiming and says so. */
 export const MAX_IN_USE = 5;
@@ -138,25 +101,30 @@ const INGRESS_PROBE_PORT = 443;
 
 /**
  * Claims VIPs from IPAM pools for Clusters. Shared by the BeforeClusterCreate hook (which
- * allocates) and the reconciler (which only adopts); all Kubernetes I/O goes through the Store.
+ * allocates) and the legacy reconciler (which sets owners and writes a late ingress VIP); all
+ * Kubernetes I/O goes through the Store. Adopting from a reserve and quarantine are delegated to
+ * reserve-adoption.ts and claim-quarantine.ts.
  */
 export class Allocator {
   readonly #store: Store;
-  readonly #kinds: readonly PoolKind[];
+  readonly #pools: PoolKinds;
   readonly #prober: Prober | undefined;
   readonly #defaultPort: number;
-  readonly #reserve: ReserveView | undefined;
-  /** Reserve claims being adopted by a call of this process, or just adopted (the cache lags). */
-  readonly #taken = new Map<string, number>();
-  /** Adoptions in flight in this process, by Cluster and role. */
-  readonly #adopting = new Map<string, Promise<IPAddressClaim | undefined>>();
+  /** Without a reserve's view (no --claim-reserve), nothing is adopted. */
+  readonly #reserve: ReserveAdoption | undefined;
+  readonly #quarantine: ClaimQuarantine;
 
   constructor(store: Store, options: AllocatorOptions) {
     this.#store = store;
-    this.#kinds = options.poolKinds;
+    this.#pools = new PoolKinds(store, options.poolKinds);
     this.#prober = options.prober;
     this.#defaultPort = options.defaultPort ?? 6443;
-    this.#reserve = options.reserve;
+    this.#reserve = options.reserve && new ReserveAdoption(store, options.reserve);
+    this.#quarantine = new ClaimQuarantine(
+      store,
+      this.#pools,
+      async (cluster, slot) => (await this.claimOf(cluster, slot)).claim,
+    );
   }
 
   /** Pools that match the class and role, best first (see rankPools), and where they were looked for. */
@@ -166,8 +134,9 @@ export class Allocator {
     role: Role,
     family?: Family,
   ): Promise<{ ranked: Candidate[]; searched: string }> {
+    const { kinds } = this.#pools;
     const lists = await Promise.all(
-      this.#kinds.map(async (kind) => ({ kind, list: await this.#store.listPools(kind, namespace) })),
+      kinds.map(async (kind) => ({ kind, list: await this.#store.listPools(kind, namespace) })),
     );
     const candidates = lists.flatMap(({ kind, list }) =>
       (list?.pools ?? []).map((pool): Candidate => ({ pool, kind, namespaced: list?.namespaced ?? false })),
@@ -181,7 +150,7 @@ export class Allocator {
             : `${kind.kind} (cluster-wide)`,
       )
       .join(', ');
-    return { ranked: rankPools(candidates, className, role, this.#kinds, family), searched };
+    return { ranked: rankPools(candidates, className, role, kinds, family), searched };
   }
 
   /** Names the class, role, family, labels and places searched, for the Cluster's condition and Events. */
@@ -209,94 +178,13 @@ export class Allocator {
   }
 
   /** Reserve claims serve a slot's first claim, never a dual-stack pair's second. */
-  #reserves(slot: Slot): boolean {
-    return this.#reserve !== undefined && !slot.secondary;
+  #reserveFor(slot: Slot): ReserveAdoption | undefined {
+    return slot.secondary ? undefined : this.#reserve;
   }
 
-  /**
-   * Of the claims the Cluster adopted for a role, its own (the first adopted, should calls on two
-   * replicas have adopted one each); one held for an earlier Cluster of the name is not its.
-   */
-  #own(cluster: Cluster, adopted: readonly IPAddressClaim[]): IPAddressClaim | undefined {
-    const { uid } = cluster.metadata;
-    // One found in use keeps its address out of circulation; the Cluster adopts another.
-    return firstAdopted(
-      adopted.filter(
-        (c) =>
-          !isInUse(c) &&
-          (!isQuarantined(c) || c.metadata.annotations?.[ANNOTATION_QUARANTINE_CLUSTER_UID] === uid),
-      ),
-    );
-  }
-
-  /** The claim this Cluster adopted for the slot's role, as the reserve's cache shows it. */
-  #adopted(cluster: Cluster, slot: Slot): IPAddressClaim | undefined {
-    const { namespace, name } = cluster.metadata;
-    return this.#own(cluster, this.#reserve?.adopted(namespace, name, slot.role) ?? []);
-  }
-
-  /** Whether the Cluster adopted a claim for the slot's role, even one found in use (the reserve's cache). */
+  /** Whether the Cluster adopted a reserve claim for the slot's role, even one found in use. */
   adoptedAny(cluster: Cluster, slot: Slot): boolean {
-    const { namespace, name } = cluster.metadata;
-    return (this.#reserve?.adopted(namespace, name, slot.role) ?? []).length > 0;
-  }
-
-  /** Adopts a bound claim from the pool's reserve: one adoption at a time per Cluster and role here. */
-  #fromReserve(cluster: Cluster, slot: Slot, pool: PoolRef): Promise<IPAddressClaim | undefined> {
-    const key = `${cluster.metadata.uid ?? ref(cluster)}/${slot.role}`;
-    let adopting = this.#adopting.get(key);
-    if (!adopting) {
-      adopting = this.#adopt(cluster, slot, pool).finally(() => this.#adopting.delete(key));
-      this.#adopting.set(key, adopting);
-    }
-    return adopting;
-  }
-
-  /**
-   * Takes a bound claim of the pool's reserve, or undefined when it has none free. An adoption the
-   * cache does not show yet (another replica's, moments ago) is looked for live first. Calls of
-   * this process never pick the same claim; replicas may, and the write is guarded by the claim's
-   * version: the loser tries another.
-   */
-  async #adopt(cluster: Cluster, slot: Slot, pool: PoolRef): Promise<IPAddressClaim | undefined> {
-    const { namespace, name } = cluster.metadata;
-    const already = this.#own(
-      cluster,
-      await this.#store.listClaims({
-        namespace,
-        labelled: true,
-        labels: { [LABEL_RESERVE]: RESERVE_ADOPTED, [LABEL_CLUSTER_NAME]: name, [LABEL_ROLE]: slot.role },
-      }),
-    );
-    if (already) return already;
-    const now = Date.now();
-    for (const [claim, until] of this.#taken) if (until <= now) this.#taken.delete(claim);
-    const free = this.#freeIn(namespace, pool);
-    // A random start spreads replicas' adopters over the reserve instead of onto its first claim.
-    const start = free.length ? randomInt(free.length) : 0;
-    for (let i = 0; i < Math.min(free.length, RESERVE_TRIES); i++) {
-      const candidate = free[(start + i) % free.length] as IPAddressClaim;
-      this.#taken.set(candidate.metadata.name, now + TAKEN_MS);
-      try {
-        return await this.#store.patchClaim(candidate, adoptionMeta(cluster, slot.role, new Date()));
-      } catch (err) {
-        // Adopted or deleted meanwhile: another.
-        if (!isConflict(err) && !isNotFound(err)) throw err;
-      }
-    }
-    return undefined;
-  }
-
-  /** The pool's reserve claims this process may adopt now: bound, free and not being taken here. */
-  #freeIn(namespace: string, pool: PoolRef): IPAddressClaim[] {
-    return (this.#reserve?.free(namespace, pool) ?? []).filter(
-      (c) =>
-        Boolean(c.status?.addressRef?.name) &&
-        !c.metadata.deletionTimestamp &&
-        !isInUse(c) &&
-        !isQuarantined(c) &&
-        !this.#taken.has(c.metadata.name),
-    );
+    return this.#reserve?.adoptedAny(cluster, slot) ?? false;
   }
 
   /**
@@ -308,7 +196,7 @@ export class Allocator {
   }
 
   /** Makes the Cluster the claim's owner if it has none; a claim of another Cluster is an error. */
-  async adopt(claim: IPAddressClaim, cluster: Cluster): Promise<IPAddressClaim> {
+  async ensureOwner(claim: IPAddressClaim, cluster: Cluster): Promise<IPAddressClaim> {
     switch (ownership(claim, cluster)) {
       case 'owned':
         return claim;
@@ -353,10 +241,10 @@ export class Allocator {
       // From a matching pool that keeps a reserve: the claim this Cluster adopted already, else one
       // adopted now (a reserve holds its pool's free addresses, so that pool may rank last). After
       // an address found in use (its own claim's or an adopted one's), the next comes from there too.
-      const reservePool = this.#reserves(slot) ? ranked.find(keepsReserve) : undefined;
-      const reserved = reservePool
-        ? (this.#adopted(cluster, slot) ?? (await this.#fromReserve(cluster, slot, poolRef(reservePool))))
-        : undefined;
+      const reserve = this.#reserveFor(slot);
+      const reservePool = reserve && ranked.find((c) => keepsReserve(c.pool));
+      const reserved =
+        reserve && reservePool ? await reserve.adopt(cluster, slot, poolRef(reservePool)) : undefined;
       if (reserved) {
         claim = reserved;
       } else {
@@ -381,7 +269,7 @@ export class Allocator {
           `${heldFor(claim)}; this Cluster claims once it is released (deleting the claim releases it now)`,
       };
     }
-    claim = await this.adopt(claim, cluster);
+    claim = await this.ensureOwner(claim, cluster);
 
     claim = await this.#store.waitForClaim(claim, (c) => Boolean(c.status?.addressRef?.name), waitMs, signal);
     // Read again after the wait: a claim being deleted meanwhile is not published.
@@ -404,41 +292,9 @@ export class Allocator {
     return this.#pending(cluster, className, slot, claim);
   }
 
-  /**
-   * Before CAPI deletes the Cluster: each claim it owns is taken out of its hands and labelled, so
-   * it outlives the Cluster and its address stays out of its pool for the grace (less whatever the
-   * pool's provider holds on its own). A claim the provider's grace covers is left to it.
-   */
-  async quarantine(cluster: Cluster, graceSeconds: number): Promise<Held[]> {
-    const namespace = cluster.metadata.namespace;
-    const held: Held[] = [];
-    const named = await Promise.all(ALL_SLOTS.map(async (slot) => (await this.claimOf(cluster, slot)).claim));
-    // Claims not under the slot's first name (a reserve claim it adopted, or the one made after that
-    // was found in use) are found by the Cluster's label, whatever the flags are now.
-    const labelled = await this.#store.listClaims({
-      namespace,
-      labelled: true,
-      labels: { [LABEL_CLUSTER_NAME]: cluster.metadata.name },
-    });
-    const claims = new Map<string, IPAddressClaim>();
-    for (const c of [...named, ...labelled.filter((c) => !isInUse(c))])
-      if (c) claims.set(c.metadata.uid ?? c.metadata.name, c);
-    for (const claim of claims.values()) {
-      if (claim.metadata.deletionTimestamp || ownership(claim, cluster) !== 'owned') continue;
-      const addressName = claim.status?.addressRef?.name;
-      const address = addressName
-        ? (await this.#store.getAddress(namespace, addressName))?.spec.address
-        : undefined;
-      // An address never bound was never announced: nothing for neighbours to forget.
-      if (!address) continue;
-      const pool = await this.#poolOf(claim.spec.poolRef, namespace);
-      const seconds = holdSeconds(graceSeconds, pool);
-      if (seconds > 0 && !isQuarantined(claim)) {
-        await this.#store.patchClaim(claim, quarantineMeta(claim, cluster, seconds));
-      }
-      held.push({ claim, address, seconds, providerSeconds: providerGraceSeconds(pool) });
-    }
-    return held;
+  /** Before CAPI deletes the Cluster: holds its claims in quarantine (see ClaimQuarantine.hold). */
+  quarantine(cluster: Cluster, graceSeconds: number): Promise<Held[]> {
+    return this.#quarantine.hold(cluster, graceSeconds);
   }
 
   /**
@@ -485,7 +341,7 @@ export class Allocator {
     const onePool =
       twin !== undefined &&
       samePool(claim.spec.poolRef, twin.spec.poolRef) &&
-      ((await this.#scopeOf(twin.spec.poolRef, address.metadata.namespace)) === undefined ||
+      ((await this.#pools.scopeOf(twin.spec.poolRef, address.metadata.namespace)) === undefined ||
         twin.metadata.namespace === address.metadata.namespace);
     if (onePool) {
       // Only as read: bound to it, it was read so; changed since, the next call looks again.
@@ -520,44 +376,6 @@ export class Allocator {
     return (await this.#store.listClusters(undefined, carriesLabel(address))).find(
       (c) => c.metadata.uid !== cluster.metadata.uid && carries(c, address),
     );
-  }
-
-  /** The configured pool kind a claim's or address's poolRef names. */
-  #kindOf(pool: PoolRef): PoolKind | undefined {
-    return this.#kinds.find((k) => k.kind === pool.kind && k.apiVersion.startsWith(`${pool.apiGroup}/`));
-  }
-
-  /**
-   * Where a pool's addresses and claims can be: `namespace` for a namespaced pool kind, everywhere
-   * (undefined) for a cluster-scoped one. A kind we were not told about is taken as namespaced: no
-   * false matches from other namespaces.
-   */
-  async #scopeOf(pool: PoolRef, namespace: string): Promise<string | undefined> {
-    const kind = this.#kindOf(pool);
-    const namespaced = kind ? ((await this.#store.namespaced(kind)) ?? true) : true;
-    return namespaced ? namespace : undefined;
-  }
-
-  /** The pool a claim or address names, as listed for `namespace` (undefined: not of a kind we know). */
-  async #poolOf(pool: PoolRef, namespace: string): Promise<IPPool | undefined> {
-    const kind = this.#kindOf(pool);
-    return kind
-      ? (await this.#store.listPools(kind, namespace))?.pools.find((p) => p.metadata.name === pool.name)
-      : undefined;
-  }
-
-  /** Claims held in quarantine on a pool, soonest released first (only asked when the pool is full). */
-  async #heldIn(pool: PoolRef, namespace: string): Promise<IPAddressClaim[]> {
-    const claims = await this.#store.listClaims({
-      namespace: await this.#scopeOf(pool, namespace),
-      labelled: true,
-    });
-    const until = (c: IPAddressClaim): number => quarantinedUntil(c)?.getTime() ?? Infinity;
-    return claims
-      .filter(
-        (c) => isQuarantined(c) && c.spec.poolRef.kind === pool.kind && c.spec.poolRef.name === pool.name,
-      )
-      .sort((a, b) => until(a) - until(b));
   }
 
   /** What the probe saw on the address (control-plane VIPs on their endpoint port, ingress on 443). */
@@ -641,7 +459,7 @@ export class Allocator {
     claim: IPAddressClaim,
   ): Promise<Allocation> {
     const pool = claim.spec.poolRef;
-    const kind = this.#kindOf(pool);
+    const kind = this.#pools.kindOf(pool);
     const listed = kind ? await this.#store.listPools(kind, cluster.metadata.namespace) : undefined;
     const found = listed?.pools.find((p) => p.metadata.name === pool.name);
     if (listed && !found) {
@@ -658,7 +476,7 @@ export class Allocator {
     }
     if (found && freeAddresses(found) === 0) {
       const total = found.status?.ipAddresses?.total ?? 0;
-      const held = await this.#heldIn(pool, cluster.metadata.namespace);
+      const held = await this.#quarantine.heldOn(pool, cluster.metadata.namespace);
       // Waiting on a full pool while another matching one has room: give the unbound claim back, and
       // the next call claims from the pool with room (the uid guard never deletes a newer claim).
       // Waiting on a full pool whose reserve holds a bound claim free: give the unbound claim back,
@@ -666,9 +484,8 @@ export class Allocator {
       // Each give-back is guarded by the version read: a claim the provider bound a moment ago is kept.
       if (
         !claim.status?.addressRef?.name &&
-        this.#reserves(slot) &&
-        keepsReserve({ pool: found }) &&
-        this.#freeIn(cluster.metadata.namespace, pool).length > 0
+        keepsReserve(found) &&
+        this.#reserveFor(slot)?.hasFree(cluster.metadata.namespace, pool)
       ) {
         if (!(await this.#store.deleteClaim(claim, { unchanged: true }))) return this.#changed(claim);
         return {

@@ -75,10 +75,6 @@ export function newClaim(cluster: Cluster, slot: Slot, pool: PoolRef, attempt = 
 
 export type Ownership = 'owned' | 'unowned' | 'foreign';
 
-/**
- * Whether an existing claim is this Cluster's: owned by it, free to adopt (no Cluster owner and
- * naming no other Cluster), or another Cluster's.
- */
 /** The claim's owner references to a Cluster (by kind: the version it was written at may be any). */
 export function clusterOwners(claim: IPAddressClaim): V1OwnerReference[] {
   return (claim.metadata.ownerReferences ?? []).filter((o) => o.kind === CLUSTER.kind);
@@ -86,6 +82,10 @@ export function clusterOwners(claim: IPAddressClaim): V1OwnerReference[] {
 
 export const hasClusterOwner = (claim: IPAddressClaim): boolean => clusterOwners(claim).length > 0;
 
+/**
+ * Whether an existing claim is this Cluster's: owned by it, unowned (no Cluster owner and naming
+ * no other Cluster: the Cluster may become its owner), or another Cluster's.
+ */
 export function ownership(claim: IPAddressClaim, cluster: Cluster): Ownership {
   const owners = clusterOwners(claim);
   if (owners.some((o) => o.uid === cluster.metadata.uid)) return 'owned';

@@ -6,8 +6,8 @@
  * Cluster's name and role, the Cluster as owner) and the VIP is written in the same call. An
  * adopted claim keeps its own name: the allocator finds it by those labels, in the reserve's cache.
  *
- * This module decides; operator/reconcilers/claim-reserve.ts keeps the cache and refills, the
- * allocator (allocator.ts) adopts.
+ * This module decides; operator/reconcilers/claim-reserve.ts keeps the cache and refills,
+ * reserve-adoption.ts adopts for the allocator.
  */
 import { randomBytes } from 'node:crypto';
 import { clusterOwnerReference, dnsLabel } from './claims.js';
@@ -44,6 +44,12 @@ export function reserveSize(pool: Pick<IPPool, 'metadata'>): { size: number } | 
   }
   return { size };
 }
+
+/** A pool asking for a reserve of at least one claim. */
+export const keepsReserve = (pool: Pick<IPPool, 'metadata'>): boolean => {
+  const size = reserveSize(pool);
+  return 'size' in size && size.size > 0;
+};
 
 /**
  * Where a pool's reserve is kept: a namespaced pool's own namespace; for a cluster-scoped pool,

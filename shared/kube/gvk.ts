@@ -1,5 +1,5 @@
 /**
- * Every group/version/kind this project reads or writes, in one place: the store, the reconciler's
+ * Every group/version/kind this project reads or writes, in one place: the store, the operator's
  * watches, doctor and the owner references it sets all name types from here.
  */
 export interface Gvk {

@@ -6,10 +6,11 @@
  */
 import type { ClaimMeta, ClaimScope, ClusterPatch, PoolList, Store } from '../kube/store.js';
 import type { Recorder, Regarding, EventType } from '../events.js';
-import type { Cluster, ClusterClass, IPAddress, IPAddressClaim, IPPool } from '../kube/types.js';
+import type { Cluster, ClusterClass, IPAddress, IPAddressClaim, IPPool, PoolRef } from '../kube/types.js';
 import { refusal, withVariables } from '../kube/store.js';
 import { DEFAULT_POOL_KINDS, type PoolKind } from '../kube/gvk.js';
-import { reserveView, type ReserveView } from '../allocator/reserve.js';
+import { newReserveClaim, reserveView, type ReserveView } from '../allocator/reserve.js';
+import type { Role } from '../vip.js';
 
 const key = (namespace: string | undefined, name: string): string => `${namespace ?? ''}/${name}`;
 
@@ -83,6 +84,22 @@ export class FakeStore implements Store {
     }
     for (const wake of this.#waiters) wake();
     return ip;
+  }
+
+  /** The reserve reconciler's part: a bound reserve claim of the pool per address, as stored here. */
+  async fillReserve(
+    namespace: string,
+    pool: PoolRef,
+    role: Role,
+    ...addresses: string[]
+  ): Promise<IPAddressClaim[]> {
+    const made: IPAddressClaim[] = [];
+    for (const address of addresses) {
+      const created = (await this.createClaim(newReserveClaim(namespace, pool, role))) as IPAddressClaim;
+      this.bind(created, address);
+      made.push(this.claims.get(key(namespace, created.metadata.name)) as IPAddressClaim);
+    }
+    return made;
   }
 
   /** The reserve as the reserve reconciler's cache would show it: this store's claims, read live. */

@@ -6,7 +6,7 @@ import {
   ANNOTATION_INGRESS_ENABLED,
 } from '../../../shared/vip.js';
 import { readFileSync } from 'node:fs';
-import { testCluster } from '../testing.js';
+import { testCluster } from '../../../shared/testing/cluster.js';
 import {
   decide,
   memoRetrySeconds,

@@ -437,6 +437,6 @@ function ingressAfter(facts: Facts): Route {
   ) {
     return { response: retry(RETRY.binding, ingress.message) };
   }
-  // Later binds are written by --enable-reconciler.
+  // Later binds are written by the legacy reconciler (--enable-reconciler).
   return { response: success() };
 }

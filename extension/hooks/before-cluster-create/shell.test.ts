@@ -9,7 +9,8 @@ import {
   LABEL_ROLE,
 } from '../../../shared/vip.js';
 import type { Prober } from '../../../shared/in-use-probe.js';
-import { testBeforeClusterCreate, testCall, testCluster } from '../testing.js';
+import { testCluster } from '../../../shared/testing/cluster.js';
+import { testBeforeClusterCreate, testCall } from '../testing.js';
 import { RETRY } from './decide.js';
 import type { beforeClusterCreate } from './shell.js';
 

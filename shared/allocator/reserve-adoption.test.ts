@@ -1,0 +1,104 @@
+import { Allocator } from './allocator.js';
+import { newClaim } from './claims.js';
+import { adoptionMeta } from './reserve.js';
+import type { Cluster, IPAddressClaim, IPPool } from '../kube/types.js';
+import { testCluster } from '../testing/cluster.js';
+import { FakeStore } from '../testing/fake-store.js';
+import { ANNOTATION_RESERVE, LABEL_CLUSTER_CLASS, LABEL_CLUSTER_NAME, LABEL_ROLE } from '../vip.js';
+
+const NS = 'ns';
+const POOL_KIND = { apiVersion: 'ipam.cluster.x-k8s.io/v1alpha2', kind: 'InClusterIPPool' };
+const POOL_REF = { apiGroup: 'ipam.cluster.x-k8s.io', kind: POOL_KIND.kind, name: 'pool' };
+
+let store: FakeStore;
+let allocator: Allocator;
+
+/** A pool of two addresses for class `cc`'s control planes, keeping a reserve of two. */
+const reservePool = (): IPPool => ({
+  apiVersion: POOL_KIND.apiVersion,
+  kind: POOL_KIND.kind,
+  metadata: {
+    name: 'pool',
+    namespace: NS,
+    labels: { [LABEL_CLUSTER_CLASS]: 'cc', [LABEL_ROLE]: 'control-plane' },
+    annotations: { [ANNOTATION_RESERVE]: '2' },
+  },
+  spec: { addresses: ['10.0.0.10-10.0.0.11'], prefix: 24 },
+  status: { ipAddresses: { total: 2, free: 2, used: 0 } },
+});
+
+const topologyCluster = (name: string): Cluster => store.addCluster(testCluster(name));
+const fillReserve = (...addresses: string[]): Promise<IPAddressClaim[]> =>
+  store.fillReserve(NS, POOL_REF, 'control-plane', ...addresses);
+const claim = (name: string) => store.claims.get(`${NS}/${name}`) as IPAddressClaim;
+
+beforeEach(() => {
+  store = new FakeStore([POOL_KIND]);
+  store.addPool(POOL_KIND, reservePool());
+  allocator = new Allocator(store, { poolKinds: [POOL_KIND], reserve: store.reserveView() });
+});
+
+describe('Adopting from a reserve of pre-bound claims (--claim-reserve)', () => {
+  test('calls at once adopt different claims, and one Cluster never two', async () => {
+    await fillReserve('10.0.0.10', '10.0.0.11');
+    const [c1, c2] = [topologyCluster('c1'), topologyCluster('c2')];
+    store.resetCalls();
+    const got = await Promise.all(
+      [c1, c1, c2].map((c) => allocator.allocate(c, 'cc', { role: 'control-plane' })),
+    );
+    const addresses = got.map((a) => (a.state === 'allocated' ? a.address : a.state));
+    expect(addresses[0]).toBe(addresses[1]);
+    expect(new Set(addresses).size).toBe(2);
+    expect(store.calls.get('createClaim')).toBeUndefined();
+  });
+
+  test('an adoption the cache does not show yet (another replica, a moment ago): found live, no second', async () => {
+    const [theirs] = await fillReserve('10.0.0.10', '10.0.0.11');
+    const cluster = topologyCluster('c1');
+    await store.patchClaim(theirs as IPAddressClaim, adoptionMeta(cluster, 'control-plane', new Date()));
+    const view = store.reserveView();
+    allocator = new Allocator(store, {
+      poolKinds: [POOL_KIND],
+      reserve: { free: (ns, p) => view.free(ns, p), adopted: () => [] },
+    });
+    expect(await allocator.allocate(cluster, 'cc', { role: 'control-plane' })).toMatchObject({
+      state: 'allocated',
+      address: '10.0.0.10',
+    });
+    expect(store.calls.get('patchClaim')).toBe(1);
+  });
+
+  test('a claim waiting on a full pool whose reserve holds a bound claim: given back, then adopted', async () => {
+    const cluster = topologyCluster('c1');
+    await store.createClaim(newClaim(cluster, { role: 'control-plane' }, POOL_REF));
+    await fillReserve('10.0.0.11');
+    (store.pools.get(POOL_KIND.kind)?.[0] as IPPool).status = { ipAddresses: { total: 2, free: 0, used: 2 } };
+    expect(await allocator.allocate(cluster, 'cc', { role: 'control-plane' })).toMatchObject({
+      state: 'pending',
+      reason: 'releasing',
+    });
+    expect(store.claims.has(`${NS}/vip-cp-c1`)).toBe(false);
+    expect(await allocator.allocate(cluster, 'cc', { role: 'control-plane' })).toMatchObject({
+      state: 'allocated',
+      address: '10.0.0.11',
+    });
+  });
+
+  test('a claim another replica adopted first (409): another is taken', async () => {
+    const [a, b] = await fillReserve('10.0.0.10', '10.0.0.11');
+    const cluster = topologyCluster('c1');
+    // This replica's cache still shows both free when the other replica's write lands on `a`.
+    const shown = structuredClone([a, b]) as IPAddressClaim[];
+    allocator = new Allocator(store, {
+      poolKinds: [POOL_KIND],
+      reserve: { free: () => shown, adopted: () => [] },
+    });
+    await store.patchClaim(
+      a as IPAddressClaim,
+      adoptionMeta(topologyCluster('other'), 'control-plane', new Date()),
+    );
+    const got = await allocator.allocate(cluster, 'cc', { role: 'control-plane' });
+    expect(got).toMatchObject({ state: 'allocated', address: '10.0.0.11' });
+    expect(claim(a?.metadata.name ?? '').metadata.labels?.[LABEL_CLUSTER_NAME]).toBe('other');
+  });
+});
