@@ -5,7 +5,6 @@
  * burst of Clusters, against the Deployment's requests and limits.
  * `npm run bench:pod` measures and replaces that section in place; `npm run bench` runs it too.
  */
-import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { downExtension, upExtension } from './control-plane/extension.js';
 import { importImage, kubectl, kubectlOk, NODE_NAME, nodeUnavailable } from './control-plane/node.js';
@@ -15,6 +14,7 @@ import { clusterClass, inClusterIPPool, vipLabels } from './fixtures/fixtures.js
 import { createNamespace, deleteNamespace, eventually, kube } from './fixtures/kube.js';
 import { createCluster, readCluster, VIP_ANNOTATION } from './fixtures/vip.js';
 import { buildImages, IMAGE_TAR } from './image.js';
+import { writeSection } from './bench/report.js';
 
 const SYSTEM = 'capi-vip-allocator-system';
 const RELEASE = path.join(ROOT, 'manifests/release/capi-vip-allocator.yaml');
@@ -139,23 +139,9 @@ export async function podSection(log: Log): Promise<string> {
   ].join('\n');
 }
 
-/** Replaces section 5 of BENCHMARKS.md (or appends it) with `section`. */
-export async function writePodSection(section: string): Promise<void> {
-  const file = path.join(ROOT, 'BENCHMARKS.md');
-  const text = await readFile(file, 'utf8');
-  // In its place, else before the hand-written notes, else at the end.
-  const notes = text.indexOf('\n## What this run adds');
-  const at = text.indexOf(POD_HEADING);
-  const next = at < 0 ? notes : text.indexOf('\n## ', at + POD_HEADING.length);
-  const before =
-    at >= 0 ? text.slice(0, at) : notes >= 0 ? text.slice(0, notes + 1) : `${text.trimEnd()}\n\n`;
-  const after = next < 0 ? '' : text.slice(next + 1);
-  await writeFile(file, `${before}${section}\n${after}`);
-}
-
 if (process.argv[1]?.endsWith('bench-pod.ts')) {
   const say: Log = (m) => process.stderr.write(`${m}\n`);
   const section = await podSection(say);
-  await writePodSection(section);
+  await writeSection(POD_HEADING, section);
   process.stdout.write(section);
 }

@@ -11,6 +11,8 @@
  *  3. The hook server at concurrency 1, 8, 64 (GeneratePatches; BeforeClusterCreate's fast path).
  *  4. Resident memory: the floor, a legacy-reconciler replica with 10,000 Clusters and claims, the
  *     hook server.
+ *  5. The image and the Pod (hack/bench-pod.ts); 6. idle: each controller with nothing to do,
+ *     measured first, before any Cluster (idle.ts).
  *
  * Each section is a file of hack/bench/ (time-to-vip.ts, bursts.ts, hook-load.ts, memory.ts);
  * plane-sampling.ts measures the plane around them, report.ts writes BENCHMARKS.md, and this file
@@ -31,6 +33,7 @@ import { readState, up } from '../control-plane/plane.js';
 import { ipamFloor, capiFloor, burst } from './bursts.js';
 import { log, s, sleep } from './common.js';
 import { hookLoad } from './hook-load.js';
+import { idleSection, measureIdle } from './idle.js';
 import { memory, rssMiB } from './memory.js';
 import { auditLogPath, plane, quiet } from './plane-sampling.js';
 import {
@@ -42,7 +45,7 @@ import {
   ratio,
   type BurstRow,
 } from './report.js';
-import { BENCH_RUNS, BURSTS, ONLY, PROFILED } from './settings.js';
+import { BENCH_RUNS, BURSTS, IDLE_MS, ONLY, PROFILED } from './settings.js';
 import { BENCH_KUBECONFIG, writeBenchKubeconfig } from './stage.js';
 import { single, SINGLE_RUNS } from './time-to-vip.js';
 
@@ -63,6 +66,13 @@ async function main(): Promise<void> {
   let hookPeak = 0;
   const sampler = setInterval(() => (hookPeak = Math.max(hookPeak, rssMiB(pid))), 250);
 
+  // Before any Cluster: what each controller costs with nothing to do.
+  let idle = '';
+  if (!ONLY) {
+    log('Idle: each controller with nothing to do');
+    await quiet();
+    idle = idleSection(await measureIdle(IDLE_MS, plane.auditLog, log));
+  }
   log(`1/4 Time to VIP, ${SINGLE_RUNS} Clusters one at a time, without and with an ingress pool`);
   await quiet();
   const one = ONLY ? { vip: [], infra: [], ingress: [] } : await single(false);
@@ -134,8 +144,8 @@ async function main(): Promise<void> {
   });
   // Last: it runs the image as Pods in place of the host's process, and brings that back after.
   const pod = await podSection(log);
-  await writeFile(path.join(ROOT, 'BENCHMARKS.md'), `${report}\n${pod}`);
-  process.stdout.write(`${report}\n${pod}`);
+  await writeFile(path.join(ROOT, 'BENCHMARKS.md'), `${report}\n${pod}\n${idle}`);
+  process.stdout.write(`${report}\n${pod}\n${idle}`);
 }
 
 main().then(

@@ -1,8 +1,11 @@
 /** BENCHMARKS.md from the bench's figures: section 2's tables, and the whole page around them. */
+import { readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
+import path from 'node:path';
 import { COMPONENTS, planeRequests, topDifferences, type Component } from '../audit.js';
 import { PROFILE_INTERVAL_US, type ProfileSummary } from '../bench-probes.js';
 import { capiManagerArgs, deploymentEnv, EXTENSION_NAME } from '../control-plane/components.js';
+import { ROOT } from '../control-plane/paths.js';
 import { CAPI_VERSION, KUBERNETES_VERSION, PINS } from '../versions.js';
 import type { Burst } from './bursts.js';
 import { pct, s } from './common.js';
@@ -360,4 +363,21 @@ Every process runs the bundle (\`npm run build\`) with the Deployment's environm
 | the hook server at the end of the bench, idle for ${(idleFor / 60_000).toFixed(1)} min | ${hookEnd.toFixed(0)} MiB (${(hookEnd / hookIdle).toFixed(2)}× idle) |
 `;
   return report;
+}
+
+/**
+ * Replaces the section under `heading` in BENCHMARKS.md (or adds it): for the sections measured on
+ * their own (`npm run bench:pod`, `bench:idle`). In its place, else before the hand-written notes,
+ * else at the end.
+ */
+export async function writeSection(heading: string, section: string): Promise<void> {
+  const file = path.join(ROOT, 'BENCHMARKS.md');
+  const text = await readFile(file, 'utf8');
+  const notes = text.indexOf('\n## What this run adds');
+  const at = text.indexOf(heading);
+  const next = at < 0 ? notes : text.indexOf('\n## ', at + heading.length);
+  const before =
+    at >= 0 ? text.slice(0, at) : notes >= 0 ? text.slice(0, notes + 1) : `${text.trimEnd()}\n\n`;
+  const after = next < 0 ? '' : text.slice(next + 1);
+  await writeFile(file, `${before}${section}\n${after}`);
 }

@@ -23,3 +23,11 @@ function repeats(value = '1'): number {
 }
 /** The burst whose CPU profile and request breakdown BENCHMARKS.md shows. */
 export const PROFILED = 500;
+/** `BENCH_IDLE_SECONDS=300`: how long section 6 samples the idle plane (default 180 s). */
+export const IDLE_MS = idleSeconds(process.env.BENCH_IDLE_SECONDS) * 1000;
+function idleSeconds(value = '180'): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 10)
+    throw new Error(`BENCH_IDLE_SECONDS=${value}: give a whole number of seconds, 10 or more`);
+  return n;
+}
