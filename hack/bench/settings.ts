@@ -11,11 +11,11 @@ export const BENCH_RUNS = repeats(process.env.BENCH_REPEAT);
  */
 export const RESERVE = process.env.BENCH_RESERVE === '1';
 /**
- * `BENCH_REPEAT=3`: each size's CAPI floor and burst through us run that many times, in turn, and
- * the targets are judged on the median of the paired ratios: the floor alone varies from run to
- * run by as much as the distance to a 1.1× target.
+ * Each size's CAPI floor and burst through us run this many times, in turn (`BENCH_REPEAT`, default
+ * 3), and the targets are judged on the median of the paired ratios: the floor alone varies from
+ * run to run by as much as the distance to a 1.1× target. `BENCH_REPEAT=1` for a quick look.
  */
-function repeats(value = '1'): number {
+function repeats(value = '3'): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1)
     throw new Error(`BENCH_REPEAT=${value}: give a whole number of runs, 1 or more`);
