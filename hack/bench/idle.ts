@@ -16,6 +16,7 @@ import type { Log } from '../control-plane/paths.js';
 import { auditLogPath, quiet } from './plane-sampling.js';
 import { writeSection } from './report.js';
 import { IDLE_MS } from './settings.js';
+import { writeBenchKubeconfig } from './stage.js';
 
 export const IDLE_HEADING = '## 6. Idle: each controller with nothing to do';
 
@@ -105,6 +106,8 @@ if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.ar
   process.env.CONTROL_PLANE_AUDIT = '1';
   await up(log);
   const auditLog = await auditLogPath();
+  // quiet() reads the plane as the bench does, with the bench's own certificate.
+  await writeBenchKubeconfig();
   await upExtension(log);
   await quiet();
   const section = idleSection(await measureIdle(IDLE_MS, auditLog, log));
