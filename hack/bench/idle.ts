@@ -86,7 +86,7 @@ export function idleSection(f: IdleFigures): string {
     IDLE_HEADING,
     '',
     `Reproduce: \`npm run bench:idle\` (or as part of \`npm run bench\`, before its first burst). No Cluster`,
-    `on the plane, ${f.windowSeconds} s after the plane went quiet; CPU from /proc/<pid>/stat, requests from the`,
+    `on the plane, sampled for ${f.windowSeconds} s once it is quiet; CPU from /proc/<pid>/stat, requests from the`,
     "API server's audit log. Target (issue 26): ours at or below the IPAM provider's.",
     '',
     '| process | CPU a minute | clock ticks a minute | requests a minute |',
