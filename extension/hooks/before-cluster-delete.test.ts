@@ -7,7 +7,6 @@ import {
   ANNOTATION_QUARANTINED_UNTIL,
   ANNOTATION_RESERVE,
   LABEL_ADDRESS_IN_USE,
-  LABEL_CLUSTER_CLASS,
   LABEL_CLUSTER_NAME,
   LABEL_QUARANTINE,
   LABEL_RESERVE,
@@ -15,33 +14,18 @@ import {
 } from '../../shared/vip.js';
 import { RETRY } from './before-cluster-create/decide.js';
 import { testCluster } from '../../shared/testing/cluster.js';
+import { POOL_KIND, POOL_REF, TEST_NS, testPool } from '../../shared/testing/pool.js';
 import { testBeforeClusterCreate, testCall } from './testing.js';
 import { beforeClusterDelete } from './before-cluster-delete.js';
 
-const NS = 'ns';
-const POOL_KIND = { apiVersion: 'ipam.cluster.x-k8s.io/v1alpha2', kind: 'InClusterIPPool' };
-const POOL_REF = { apiGroup: 'ipam.cluster.x-k8s.io', kind: POOL_KIND.kind, name: 'pool' };
+const NS = TEST_NS;
 const HOOKS = 'hooks.runtime.cluster.x-k8s.io/v1alpha1' as const;
 
 let store: FakeStore;
 let recorder: FakeRecorder;
 let allocator: Allocator;
 
-const pool = (opts: { grace?: number; free?: number } = {}): IPPool => ({
-  apiVersion: POOL_KIND.apiVersion,
-  kind: POOL_KIND.kind,
-  metadata: {
-    name: 'pool',
-    namespace: NS,
-    labels: { [LABEL_CLUSTER_CLASS]: 'cc', [LABEL_ROLE]: 'control-plane' },
-  },
-  spec: {
-    addresses: ['10.0.0.10-10.0.0.11'],
-    prefix: 24,
-    ...(opts.grace !== undefined ? { addressReuseGracePeriodSeconds: opts.grace } : {}),
-  },
-  status: { ipAddresses: { total: 2, free: opts.free ?? 2, used: 2 - (opts.free ?? 2) } },
-});
+const pool = (opts: { grace?: number; free?: number } = {}): IPPool => testPool({ ...opts, total: 2 });
 
 const topologyCluster = (name: string, paused = false): Cluster =>
   store.addCluster(testCluster(name, { paused }));

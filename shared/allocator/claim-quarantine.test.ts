@@ -4,37 +4,17 @@ import { PoolKinds } from './pool-kinds.js';
 import { adoptionMeta } from './reserve.js';
 import type { Cluster, IPAddressClaim, IPPool } from '../kube/types.js';
 import { testCluster } from '../testing/cluster.js';
+import { POOL_KIND, POOL_REF, TEST_NS, testPool } from '../testing/pool.js';
 import { FakeStore } from '../testing/fake-store.js';
-import {
-  ANNOTATION_QUARANTINED_UNTIL,
-  LABEL_ADDRESS_IN_USE,
-  LABEL_CLUSTER_CLASS,
-  LABEL_QUARANTINE,
-  LABEL_ROLE,
-} from '../vip.js';
+import { ANNOTATION_QUARANTINED_UNTIL, LABEL_ADDRESS_IN_USE, LABEL_QUARANTINE } from '../vip.js';
 
-const NS = 'ns';
-const POOL_KIND = { apiVersion: 'ipam.cluster.x-k8s.io/v1alpha2', kind: 'InClusterIPPool' };
-const POOL_REF = { apiGroup: 'ipam.cluster.x-k8s.io', kind: POOL_KIND.kind, name: 'pool' };
+const NS = TEST_NS;
 const CP: Slot = { role: 'control-plane' };
 
 let store: FakeStore;
 let quarantine: ClaimQuarantine;
 
-const pool = (grace?: number): IPPool => ({
-  apiVersion: POOL_KIND.apiVersion,
-  kind: POOL_KIND.kind,
-  metadata: {
-    name: 'pool',
-    namespace: NS,
-    labels: { [LABEL_CLUSTER_CLASS]: 'cc', [LABEL_ROLE]: 'control-plane' },
-  },
-  spec: {
-    addresses: ['10.0.0.10-10.0.0.19'],
-    prefix: 24,
-    ...(grace !== undefined ? { addressReuseGracePeriodSeconds: grace } : {}),
-  },
-});
+const pool = (grace?: number): IPPool => testPool({ addresses: ['10.0.0.10-10.0.0.19'], grace });
 
 /** The Cluster's claim for the slot as BeforeClusterCreate makes it, bound to `address` when given. */
 const claimFor = async (cluster: Cluster, address?: string, attempt = 0): Promise<IPAddressClaim> => {

@@ -4,28 +4,16 @@ import { adoptionMeta } from './reserve.js';
 import type { Cluster, IPAddressClaim, IPPool } from '../kube/types.js';
 import { testCluster } from '../testing/cluster.js';
 import { FakeStore } from '../testing/fake-store.js';
-import { ANNOTATION_RESERVE, LABEL_CLUSTER_CLASS, LABEL_CLUSTER_NAME, LABEL_ROLE } from '../vip.js';
+import { POOL_KIND, POOL_REF, TEST_NS, testPool } from '../testing/pool.js';
+import { ANNOTATION_RESERVE, LABEL_CLUSTER_NAME } from '../vip.js';
 
-const NS = 'ns';
-const POOL_KIND = { apiVersion: 'ipam.cluster.x-k8s.io/v1alpha2', kind: 'InClusterIPPool' };
-const POOL_REF = { apiGroup: 'ipam.cluster.x-k8s.io', kind: POOL_KIND.kind, name: 'pool' };
+const NS = TEST_NS;
 
 let store: FakeStore;
 let allocator: Allocator;
 
 /** A pool of two addresses for class `cc`'s control planes, keeping a reserve of two. */
-const reservePool = (): IPPool => ({
-  apiVersion: POOL_KIND.apiVersion,
-  kind: POOL_KIND.kind,
-  metadata: {
-    name: 'pool',
-    namespace: NS,
-    labels: { [LABEL_CLUSTER_CLASS]: 'cc', [LABEL_ROLE]: 'control-plane' },
-    annotations: { [ANNOTATION_RESERVE]: '2' },
-  },
-  spec: { addresses: ['10.0.0.10-10.0.0.11'], prefix: 24 },
-  status: { ipAddresses: { total: 2, free: 2, used: 0 } },
-});
+const reservePool = (): IPPool => testPool({ total: 2, annotations: { [ANNOTATION_RESERVE]: '2' } });
 
 const topologyCluster = (name: string): Cluster => store.addCluster(testCluster(name));
 const fillReserve = (...addresses: string[]): Promise<IPAddressClaim[]> =>
