@@ -12,6 +12,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { unmountAll } from './control-plane/mounts.js';
 import { CACHE_DIR, type Log } from './control-plane/paths.js';
 
 export const DOCKER_DIR = path.join(CACHE_DIR, 'docker');
@@ -146,11 +147,12 @@ export async function stopDocker(log: Log = () => undefined): Promise<boolean> {
   if (!pid) return false;
   log(`Stopping dockerd (pid ${pid})`);
   process.kill(pid, 'SIGTERM');
-  for (const deadline = Date.now() + 30_000; Date.now() < deadline;) {
-    if (ourPid() !== pid) return true;
+  for (const deadline = Date.now() + 30_000; Date.now() < deadline && ourPid() === pid;) {
     await new Promise((r) => setTimeout(r, 250));
   }
-  process.kill(pid, 'SIGKILL');
+  if (ourPid() === pid) process.kill(pid, 'SIGKILL');
+  // dockerd leaves its default network namespace mounted under its exec root.
+  await unmountAll((m) => m.startsWith(`${EXEC_ROOT}/`));
   return true;
 }
 

@@ -17,6 +17,7 @@ import { PINS } from '../versions.js';
 import { binaryPath } from './build.js';
 import type { Component } from './processes.js';
 import { HOST, KUBECONFIG, PLANE_DIR, PLANE_NAME, PORTS, ROOT, type Log } from './paths.js';
+import { mountPoints, unmountAll } from './mounts.js';
 import { issue, kubeconfig, type Pki } from './pki.js';
 import { clearHosts } from './service-hosts.js';
 
@@ -366,6 +367,8 @@ async function eachCgroup(dir: string, visit: (dir: string) => Promise<void>): P
   await visit(dir);
 }
 
+const NETNS_DIR = '/run/netns';
+
 /**
  * What the node leaves on the machine once its processes are stopped: containers and their shims,
  * mounts, network namespaces, the kubelet's and kube-proxy's iptables chains and ours, cgroups,
@@ -386,15 +389,17 @@ export async function teardownNode(log: Log): Promise<void> {
   // Shims outlive containerd; ours name its socket.
   const shims = await run('pgrep', ['-f', `containerd-shim.*${CONTAINERD_SOCK}`]);
   for (const pid of shims.stdout.split('\n').filter(Boolean)) killQuietly(Number(pid));
-  const mounts = (await readFile('/proc/self/mounts', 'utf8'))
-    .split('\n')
-    .map((l) => l.split(' ')[1] ?? '')
-    .filter((m) => m.startsWith(NODE_DIR) || m.startsWith(KUBELET_DIR) || m.startsWith('/run/netns/cni-'))
-    .sort((a, b) => b.length - a.length);
-  for (const m of mounts) await run('umount', ['-l', m]);
-  for (const ns of (await run('ip', ['netns', 'list'])).stdout.split('\n')) {
-    const name = ns.split(' ')[0];
-    if (name?.startsWith('cni-')) await run('ip', ['netns', 'del', name]);
+  const ours = (m: string) =>
+    m.startsWith(NODE_DIR) || m.startsWith(KUBELET_DIR) || m.startsWith(`${NETNS_DIR}/cni-`);
+  await unmountAll(ours);
+  // `ip netns add` (the announcer lab's) binds /run/netns onto itself once: a CNI namespace mounted
+  // before that is hidden under the bind, so it can be neither unmounted nor removed through it.
+  if ((await mountPoints()).some(ours)) {
+    await run('umount', ['-l', NETNS_DIR]);
+    await unmountAll(ours);
+  }
+  for (const name of await readdir(NETNS_DIR).catch(() => [] as string[])) {
+    if (name.startsWith('cni-')) await rm(path.join(NETNS_DIR, name), { force: true });
   }
   const proxy = binaryPath(PINS.kubernetesNode, 'kube-proxy');
   if (existsSync(proxy)) await run(proxy, ['--cleanup']);

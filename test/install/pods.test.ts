@@ -29,7 +29,14 @@ import {
   kube,
   readOrUndefined,
 } from '../../hack/fixtures/kube.js';
-import { createCluster, deleteCluster, VIP_ANNOTATION, waitForTopology } from '../../hack/fixtures/vip.js';
+import {
+  condition,
+  createCluster,
+  deleteCluster,
+  readCluster,
+  VIP_ANNOTATION,
+  waitForTopology,
+} from '../../hack/fixtures/vip.js';
 import { buildImages, IMAGE, IMAGE_TAR, VERSION } from '../../hack/image.js';
 import {
   DEPLOYMENT,
@@ -279,9 +286,10 @@ suite('installed as users install it, on a real node', () => {
       expect(calls).toBeGreaterThan(20);
     });
 
-    test('a list the API server refuses: the replicas stay live and ready, serve hooks, say which cache waits, and catch up when allowed', async () => {
+    test('RBAC without list on Clusters: the replicas stay live and Ready, say which cache waits and why; a Cluster of ours says it, other classes are created; allowed again, the cache catches up', async () => {
       const clusters = 'clusters.cluster.x-k8s.io';
-      // The first rule is Clusters' (get, list, watch, patch): without list and watch their informer cannot start.
+      for (const o of clusterClass('capd', ns, 'bystander', { vipPatch: false })) await objects.create(o);
+      // The first rule is Clusters' (get, list, watch, patch).
       await mustKubectl(
         'taking list and watch on Clusters away',
         'patch',
@@ -320,8 +328,20 @@ suite('installed as users install it, on a real node', () => {
             }),
           );
         }
-        // Hooks need no cache: a Cluster still gets its VIP.
-        expect(await vipOf(ns, 'delta')).toMatch(/^10\.26\.0\.1[0-3]$/);
+        // The hook lists Clusters too (the address another Cluster carries): a Cluster of ours waits,
+        // and CAPI shows why on it; a class that does not use us is not held up.
+        await createCluster(ns, 'delta', 'onprem');
+        await eventually('Cluster delta to say it waits on our missing RBAC', async () =>
+          condition(await readCluster(ns, 'delta'), 'TopologyReconciled')?.message?.includes(
+            'cannot list resource "clusters"',
+          )
+            ? true
+            : undefined,
+        );
+        await createCluster(ns, 'bystander-1', 'bystander');
+        expect(
+          (await waitForTopology(ns, 'bystander-1')).metadata.annotations?.[VIP_ANNOTATION],
+        ).toBeUndefined();
       } finally {
         await mustKubectl('restoring the ClusterRole', 'apply', '-f', RELEASE);
       }
@@ -637,7 +657,9 @@ suite('installed as users install it, on a real node', () => {
       expect((await sh(tool)).stdout).not.toMatch(/KUBE-|CVA-NODE/);
     }
     const mounts = await readFile('/proc/self/mounts', 'utf8');
-    expect(mounts).not.toMatch(/\/var\/lib\/kubelet|control-plane\/node|\/run\/netns\/cni-/);
+    expect(mounts).not.toMatch(
+      /\/var\/lib\/kubelet|control-plane\/node|\/run\/netns\/cni-|\.cache\/docker\/exec/,
+    );
     for (const controller of await readdir('/sys/fs/cgroup')) {
       expect(existsSync(path.join('/sys/fs/cgroup', controller, 'kubepods'))).toBe(false);
     }
