@@ -56,7 +56,7 @@ const BASE_PORTS = {
   extension: 19460,
   extensionProbes: 19461,
   extensionMetrics: 19462,
-  // The node (`up --node`), clear of the test replicas' ports (19470 up, test/support).
+  // The node (`up --node`), clear of the test replicas' ports (19470 up, hack/fixtures/allocator-process.ts).
   certManagerHealth: 19600,
   containerdMetrics: 19601,
   kubeletHealthz: 19602,

@@ -5,7 +5,7 @@
  * its VIP, and (c) once we are back it completes in seconds, not after CAPI's backoff (the
  * returning replica nudges it).
  */
-import { outage, untilEveryReplicaIsDown } from '../support/extension.js';
+import { outage, untilEveryReplicaIsDown } from '../../hack/fixtures/extension.js';
 import { clusterClass, inClusterIPPool, vipLabels } from '../../hack/fixtures/fixtures.js';
 import { createNamespace, deleteNamespace, eventually, kube } from '../../hack/fixtures/kube.js';
 import {

@@ -14,7 +14,7 @@ import {
   VIP_ANNOTATION,
   waitForTopology,
 } from '../../hack/fixtures/vip.js';
-import { leaderMetrics, outage, untilEveryReplicaIsDown } from '../support/extension.js';
+import { leaderMetrics, outage, untilEveryReplicaIsDown } from '../../hack/fixtures/extension.js';
 import { sample } from '../../hack/fixtures/metrics.js';
 
 const UNTIL = 'vip.capi.gorizond.io/quarantined-until';

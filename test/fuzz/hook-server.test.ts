@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import { startAllocator, type AllocatorProcess } from '../../hack/fixtures/allocator-process.js';
-import { HOOKS } from '../support/hooks.js';
+import { HOOKS } from '../../hack/fixtures/hooks.js';
 import { eventually } from '../../hack/fixtures/kube.js';
 
 const API = 'hooks.runtime.cluster.x-k8s.io/v1alpha1';

@@ -16,7 +16,7 @@ import { docker, ensureDocker, stopDocker } from '../../hack/docker.js';
 import { ensureImages, type Images } from '../../hack/image.js';
 import { KUBECONFIG, PKI_DIR, ROOT } from '../../hack/control-plane/paths.js';
 import { createNamespace, deleteNamespace, eventually, kube } from '../../hack/fixtures/kube.js';
-import { callHook, HOOKS } from '../support/hooks.js';
+import { callHook, HOOKS } from '../../hack/fixtures/hooks.js';
 
 const say = (m: string): void => void process.stderr.write(`${m}\n`);
 

@@ -46,9 +46,9 @@ import {
   rolledOut,
   rolloutRestart,
   runSuitesAgainstPods,
-} from '../support/extension.js';
-import { controlPlane } from '../support/control-plane.js';
-import { discover } from '../support/hooks.js';
+} from '../../hack/fixtures/extension.js';
+import { controlPlane } from '../../hack/fixtures/control-plane.js';
+import { discover } from '../../hack/fixtures/hooks.js';
 import { sample } from '../../hack/fixtures/metrics.js';
 import { CAPI_VERSION, capiRelease, PINS } from '../../hack/versions.js';
 import { KUBECONFIG as PLANE_KUBECONFIG } from '../../hack/control-plane/paths.js';

@@ -14,7 +14,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { kustomize } from '../../hack/release.js';
 import { startAllocator, type AllocatorProcess } from '../../hack/fixtures/allocator-process.js';
-import { callHook, HOOKS } from '../support/hooks.js';
+import { callHook, HOOKS } from '../../hack/fixtures/hooks.js';
 import { inClusterIPPool, vipLabels, type Obj } from '../../hack/fixtures/fixtures.js';
 import {
   createNamespace,

@@ -4,7 +4,7 @@
  * Cluster in the API, so CAPI never calls the hook for it).
  */
 import type https from 'node:https';
-import { callHook, HOOKS, type Answer } from '../support/hooks.js';
+import { callHook, HOOKS, type Answer } from '../../hack/fixtures/hooks.js';
 import { inClusterIPPool, vipLabels } from '../../hack/fixtures/fixtures.js';
 import { createNamespace, deleteNamespace, eventually, kube } from '../../hack/fixtures/kube.js';
 import { readCluster, VIP_ANNOTATION } from '../../hack/fixtures/vip.js';

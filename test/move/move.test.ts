@@ -39,7 +39,7 @@ import {
 import { createNamespace, deleteNamespace, eventually } from '../../hack/fixtures/kube.js';
 import { createCluster, VIP_ANNOTATION, waitForTopology } from '../../hack/fixtures/vip.js';
 import { capiRelease } from '../../hack/versions.js';
-import { controlPlane } from '../support/control-plane.js';
+import { controlPlane } from '../../hack/fixtures/control-plane.js';
 
 const TARGET = 'target';
 const TARGET_KUBECONFIG = path.join(planeDir(TARGET), 'kubeconfig');

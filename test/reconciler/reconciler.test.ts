@@ -5,7 +5,7 @@
 import { CoordinationV1Api } from '@kubernetes/client-node';
 import { restart } from '../../hack/control-plane/plane.js';
 import { startAllocator, type AllocatorProcess } from '../../hack/fixtures/allocator-process.js';
-import { discover } from '../support/hooks.js';
+import { discover } from '../../hack/fixtures/hooks.js';
 import { clusterClass, inClusterIPPool, vipLabels, type Obj } from '../../hack/fixtures/fixtures.js';
 import {
   createNamespace,

@@ -6,7 +6,7 @@
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import { existsSync, readFileSync } from 'node:fs';
 import { clusterClass, inClusterIPPool, topologyCluster, type Obj } from '../../hack/fixtures/fixtures.js';
-import { controlPlane } from '../support/control-plane.js';
+import { controlPlane } from '../../hack/fixtures/control-plane.js';
 import {
   createNamespace,
   deleteNamespace,
