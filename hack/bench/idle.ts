@@ -5,6 +5,7 @@
  * `npm run bench` measures it on its quiet plane before the first burst; `npm run bench:idle`
  * measures it alone and replaces the section in place (`BENCH_IDLE_SECONDS`, default 180).
  */
+import { CustomObjectsApi } from '@kubernetes/client-node';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { readAudit, type Component } from '../audit.js';
@@ -16,7 +17,7 @@ import type { Log } from '../control-plane/paths.js';
 import { auditLogPath, quiet } from './plane-sampling.js';
 import { writeSection } from './report.js';
 import { IDLE_MS } from './settings.js';
-import { writeBenchKubeconfig } from './stage.js';
+import { kc, writeBenchKubeconfig } from './stage.js';
 
 export const IDLE_HEADING = '## 6. Idle: each controller with nothing to do';
 
@@ -46,6 +47,18 @@ export interface IdleFigures {
 
 /** Samples the plane's controllers over `windowMs` of idle, with progress every 30 s. */
 export async function measureIdle(windowMs: number, auditLog: string, log: Log): Promise<IdleFigures> {
+  // A Cluster left behind (a suite's, stuck deleting) keeps CAPI and us busy: that is not idle.
+  const left = await kc().makeApiClient(CustomObjectsApi).listClusterCustomObject({
+    group: 'cluster.x-k8s.io',
+    version: 'v1beta2',
+    plural: 'clusters',
+  });
+  const names = (left as { items: { metadata: { namespace: string; name: string } }[] }).items.map(
+    (c) => `${c.metadata.namespace}/${c.metadata.name}`,
+  );
+  if (names.length) {
+    throw new Error(`The plane is not idle: Clusters ${names.join(', ')} are on it; delete them first`);
+  }
   const state = await readState();
   const procs = CONTROLLERS.map((c) => {
     const pid = state?.components.find((p) => p.name === c.process)?.pid;
