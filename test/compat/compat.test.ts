@@ -8,13 +8,12 @@ import { startAllocator, type AllocatorProcess } from '../../hack/fixtures/alloc
 import { clusterClass, CONTROL_PLANE, inClusterIPPool, vipLabels } from '../../hack/fixtures/fixtures.js';
 import { createNamespace, deleteNamespace, eventually, kube } from '../../hack/fixtures/kube.js';
 import {
-  condition,
   createCluster,
   deleteCluster,
-  plainCluster,
   FirstVersions,
+  plainCluster,
   readClaim,
-  readCluster,
+  untilTopologySays,
   VIP_ANNOTATION,
   waitForTopology,
 } from '../../hack/fixtures/vip.js';
@@ -116,13 +115,7 @@ describe(`CAPI ${CAPI}`, () => {
     await createCluster(ns, 'first', 'scarce');
     await waitForTopology(ns, 'first');
     await createCluster(ns, 'second', 'scarce');
-    await eventually('the second Cluster to say the pool is full', async () =>
-      condition(await readCluster(ns, 'second'), 'TopologyReconciled')?.message?.includes(
-        'pool scarce has no free address',
-      )
-        ? true
-        : undefined,
-    );
+    await untilTopologySays(ns, 'second', 'pool scarce has no free address');
     await removeCluster('first');
     await eventually(
       'the first claim to be given back, after the quarantine',

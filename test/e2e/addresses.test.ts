@@ -26,6 +26,7 @@ import {
   FirstVersions,
   readClaim,
   readCluster,
+  untilTopologySays,
   VIP_ANNOTATION,
   waitForTopology,
 } from '../../hack/fixtures/vip.js';
@@ -253,11 +254,7 @@ test('two full pools: when the other pool frees an address, the waiting claim mo
   const b = await waitForTopology(ns, 'fill-b');
   const freed = b.metadata.annotations?.[VIP_ANNOTATION];
   await createCluster(ns, 'waiter', 'two');
-  await eventually('the waiter to wait on a full pool', async () =>
-    condition(await readCluster(ns, 'waiter'), 'TopologyReconciled')?.message?.includes('has no free address')
-      ? true
-      : undefined,
-  );
+  await untilTopologySays(ns, 'waiter', 'has no free address');
   await removeCluster('fill-b');
   const waiter = await waitForTopology(ns, 'waiter', 120_000);
   expect(waiter.metadata.annotations?.[VIP_ANNOTATION]).toBe(freed);

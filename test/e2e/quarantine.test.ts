@@ -6,11 +6,11 @@
 import { clusterClass, inClusterIPPool, vipLabels } from '../../hack/fixtures/fixtures.js';
 import { createNamespace, deleteNamespace, events, eventually, kube } from '../../hack/fixtures/kube.js';
 import {
-  condition,
   createCluster,
   deleteCluster,
   readClaim,
   readCluster,
+  untilTopologySays,
   VIP_ANNOTATION,
   waitForTopology,
 } from '../../hack/fixtures/vip.js';
@@ -57,11 +57,7 @@ test('a deleted Cluster’s VIP is held, a Cluster of the same name waits for it
 
   // While held (15 s): a Cluster of the same name waits, saying why; another Cluster gets another address.
   await createCluster(ns, 'a', 'q');
-  await eventually('the new Cluster a to say it waits for the quarantine', async () =>
-    condition(await readCluster(ns, 'a'), 'TopologyReconciled')?.message?.includes('in quarantine')
-      ? true
-      : undefined,
-  );
+  await untilTopologySays(ns, 'a', 'in quarantine');
   expect(sample(await leaderMetrics(), 'capi_vip_allocator_vips_quarantined')).toBeGreaterThanOrEqual(1);
   await createCluster(ns, 'b', 'q');
   const b = (await waitForTopology(ns, 'b')).metadata.annotations?.[VIP_ANNOTATION];

@@ -30,10 +30,9 @@ import {
   readOrUndefined,
 } from '../../hack/fixtures/kube.js';
 import {
-  condition,
   createCluster,
   deleteCluster,
-  readCluster,
+  untilTopologySays,
   VIP_ANNOTATION,
   waitForTopology,
 } from '../../hack/fixtures/vip.js';
@@ -331,13 +330,7 @@ suite('installed as users install it, on a real node', () => {
         // The hook lists Clusters too (the address another Cluster carries): a Cluster of ours waits,
         // and CAPI shows why on it; a class that does not use us is not held up.
         await createCluster(ns, 'delta', 'onprem');
-        await eventually('Cluster delta to say it waits on our missing RBAC', async () =>
-          condition(await readCluster(ns, 'delta'), 'TopologyReconciled')?.message?.includes(
-            'cannot list resource "clusters"',
-          )
-            ? true
-            : undefined,
-        );
+        await untilTopologySays(ns, 'delta', 'cannot list resource "clusters"');
         await createCluster(ns, 'bystander-1', 'bystander');
         expect(
           (await waitForTopology(ns, 'bystander-1')).metadata.annotations?.[VIP_ANNOTATION],
