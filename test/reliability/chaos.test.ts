@@ -24,6 +24,7 @@ import {
   createCluster,
   FirstVersions,
   readCluster,
+  untilTopologySays,
   VIP_ANNOTATION,
   waitForTopology,
 } from '../../hack/fixtures/vip.js';
@@ -250,13 +251,7 @@ test('a pool emptied and refilled: the blocked Cluster resumes on its own', asyn
     await createCluster(ns, 'first', 'chaos');
     await waitForTopology(ns, 'first');
     await createCluster(ns, 'second', 'chaos');
-    await eventually(
-      'the second Cluster to be blocked on the empty pool',
-      async () =>
-        condition(await readCluster(ns, 'second'), 'TopologyReconciled')?.message?.includes(
-          'has no free address',
-        ) || undefined,
-    );
+    await untilTopologySays(ns, 'second', 'has no free address');
     await objects.patch(
       {
         apiVersion: 'ipam.cluster.x-k8s.io/v1alpha2',
