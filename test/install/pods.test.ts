@@ -17,6 +17,7 @@ import {
   BRIDGE,
   importImage,
   kubectl,
+  kubectlOk,
   NODE_NAME,
   nodeUnavailable,
   SERVICE_CIDR,
@@ -41,14 +42,13 @@ import {
   DEPLOYMENT,
   installedPods,
   leaseHolder,
-  mustKubectl,
   rolledOut,
   rolloutRestart,
   runSuitesAgainstPods,
 } from '../../hack/fixtures/extension.js';
 import { controlPlane } from '../../hack/fixtures/control-plane.js';
 import { discover } from '../../hack/fixtures/hooks.js';
-import { sample } from '../../hack/fixtures/metrics.js';
+import { sample, scrape } from '../../hack/fixtures/metrics.js';
 import { CAPI_VERSION, capiRelease, PINS } from '../../hack/versions.js';
 import { KUBECONFIG as PLANE_KUBECONFIG } from '../../hack/control-plane/paths.js';
 
@@ -154,22 +154,19 @@ suite('installed as users install it, on a real node', () => {
     beforeAll(async () => {
       // The image the release YAML names is the one built here.
       expect(readFileSync(RELEASE, 'utf8')).toContain(`image: ${IMAGE}`);
-      await must(kubectl('apply', '-f', RELEASE), 'kubectl apply of the release YAML');
+      await kubectlOk('apply', '-f', RELEASE);
       ns = await tenant('install-yaml', '10.26.0.10-10.26.0.13');
     }, 600_000);
     afterAll(() => deleteNamespace(ns));
 
     test('cert-manager issues the Certificate, the Deployment rolls out, CAPI discovers through the Service', async () => {
-      await must(
-        kubectl(
-          'wait',
-          '--for=condition=Ready',
-          'certificate/capi-vip-allocator-serving-cert',
-          '-n',
-          SYSTEM,
-          '--timeout=120s',
-        ),
-        'waiting for the Certificate',
+      await kubectlOk(
+        'wait',
+        '--for=condition=Ready',
+        'certificate/capi-vip-allocator-serving-cert',
+        '-n',
+        SYSTEM,
+        '--timeout=120s',
       );
       await rolledOut(SYSTEM);
       const ec = await discovered();
@@ -180,27 +177,21 @@ suite('installed as users install it, on a real node', () => {
       // Every container runs as the Deployment says: UID 65532, read-only root, nothing more.
       const pods = await installedPods(SYSTEM);
       expect(pods).toHaveLength(2);
-      const uid = await must(
-        kubectl('exec', '-n', SYSTEM, pods[0]?.name ?? '', '--', 'id', '-u'),
-        'kubectl exec id',
-      );
+      const uid = await kubectlOk('exec', '-n', SYSTEM, pods[0]?.name ?? '', '--', 'id', '-u');
       expect(uid.trim()).toBe('65532');
     });
 
     test('a Cluster gets its VIP from the Pods', async () => {
       const vip = await vipOf(ns, 'alpha');
       expect(vip).toMatch(/^10\.26\.0\.1[0-3]$/);
-      const logs = await must(
-        kubectl(
-          'logs',
-          '-n',
-          SYSTEM,
-          '-l',
-          'app.kubernetes.io/name=capi-vip-allocator',
-          '--tail=-1',
-          '--prefix',
-        ),
-        'kubectl logs',
+      const logs = await kubectlOk(
+        'logs',
+        '-n',
+        SYSTEM,
+        '-l',
+        'app.kubernetes.io/name=capi-vip-allocator',
+        '--tail=-1',
+        '--prefix',
       );
       // CAPI called a Pod: its log has the hook's line for this Cluster (CAPI's log conventions).
       expect(jsonLines(logs)).toContainEqual(
@@ -289,8 +280,7 @@ suite('installed as users install it, on a real node', () => {
       const clusters = 'clusters.cluster.x-k8s.io';
       for (const o of clusterClass('capd', ns, 'bystander', { vipPatch: false })) await objects.create(o);
       // The first rule is Clusters' (get, list, watch, patch).
-      await mustKubectl(
-        'taking list and watch on Clusters away',
+      await kubectlOk(
         'patch',
         'clusterrole',
         DEPLOYMENT,
@@ -314,10 +304,10 @@ suite('installed as users install it, on a real node', () => {
         for (const p of pods) {
           const informers = await fetch(`http://${p.ip}:8081/readyz/informers`);
           expect(informers.status).toBe(503);
-          const metrics = await (await fetch(`http://${p.ip}:8080/metrics`)).text();
+          const metrics = await scrape(p.metricsPort ?? 8080, p.ip);
           expect(sample(metrics, 'capi_vip_allocator_informer_synced', { resource: clusters })).toBe(0);
           // One line names the cache and why: the API server's Forbidden for the list.
-          const log = await mustKubectl('kubectl logs', 'logs', '-n', SYSTEM, p.name);
+          const log = await kubectlOk('logs', '-n', SYSTEM, p.name);
           expect(jsonLines(log)).toContainEqual(
             expect.objectContaining({
               level: 'warn',
@@ -336,7 +326,7 @@ suite('installed as users install it, on a real node', () => {
           (await waitForTopology(ns, 'bystander-1')).metadata.annotations?.[VIP_ANNOTATION],
         ).toBeUndefined();
       } finally {
-        await mustKubectl('restoring the ClusterRole', 'apply', '-f', RELEASE);
+        await kubectlOk('apply', '-f', RELEASE);
       }
       // Allowed again: the informer lists on its next retry (30 s apart at most), without a restart.
       for (const p of await installedPods(SYSTEM)) {
@@ -355,10 +345,7 @@ suite('installed as users install it, on a real node', () => {
         .map((p) => p.name)
         .find((p) => holder.startsWith(`${p}-`));
       expect(leaderPod).toBeDefined();
-      await must(
-        kubectl('delete', 'pod', '-n', SYSTEM, leaderPod ?? '', '--wait=false'),
-        'deleting the leader Pod',
-      );
+      await kubectlOk('delete', 'pod', '-n', SYSTEM, leaderPod ?? '', '--wait=false');
       const beta = vipOf(ns, 'beta');
       const next = await eventually(
         'another replica to take the Lease',
@@ -401,16 +388,13 @@ suite('installed as users install it, on a real node', () => {
         expect(running.length).toBeGreaterThanOrEqual(1);
         expect(await vipOf(ns, 'gamma')).toMatch(/^10\.26\.0\.1[0-3]$/);
       } finally {
-        await must(kubectl('uncordon', NODE_NAME), 'uncordon');
+        await kubectlOk('uncordon', NODE_NAME);
       }
       await rolledOut(SYSTEM);
     });
 
     test('no replica behind the Service: doctor names it, and Clusters of classes that do not use us are still created', async () => {
-      await must(
-        kubectl('scale', 'deployment/capi-vip-allocator', '-n', SYSTEM, '--replicas=0'),
-        'scaling to 0',
-      );
+      await kubectlOk('scale', 'deployment/capi-vip-allocator', '-n', SYSTEM, '--replicas=0');
       try {
         await eventually('the replicas to go', async () =>
           (await installedPods(SYSTEM)).length === 0 ? true : undefined,
@@ -443,10 +427,7 @@ suite('installed as users install it, on a real node', () => {
         const cluster = await waitForTopology(ns, 'plain-1');
         expect(cluster.metadata.annotations?.[VIP_ANNOTATION]).toBeUndefined();
       } finally {
-        await must(
-          kubectl('scale', 'deployment/capi-vip-allocator', '-n', SYSTEM, '--replicas=2'),
-          'scaling back to 2',
-        );
+        await kubectlOk('scale', 'deployment/capi-vip-allocator', '-n', SYSTEM, '--replicas=2');
       }
       await rolledOut(SYSTEM);
     });
@@ -456,10 +437,7 @@ suite('installed as users install it, on a real node', () => {
       for (const c of (await objects.list('cluster.x-k8s.io/v1beta2', 'Cluster', ns)).items) {
         await deleteCluster(ns, c.metadata?.name ?? '');
       }
-      await must(
-        kubectl('delete', '-f', RELEASE, '--wait=true', '--timeout=180s'),
-        'kubectl delete of the release YAML',
-      );
+      await kubectlOk('delete', '-f', RELEASE, '--wait=true', '--timeout=180s');
       expect((await kubectl('get', 'namespace', SYSTEM)).exitCode).not.toBe(0);
     });
   });
@@ -577,13 +555,10 @@ suite('installed as users install it, on a real node', () => {
         ].join('\n'),
       );
       // The plane's CAPI as `clusterctl init` would have recorded it: the inventory's core provider.
-      await must(
-        kubectl(
-          'apply',
-          '-f',
-          path.join(await moduleDir(capiRelease().pin), 'cmd/clusterctl/config/manifest/clusterctl-api.yaml'),
-        ),
-        'the clusterctl inventory CRD',
+      await kubectlOk(
+        'apply',
+        '-f',
+        path.join(await moduleDir(capiRelease().pin), 'cmd/clusterctl/config/manifest/clusterctl-api.yaml'),
       );
       await kubectl('create', 'namespace', 'capi-system');
       await objects.patch(
