@@ -22,13 +22,14 @@ import { addressProber } from '../shared/in-use-probe.js';
 import { reason } from '../shared/kube/errors.js';
 import { loadKubeConfig } from '../shared/kube/kubeconfig.js';
 import { createLogger, type Logger } from '../shared/log.js';
+import { CLUSTER_ENDPOINT_PATH, clusterEndpointWebhook } from './admission/cluster-endpoint/shell.js';
 import { doctorCommand } from './doctor-cli.js';
 import { beforeClusterCreate } from './hooks/before-cluster-create/shell.js';
 import { beforeClusterDelete } from './hooks/before-cluster-delete.js';
 import { discoverVariables } from './hooks/discover-variables.js';
 import { generatePatchesHandler } from './hooks/generate-patches.js';
 import { Metrics, serveMetrics, storeSnapshot } from './metrics.js';
-import { nudgeWaitingClusters } from './nudge.js';
+import { nudgeWhileWaiting } from './nudge.js';
 import { Lifecycle, serveProbes } from './probes.js';
 import { handlerName, HANDLER_SUFFIX, HOOK_TIMEOUT_SECONDS } from '../shared/protocol.js';
 import { createHookApp, register, serveHooks } from './server.js';
@@ -83,6 +84,15 @@ export async function run(config: Config, log: Logger): Promise<() => Promise<vo
     ? await serveHookHandlers(config, { allocator, store, recorder, metrics, log })
     : undefined;
   lifecycle.serving();
+  // Clusters that waited out an outage of every replica come back now, not after CAPI's backoff.
+  const nudging = new AbortController();
+  if (hooks) {
+    void nudgeWhileWaiting(store, {
+      signal: nudging.signal,
+      onRound: (round, count) => log.info('Nudged Clusters waiting for their topology', { round, count }),
+      onError: (round, err) => log.warn('Could not nudge waiting Clusters', { round, error: reason(err) }),
+    });
+  }
 
   const waiting = setInterval(
     () =>
@@ -108,6 +118,7 @@ export async function run(config: Config, log: Logger): Promise<() => Promise<vo
 
   return async () => {
     clearInterval(waiting);
+    nudging.abort();
     // Readiness off first; the Lease is released meanwhile, so another replica leads while this
     // one still answers hooks.
     await Promise.all([lifecycle.drain(hooks, config.shutdownDrainMs), operator.stop()]);
@@ -175,8 +186,23 @@ async function serveHookHandlers(
         ]
       : []),
   ];
+  // Served whatever the flags: the API server may call it wherever it is installed; off, it changes nothing.
+  const clusterEndpoint = {
+    name: 'ClusterEndpointAdmission',
+    path: CLUSTER_ENDPOINT_PATH,
+    review: clusterEndpointWebhook({
+      allocator,
+      getClusterClass: (namespace, n) => store.getClusterClass(namespace, n),
+      generatePatchesHandler: handlerName(name, HANDLER_SUFFIX.generatePatches),
+      defaultPort: config.defaultPort,
+      enabled: config.endpointAtCreate && config.claimReserve,
+      observe: (slot, result) =>
+        metrics.allocations.inc({ role: slot.role, family: slot.family ?? 'any', result }),
+      observeTimeToVip: (seconds) => metrics.timeToVip.observe(seconds),
+    }),
+  };
   const server = await serveHooks(
-    createHookApp(name, handlers, log, metrics),
+    createHookApp(name, handlers, log, metrics, [clusterEndpoint]),
     {
       port: config.runtimeExtensionPort,
       certDir: config.certDir,
@@ -188,11 +214,6 @@ async function serveHookHandlers(
     port: config.runtimeExtensionPort,
     handlers: handlers.map((h) => handlerName(name, h.suffix)),
   });
-  // Clusters that waited out an outage of every replica come back now, not after CAPI's backoff.
-  void nudgeWaitingClusters(store).then(
-    (count) => count > 0 && log.info('Nudged Clusters waiting for their topology', { count }),
-    (err: unknown) => log.warn('Could not nudge waiting Clusters', { error: reason(err) }),
-  );
   return server;
 }
 

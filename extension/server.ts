@@ -8,6 +8,7 @@ import type { Logger } from '../shared/log.js';
 import { listen } from './listen.js';
 import { readKeyPair, watchKeyPair } from './tls.js';
 import { discoveryRequest, RequestError } from './validate.js';
+import { admissionRequest, reviewResponse, type AdmissionRequest, type Review } from './admission/review.js';
 
 export type HookName =
   'BeforeClusterCreate' | 'BeforeClusterDelete' | 'GeneratePatches' | 'DiscoverVariables';
@@ -138,6 +139,7 @@ export function createHookApp(
   handlers: readonly RegisteredHandler[],
   log: Logger,
   observer?: ServerObserver,
+  admission: readonly AdmissionWebhook[] = [],
 ): express.Express {
   const app = express();
   app.disable('x-powered-by');
@@ -187,6 +189,34 @@ export function createHookApp(
     discoveryRequest(req.body);
     send(res, 200, discovery);
   });
+
+  for (const webhook of admission) {
+    app.post(webhook.path, async (req: Request, res: Response) => {
+      const started = process.hrtime.bigint();
+      const request = admissionRequest(req.body);
+      let review: Review;
+      try {
+        review = await webhook.review(request);
+      } catch (err) {
+        // Never a refusal: the create goes on as asked, and the hook gives the VIP.
+        review = { outcome: 'unchanged', why: `failed: ${reason(err)}`, keys: {} };
+        log.error('Admission webhook failed', { webhook: webhook.name, error: reason(err) });
+      }
+      send(res, 200, reviewResponse(request.uid, review.patch ? { patch: review.patch } : {}));
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      observer?.hookAnswered(webhook.name, review.outcome, seconds);
+      log.log(review.patch ? 'info' : 'debug', 'Admission request', {
+        uid: request.uid,
+        webhook: webhook.name,
+        operation: request.operation,
+        ...(request.dryRun ? { dryRun: true } : {}),
+        outcome: review.outcome,
+        why: review.why,
+        durationMs: Math.round(seconds * 1000),
+        ...review.keys,
+      });
+    });
+  }
 
   app.post(`${HOOKS_PATH}/:hook/:handler`, async (req: Request, res: Response) => {
     const handler = routes.get(req.path);
@@ -253,6 +283,15 @@ export function createHookApp(
     badRequest(res, 500, 'InternalError', 'Internal error; see the extension log');
   });
   return app;
+}
+
+/** An admission webhook served beside the hooks (extension/admission/). */
+export interface AdmissionWebhook {
+  /** Its name in logs and in the hook metrics' `hook` label. */
+  readonly name: string;
+  /** Where the API server posts its AdmissionReview. */
+  readonly path: string;
+  readonly review: (request: AdmissionRequest) => Promise<Review>;
 }
 
 /** Aligned with the API server's webhook client, which reuses connections. */

@@ -20,7 +20,7 @@ export class RequestError extends Error {
 
 type Json = Record<string, unknown>;
 
-function object(value: unknown, field: string): Json {
+export function object(value: unknown, field: string): Json {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new RequestError(
       field,
@@ -30,7 +30,7 @@ function object(value: unknown, field: string): Json {
   return value as Json;
 }
 
-function string(value: unknown, field: string, { empty = false } = {}): string {
+export function string(value: unknown, field: string, { empty = false } = {}): string {
   if (typeof value !== 'string' || (value === '' && !empty)) {
     throw new RequestError(
       field,
@@ -87,7 +87,7 @@ const CLUSTER_VERSIONS = ['cluster.x-k8s.io/v1beta2', 'cluster.x-k8s.io/v1beta1'
  * - v1.11 and v1.12: converted to v1beta1 (`spec.topology.class`) by the generated conversion, which
  *   leaves TypeMeta out, so `apiVersion` and `kind` are absent on the wire (test/compat proves both).
  */
-function cluster(value: unknown, field: string): Cluster {
+export function cluster(value: unknown, field: string): Cluster {
   const c = object(value, field);
   if (c.apiVersion !== undefined && !CLUSTER_VERSIONS.includes(c.apiVersion as string)) {
     throw new RequestError(

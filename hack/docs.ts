@@ -85,6 +85,7 @@ const FLAG_NOTES: Record<string, string> = {
   'reuse-grace': `[Quarantine before reuse](${GUIDE}/quarantine.md)`,
   'audit-interval': `[One address, one Cluster](${GUIDE}/one-address-one-cluster.md)`,
   'claim-reserve': `Helm \`claimReserve\`; [The reserve](${GUIDE}/reserve.md)`,
+  'endpoint-at-create': `Helm \`endpointAtCreate\`; [Cases the Cluster-endpoint webhook handles](admission-cases.md)`,
   'probe-addresses': `[The in-use probe](${GUIDE}/in-use-probe.md)`,
   'probe-timeout': `[The in-use probe](${GUIDE}/in-use-probe.md)`,
 };
@@ -237,6 +238,10 @@ const KEY_NOTES: Record<string, { on: string; means?: string }> = {
     means: 'A reserve claim: `free`, or `adopted` once a Cluster took it.',
   },
   ANNOTATION_ADOPTED_AT: { on: 'IPAddressClaim' },
+  ANNOTATION_ADMITTED_CLAIM: {
+    on: 'Cluster',
+    means: 'The reserve claim a Cluster adopted in its own create (the Cluster-endpoint webhook).',
+  },
   SETTINGS_VARIABLE: { on: 'ClusterClass (discovered), Cluster topology' },
   LEGACY_VIP_VARIABLE: { on: 'ClusterClass that declares it, Cluster topology' },
   INGRESS_VIP_VARIABLE: { on: 'ClusterClass that declares it, Cluster topology' },
@@ -534,6 +539,10 @@ const EVENT_NOTES: Record<string, { on: string; when: string }> = {
     when: 'the held claim deleted: its time was up, or `--reuse-grace` is 0',
   },
   VIPReserveInvalid: { on: 'pool', when: 'a bad `vip.capi.gorizond.io/reserve` value; no reserve is kept' },
+  VIPReserveReturned: {
+    on: 'IPAddressClaim',
+    when: "a claim adopted in a Cluster's create that no Cluster carries 120 s later went back to the reserve",
+  },
   VIPReserveGaveWay: {
     on: 'pool',
     when: 'bound reserve claims given back for claims waiting on the full pool',

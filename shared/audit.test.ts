@@ -1,5 +1,6 @@
 import { audit, countByKind, ViolationTracker, type AuditInput, type Violation } from './audit.js';
 import type { Cluster, IPAddress, IPAddressClaim, IPPool } from './kube/types.js';
+import { ANNOTATION_ADOPTED_AT } from './allocator/reserve.js';
 import {
   ANNOTATION_CONTROL_PLANE_VIP,
   ANNOTATION_CONTROL_PLANE_VIP_SECONDARY,
@@ -285,6 +286,14 @@ describe('leaked: a claim of ours whose Cluster is gone, held by nothing', () =>
     ]);
   });
 
+  test('adopted in a create that never landed, past the bound (the reserve failed to take it back)', () => {
+    const stale = orphan({
+      labels: { [LABEL_RESERVE]: 'adopted' },
+      annotations: { [ANNOTATION_ADOPTED_AT]: LONG_AGO },
+    });
+    expect(audit(fleet([{ claim: stale }]))).toEqual([expect.objectContaining({ kind: 'leaked' })]);
+  });
+
   test('owned by an earlier Cluster of the name a live one has now', () => {
     const live = cluster('gone');
     expect(audit(fleet([{ cluster: live }, { claim: orphan({ ownerUid: 'uid-old' }) }]))).toEqual([
@@ -304,6 +313,13 @@ describe('leaked: a claim of ours whose Cluster is gone, held by nothing', () =>
     [
       'a free reserve claim, naming no Cluster',
       claim('vip-reserve-p-1', { labels: { [LABEL_RESERVE]: 'free' } }),
+    ],
+    [
+      'adopted in a create that has not landed, within the bound',
+      orphan({
+        labels: { [LABEL_RESERVE]: 'adopted' },
+        annotations: { [ANNOTATION_ADOPTED_AT]: '2026-11-30T11:59:00Z' },
+      }),
     ],
   ])('not leaked: %s', (_, c) => {
     expect(audit(fleet([{ claim: c }]))).toEqual([]);

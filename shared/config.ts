@@ -36,6 +36,8 @@ export interface Config {
   readonly auditIntervalMs: number;
   /** Keep pools' reserves of pre-bound claims and adopt from them (shared/allocator/reserve.ts). */
   readonly claimReserve: boolean;
+  /** The Cluster-endpoint admission webhook adopts from the reserve (only with claimReserve). */
+  readonly endpointAtCreate: boolean;
   /** Which VIPs are probed before they are published (shared/in-use-probe.ts). */
   readonly probeAddresses: ProbeScope;
   readonly probeTimeoutMs: number;
@@ -259,6 +261,11 @@ const FLAGS = {
     'false',
     'Keep a reserve of pre-bound claims for each pool annotated vip.capi.gorizond.io/reserve=N, and adopt from it at once',
   ),
+  'endpoint-at-create': flag(
+    bool,
+    'true',
+    "With --claim-reserve: a new Cluster whose class's pool keeps a reserve is created with its endpoint (the mutating webhook at /mutate-cluster-endpoint); off, every Cluster gets it from BeforeClusterCreate",
+  ),
   'probe-addresses': flag(
     probeScope,
     'all',
@@ -319,6 +326,7 @@ export function parseFlags(argv: readonly string[]): Config {
     quarantine: reuseGraceMs > 0,
     auditIntervalMs: get('audit-interval'),
     claimReserve: get('claim-reserve'),
+    endpointAtCreate: get('endpoint-at-create'),
     probeAddresses: get('probe-addresses'),
     probeTimeoutMs: get('probe-timeout'),
     leaderElectionNamespace: get('leader-election-namespace') || process.env.POD_NAMESPACE || 'default',

@@ -94,6 +94,12 @@ export const ANNOTATION_ADDRESS_IN_USE = 'vip.capi.gorizond.io/address-in-use';
 export const ANNOTATION_RESERVE = 'vip.capi.gorizond.io/reserve';
 export const ANNOTATION_RESERVE_NAMESPACES = 'vip.capi.gorizond.io/reserve-namespaces';
 export const LABEL_RESERVE = 'vip.capi.gorizond.io/reserve';
+/**
+ * On a Cluster given its endpoint in its own create (the mutating webhook, `--endpoint-at-create`):
+ * the reserve claim it adopted then. The claim gets the Cluster as owner once the Cluster exists;
+ * a claim adopted for a create that never landed goes back to the reserve (claim-reserve.ts).
+ */
+export const ANNOTATION_ADMITTED_CLAIM = 'vip.capi.gorizond.io/admitted-claim';
 /** Name prefix of a reserve claim: `vip-reserve-<pool>-<n>`. */
 export const RESERVE_PREFIX = 'vip-reserve-';
 

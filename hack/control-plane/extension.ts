@@ -1,4 +1,9 @@
-import { KubernetesObjectApi, PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
+import {
+  KubernetesObjectApi,
+  PatchStrategy,
+  type KubernetesObject,
+  type V1MutatingWebhookConfiguration,
+} from '@kubernetes/client-node';
 import { execa } from 'execa';
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
@@ -11,6 +16,43 @@ import { stop } from './processes.js';
 
 /** The ExtensionConfig name: handlers register as `<handler>.vip-allocator`. */
 export const EXTENSION_CONFIG = 'vip-allocator';
+
+/** The MutatingWebhookConfiguration that sets a new Cluster's endpoint in its create (as installed). */
+export const CLUSTER_ENDPOINT_WEBHOOK = 'capi-vip-allocator-cluster-endpoint';
+/** Where the hook server answers that webhook's AdmissionReviews. */
+export const CLUSTER_ENDPOINT_PATH = '/mutate-cluster-endpoint';
+
+/** The installed webhook's settings, with our host process as its URL. */
+function clusterEndpointWebhook(caBundle: string): V1MutatingWebhookConfiguration {
+  return {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'MutatingWebhookConfiguration',
+    metadata: { name: CLUSTER_ENDPOINT_WEBHOOK },
+    webhooks: [
+      {
+        name: 'cluster-endpoint.vip.capi.gorizond.io',
+        admissionReviewVersions: ['v1'],
+        clientConfig: { url: `https://${HOST}:${PORTS.extension}${CLUSTER_ENDPOINT_PATH}`, caBundle },
+        rules: [
+          {
+            apiGroups: ['cluster.x-k8s.io'],
+            apiVersions: ['v1beta2'],
+            operations: ['CREATE'],
+            resources: ['clusters'],
+            scope: 'Namespaced',
+          },
+        ],
+        matchPolicy: 'Equivalent',
+        // A webhook that is down never blocks a Cluster's creation; BeforeClusterCreate does the work then.
+        failurePolicy: 'Ignore',
+        // A dry-run create adopts no reserve claim.
+        sideEffects: 'NoneOnDryRun',
+        timeoutSeconds: 5,
+        reinvocationPolicy: 'Never',
+      },
+    ],
+  };
+}
 
 interface ExtensionConfig extends KubernetesObject {
   metadata: { name: string; annotations?: Record<string, string> };
@@ -55,7 +97,10 @@ function servedHandlers(caFile: string): Promise<string[]> {
   });
 }
 
-/** Builds and starts our process against the running plane and registers it with CAPI. */
+/**
+ * Builds and starts our process against the running plane and registers it with CAPI (its
+ * ExtensionConfig) and with the API server (the cluster-endpoint MutatingWebhookConfiguration).
+ */
 export async function upExtension(log: Log): Promise<void> {
   const state = await readState();
   if (!state) throw new Error('The control plane is not running: run `npm run control-plane -- up` first');
@@ -73,19 +118,28 @@ export async function upExtension(log: Log): Promise<void> {
 
   const client = KubernetesObjectApi.makeApiClient(loadKubeConfig());
   const serving = await servedHandlers(pki.ca.cert);
+  const caBundle = await base64(pki.ca.cert);
   const config: ExtensionConfig = {
     apiVersion: 'runtime.cluster.x-k8s.io/v1beta2',
     kind: 'ExtensionConfig',
     // A changed object makes CAPI discover again: the rebuilt process may serve other handlers.
     metadata: { name: EXTENSION_CONFIG, annotations: { [RESTARTED_AT]: new Date().toISOString() } },
     spec: {
-      clientConfig: { url: `https://${HOST}:${PORTS.extension}`, caBundle: await base64(pki.ca.cert) },
+      clientConfig: { url: `https://${HOST}:${PORTS.extension}`, caBundle },
       // Nothing defaults the selector without CAPI's webhooks, and a nil one matches no namespace.
       namespaceSelector: {},
     },
   };
   await client.patch(
     config,
+    undefined,
+    undefined,
+    'capi-vip-allocator-control-plane',
+    true,
+    PatchStrategy.ServerSideApply,
+  );
+  await client.patch(
+    clusterEndpointWebhook(caBundle),
     undefined,
     undefined,
     'capi-vip-allocator-control-plane',
@@ -113,18 +167,27 @@ export async function upExtension(log: Log): Promise<void> {
 }
 
 /**
- * Stops our host process and removes its ExtensionConfig, so that only an installed extension (the
- * Pods on the plane's node) answers CAPI; `upExtension` brings both back.
+ * Stops our host process and removes its ExtensionConfig and MutatingWebhookConfiguration, so that
+ * only an installed extension (the Pods on the plane's node) answers CAPI and the API server, and an
+ * install meets neither name taken; `upExtension` brings all three back.
  */
 export async function downExtension(log: Log): Promise<void> {
   await stopComponent(EXTENSION_NAME, log);
-  await KubernetesObjectApi.makeApiClient(loadKubeConfig())
-    .delete({
+  const client = KubernetesObjectApi.makeApiClient(loadKubeConfig());
+  for (const registration of [
+    {
       apiVersion: 'runtime.cluster.x-k8s.io/v1beta2',
       kind: 'ExtensionConfig',
       metadata: { name: EXTENSION_CONFIG },
-    })
-    .catch((err: unknown) => {
+    },
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'MutatingWebhookConfiguration',
+      metadata: { name: CLUSTER_ENDPOINT_WEBHOOK },
+    },
+  ]) {
+    await client.delete(registration).catch((err: unknown) => {
       if ((err as { code?: number }).code !== 404) throw err;
     });
+  }
 }

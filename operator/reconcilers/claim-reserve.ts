@@ -13,18 +13,24 @@ import { isNotFound } from '../../shared/kube/errors.js';
 import { IP_ADDRESS_CLAIM } from '../../shared/kube/gvk.js';
 import type { IPAddressClaim, IPPool, PoolRef } from '../../shared/kube/types.js';
 import {
+  ADMITTED_BOUND_MS,
+  admittedFate,
   freeClaims,
+  isAdmitted,
   newReserveClaim,
   refill,
   reserveNamespaces,
   reserveSize,
   reserveView,
+  returnMeta,
   samePool,
   type ReserveView,
 } from '../../shared/allocator/reserve.js';
-import { LABEL_RESERVE, LABEL_ROLE, type Role } from '../../shared/vip.js';
+import { clusterOwnerReference } from '../../shared/allocator/claims.js';
+import { isQuarantined } from '../../shared/quarantine.js';
+import { LABEL_CLUSTER_NAME, LABEL_RESERVE, LABEL_ROLE, type Role } from '../../shared/vip.js';
 import { InformerEvent, type Resource } from '../informer.js';
-import { splitKey, type Operator, type ReconcileResult } from '../operator.js';
+import { keyOf, splitKey, type Operator, type ReconcileResult } from '../operator.js';
 
 /** A pool kind to keep reserves for, with the resource its informer watches. */
 export interface ReservePoolKind {
@@ -223,6 +229,35 @@ export function registerClaimReserve(op: Operator, options: ClaimReserveOptions)
       return [...namespaces].map((ns) => reserveKey(ns, kind.kind, pool.metadata.name));
     });
   }
+
+  // A claim adopted in a Cluster's create (the admission webhook): owned by that Cluster once it
+  // exists, back in the reserve if no create that adopted it can land any more (admittedFate).
+  op.reconciler('claim-admitted', async (key) => {
+    const { namespace, name } = splitKey(key);
+    const claim = claims.get(namespace, name);
+    if (!claim || !isAdmitted(claim) || claim.metadata.deletionTimestamp || isQuarantined(claim)) {
+      return undefined;
+    }
+    const clusterName = claim.metadata.labels?.[LABEL_CLUSTER_NAME] ?? '';
+    const cluster = clusterName ? await options.store.getCluster(namespace, clusterName) : undefined;
+    const fate = admittedFate(claim, cluster, Date.now());
+    // Both writes carry the version read: a create adopting the claim again meanwhile wins.
+    if (fate.action === 'own' && cluster) {
+      await options.store.patchClaim(claim, { ownerReferences: [clusterOwnerReference(cluster)] });
+    } else if (fate.action === 'return') {
+      await options.store.patchClaim(claim, returnMeta());
+      await options.recorder.event(
+        claim,
+        'Normal',
+        'VIPReserveReturned',
+        `Adopted for Cluster ${namespace}/${clusterName} in its create, which did not land within ` +
+          `${ADMITTED_BOUND_MS / 1000}s: back in the reserve`,
+      );
+    } else if (fate.action === 'wait') {
+      return { requeueAfterMs: fate.ms };
+    }
+    return undefined;
+  }).on(claims, (claim) => (isAdmitted(claim) ? [keyOf(claim)] : []));
 
   return reserveView(() => claims.list());
 }

@@ -258,6 +258,42 @@ export class Allocator {
         if (!claim) throw new Error(`IPAddressClaim ${namespace}/${name} vanished`);
       }
     }
+    return this.#settle(cluster, className, slot, claim, current.attempt ?? 0, { waitMs, signal });
+  }
+
+  /**
+   * For a Cluster being created (the admission webhook): a claim adopted from the reserve of the
+   * class's pool, settled as `allocate` settles it, so an address found twice or in use is not
+   * published; undefined when the pool keeps no reserve, it has no bound claim free, or the
+   * Cluster's own claim exists already (the hook's, then). Never claims from the pool itself.
+   */
+  async adoptAtCreate(cluster: Cluster, className: string, slot: Slot): Promise<Allocation | undefined> {
+    const reserve = this.#reserveFor(slot);
+    if (!reserve) return undefined;
+    const { ranked } = await this.search(cluster.metadata.namespace, className, slot.role, slot.family);
+    const reservePool = ranked.find((c) => keepsReserve(c.pool));
+    if (!reservePool) return undefined;
+    // Nothing free, and nothing adopted by an earlier create of the name: no read is worth making.
+    const pool = poolRef(reservePool);
+    if (!reserve.hasFree(cluster.metadata.namespace, pool) && !reserve.adoptedAny(cluster, slot))
+      return undefined;
+    const current = await this.claimOf(cluster, slot);
+    if (current.claim) return undefined;
+    const claim = await reserve.adopt(cluster, slot, pool);
+    return claim && this.#settle(cluster, className, slot, claim, current.attempt, {});
+  }
+
+  /** A claim of the Cluster's, to its address: checked for quarantine, duplicates and use first. */
+  async #settle(
+    cluster: Cluster,
+    className: string,
+    slot: Slot,
+    found: IPAddressClaim,
+    attempt: number,
+    { waitMs = 0, signal }: { waitMs?: number; signal?: AbortSignal },
+  ): Promise<Allocation> {
+    let claim = found;
+    const namespace = cluster.metadata.namespace;
     if (claim.metadata.deletionTimestamp) return this.#releasing(claim);
     // An earlier Cluster of this name held it: its address stays out of circulation until released.
     if (isQuarantined(claim)) {
@@ -269,7 +305,8 @@ export class Allocator {
           `${heldFor(claim)}; this Cluster claims once it is released (deleting the claim releases it now)`,
       };
     }
-    claim = await this.ensureOwner(claim, cluster);
+    // A Cluster being admitted has no uid to own by yet: the reserve reconciler sets it (admittedFate).
+    if (cluster.metadata.uid) claim = await this.ensureOwner(claim, cluster);
 
     claim = await this.#store.waitForClaim(claim, (c) => Boolean(c.status?.addressRef?.name), waitMs, signal);
     // Read again after the wait: a claim being deleted meanwhile is not published.
@@ -282,8 +319,8 @@ export class Allocator {
       const carrier = await this.#carrier(cluster, address.spec.address);
       if (carrier) return this.#duplicate(cluster, claim, address, { carrier });
       const answer = await this.#probe(cluster, slot, address.spec.address);
-      if (answer?.filtered && (current.attempt ?? 0) + 1 >= MAX_FILTERED) {
-        return this.#filtered(claim, address.spec.address, answer.how, (current.attempt ?? 0) + 1);
+      if (answer?.filtered && attempt + 1 >= MAX_FILTERED) {
+        return this.#filtered(claim, address.spec.address, answer.how, attempt + 1);
       }
       if (answer?.answered) return this.#inUse(claim, address.spec.address, answer.how);
       const { prefix } = address.spec;

@@ -90,3 +90,44 @@ describe('Adopting from a reserve of pre-bound claims (--claim-reserve)', () => 
     expect(claim(a?.metadata.name ?? '').metadata.labels?.[LABEL_CLUSTER_NAME]).toBe('other');
   });
 });
+
+describe("Adopting in a Cluster's create (the admission webhook: no uid yet)", () => {
+  /** The Cluster as the API server shows it to admission: not created, so no uid. */
+  const admitted = (name: string): Cluster => {
+    const c = testCluster(name);
+    return { ...c, metadata: { ...c.metadata, uid: undefined } };
+  };
+
+  test('adopts a bound claim without an owner, and claims nothing from the pool itself', async () => {
+    await fillReserve('10.0.0.10');
+    store.resetCalls();
+    const got = await allocator.adoptAtCreate(admitted('c1'), 'cc', { role: 'control-plane' });
+    expect(got).toMatchObject({ state: 'allocated', address: '10.0.0.10' });
+    const adopted = got?.state === 'allocated' ? claim(got.claim.metadata.name) : undefined;
+    expect(adopted?.metadata.labels?.[LABEL_CLUSTER_NAME]).toBe('c1');
+    expect(adopted?.metadata.ownerReferences ?? []).toEqual([]);
+    expect(store.calls.get('createClaim')).toBeUndefined();
+  });
+
+  test('an empty reserve: nothing adopted, nothing read past the pools', async () => {
+    store.resetCalls();
+    expect(await allocator.adoptAtCreate(admitted('c1'), 'cc', { role: 'control-plane' })).toBeUndefined();
+    expect(store.calls.get('getClaim')).toBeUndefined();
+    expect(store.calls.get('createClaim')).toBeUndefined();
+  });
+
+  test('a retried create of the name finds its claim again, renewed; one another Cluster owns is not taken', async () => {
+    await fillReserve('10.0.0.10', '10.0.0.11');
+    const first = await allocator.adoptAtCreate(admitted('c1'), 'cc', { role: 'control-plane' });
+    const again = await allocator.adoptAtCreate(admitted('c1'), 'cc', { role: 'control-plane' });
+    expect(again).toMatchObject({ state: 'allocated' });
+    expect(first?.state === 'allocated' && again?.state === 'allocated' && again.address).toBe(
+      first?.state === 'allocated' && first.address,
+    );
+    // Once a Cluster of the name owns it, a create of that name (refused anyway) adopts nothing of it.
+    const owner = topologyCluster('c1');
+    await allocator.allocate(owner, 'cc', { role: 'control-plane' });
+    const third = await allocator.adoptAtCreate(admitted('c1'), 'cc', { role: 'control-plane' });
+    expect(third).toBeUndefined();
+  });
+});

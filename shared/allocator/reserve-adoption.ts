@@ -11,7 +11,14 @@ import type { Cluster, IPAddressClaim, PoolRef } from '../kube/types.js';
 import { isQuarantined } from '../quarantine.js';
 import { ANNOTATION_QUARANTINE_CLUSTER_UID, LABEL_CLUSTER_NAME, LABEL_RESERVE, LABEL_ROLE } from '../vip.js';
 import { isInUse, type Slot } from './claims.js';
-import { adoptionMeta, firstAdopted, RESERVE_ADOPTED, type ReserveView } from './reserve.js';
+import {
+  adoptionMeta,
+  ANNOTATION_ADOPTED_AT,
+  firstAdopted,
+  isAdmitted,
+  RESERVE_ADOPTED,
+  type ReserveView,
+} from './reserve.js';
 
 /** Reserve claims a call tries to adopt before it claims on its own (each lost to another adopter). */
 const RESERVE_TRIES = 3;
@@ -43,7 +50,7 @@ export class ReserveAdoption {
   async adopt(cluster: Cluster, slot: Slot, pool: PoolRef): Promise<IPAddressClaim | undefined> {
     const { namespace, name } = cluster.metadata;
     const adopted = this.#own(cluster, this.#view.adopted(namespace, name, slot.role));
-    if (adopted) return adopted;
+    if (adopted) return cluster.metadata.uid ? adopted : this.#renew(adopted);
     const key = `${cluster.metadata.uid ?? ref(cluster)}/${slot.role}`;
     let adopting = this.#adopting.get(key);
     if (!adopting) {
@@ -95,7 +102,7 @@ export class ReserveAdoption {
         labels: { [LABEL_RESERVE]: RESERVE_ADOPTED, [LABEL_CLUSTER_NAME]: name, [LABEL_ROLE]: slot.role },
       }),
     );
-    if (already) return already;
+    if (already) return cluster.metadata.uid ? already : this.#renew(already);
     const now = Date.now();
     for (const [claim, until] of this.#taken) if (until <= now) this.#taken.delete(claim);
     const free = this.#free(namespace, pool);
@@ -112,6 +119,23 @@ export class ReserveAdoption {
       }
     }
     return undefined;
+  }
+
+  /**
+   * A create finds the claim an earlier create of its name adopted (refused after us, then retried):
+   * it is the Cluster's only while no Cluster owns it, and only with a fresh adoption time, written
+   * against the version read, so that the reserve cannot take it back meanwhile (admittedFate).
+   */
+  async #renew(claim: IPAddressClaim): Promise<IPAddressClaim | undefined> {
+    if (!isAdmitted(claim)) return undefined;
+    try {
+      return await this.#store.patchClaim(claim, {
+        annotations: { [ANNOTATION_ADOPTED_AT]: new Date().toISOString() },
+      });
+    } catch (err) {
+      if (!isConflict(err) && !isNotFound(err)) throw err;
+      return undefined;
+    }
   }
 
   /** The pool's reserve claims this process may adopt now: bound, free and not being taken here. */

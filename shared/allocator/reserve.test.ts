@@ -1,14 +1,26 @@
-import type { IPAddressClaim } from '../kube/types.js';
+import type { Cluster, IPAddressClaim } from '../kube/types.js';
+import { testCluster } from '../testing/cluster.js';
 import {
+  ADMITTED_BOUND_MS,
+  admittedFate,
   ANNOTATION_ADOPTED_AT,
   firstAdopted,
+  RESERVE_ADOPTED,
+  RESERVE_FREE,
+  returnMeta,
   MAX_RESERVE,
   refill,
   reserveClaimName,
   reserveNamespaces,
   reserveSize,
 } from './reserve.js';
-import { ANNOTATION_RESERVE, ANNOTATION_RESERVE_NAMESPACES } from '../vip.js';
+import {
+  ANNOTATION_ADMITTED_CLAIM,
+  ANNOTATION_RESERVE,
+  ANNOTATION_RESERVE_NAMESPACES,
+  LABEL_CLUSTER_NAME,
+  LABEL_RESERVE,
+} from '../vip.js';
 
 const pool = (annotations: Record<string, string>, namespace?: string) => ({
   metadata: { name: 'pool', ...(namespace ? { namespace } : {}), annotations },
@@ -93,4 +105,70 @@ test('firstAdopted: of two adopted at once for one Cluster, the earlier (then by
   const c = claim('c', { adoptedAt: '2026-12-01T00:00:01.000Z' });
   expect(firstAdopted([a, c, b])?.metadata.name).toBe('b');
   expect(firstAdopted([])).toBeUndefined();
+});
+
+describe('admittedFate: a claim adopted in a create', () => {
+  const at = Date.parse('2026-12-07T10:00:00Z');
+  const admittedClaim = (name: string): IPAddressClaim => ({
+    apiVersion: 'ipam.cluster.x-k8s.io/v1beta2',
+    kind: 'IPAddressClaim',
+    metadata: {
+      name,
+      namespace: 'ns',
+      labels: { [LABEL_RESERVE]: RESERVE_ADOPTED, [LABEL_CLUSTER_NAME]: 'c1' },
+      annotations: { [ANNOTATION_ADOPTED_AT]: new Date(at).toISOString() },
+    },
+    spec: { poolRef: { apiGroup: 'ipam.cluster.x-k8s.io', kind: 'InClusterIPPool', name: 'pool' } },
+  });
+  const carrying = (claimName: string): Cluster =>
+    testCluster('c1', { annotations: { [ANNOTATION_ADMITTED_CLAIM]: claimName } });
+
+  test.each([
+    ['the Cluster carries it: owned', carrying('a'), at + 1_000, { action: 'own' }],
+    [
+      'no Cluster yet, a fresh create: looks again in a second',
+      undefined,
+      at + 200,
+      { action: 'wait', ms: 1_000 },
+    ],
+    [
+      'no Cluster yet, an older create: looks again in 10 s',
+      undefined,
+      at + 20_000,
+      { action: 'wait', ms: 10_000 },
+    ],
+    [
+      'no Cluster, the bound nearly past: looks again when it is',
+      undefined,
+      at + ADMITTED_BOUND_MS - 3_000,
+      { action: 'wait', ms: 3_000 },
+    ],
+    [
+      'a Cluster of the name carrying another claim, within the bound: waits',
+      carrying('b'),
+      at + 1_000,
+      { action: 'wait', ms: 1_000 },
+    ],
+    [
+      'no Cluster, past the bound: back to the reserve',
+      undefined,
+      at + ADMITTED_BOUND_MS,
+      { action: 'return' },
+    ],
+    [
+      'a Cluster of the name carrying another claim, past the bound: back',
+      carrying('b'),
+      at + ADMITTED_BOUND_MS + 1,
+      { action: 'return' },
+    ],
+  ])('%s', (_, cluster, now, fate) => {
+    expect(admittedFate(admittedClaim('a'), cluster, now)).toEqual(fate);
+  });
+
+  test('back to the reserve: free, no Cluster name, no adoption time', () => {
+    expect(returnMeta()).toEqual({
+      labels: { [LABEL_RESERVE]: RESERVE_FREE, [LABEL_CLUSTER_NAME]: null },
+      annotations: { [ANNOTATION_ADOPTED_AT]: null },
+    });
+  });
 });

@@ -10,11 +10,12 @@
  * reserve-adoption.ts adopts for the allocator.
  */
 import { randomBytes } from 'node:crypto';
-import { clusterOwnerReference, dnsLabel } from './claims.js';
+import { clusterOwnerReference, dnsLabel, hasClusterOwner } from './claims.js';
 import { IP_ADDRESS_CLAIM, typeMeta } from '../kube/gvk.js';
 import type { ClaimMeta } from '../kube/store.js';
 import type { Cluster, IPAddressClaim, IPPool, PoolRef } from '../kube/types.js';
 import {
+  ANNOTATION_ADMITTED_CLAIM,
   ANNOTATION_RESERVE,
   ANNOTATION_RESERVE_NAMESPACES,
   LABEL_CLUSTER_NAME,
@@ -158,7 +159,10 @@ export function refill(size: number, free: readonly IPAddressClaim[], expected: 
   return { create: Math.max(0, size - live.length - expected), remove: [] };
 }
 
-/** Adoption: out of the reserve, the Cluster's name and role on the claim, the Cluster its owner. */
+/**
+ * Adoption: out of the reserve, the Cluster's name and role on the claim, the Cluster its owner.
+ * A Cluster being admitted has no uid yet: the owner is set once it exists (see returnsToReserve).
+ */
 export function adoptionMeta(cluster: Cluster, role: Role, at: Date): ClaimMeta {
   return {
     labels: {
@@ -167,9 +171,57 @@ export function adoptionMeta(cluster: Cluster, role: Role, at: Date): ClaimMeta 
       [LABEL_ROLE]: role,
     },
     annotations: { [ANNOTATION_ADOPTED_AT]: at.toISOString() },
-    ownerReferences: [clusterOwnerReference(cluster)],
+    ...(cluster.metadata.uid ? { ownerReferences: [clusterOwnerReference(cluster)] } : {}),
   };
 }
+
+/**
+ * How long a claim adopted for a Cluster's create stays its, though no Cluster of the name exists:
+ * past the API server's own limit on one request (60 s) and a client's retry of a create that another
+ * admission step refused. After it, no create that adopted the claim can still land.
+ */
+export const ADMITTED_BOUND_MS = 120_000;
+
+/** Adopted in a create (no Cluster owner yet). */
+export const isAdmitted = (claim: IPAddressClaim): boolean =>
+  isAdoptedReserve(claim) && !hasClusterOwner(claim);
+
+/** What becomes of a claim adopted in a create, given the Cluster of its name as read now. */
+export type Admitted =
+  | { readonly action: 'own' }
+  | { readonly action: 'return' }
+  | { readonly action: 'wait'; readonly ms: number };
+
+/**
+ * A claim adopted in a create: the Cluster that carries it (by the admitted-claim annotation) becomes
+ * its owner; with no such Cluster, it goes back to the reserve once ADMITTED_BOUND_MS have passed since
+ * its adoption, never before (the create may still land, or be retried and find it again).
+ */
+export function admittedFate(claim: IPAddressClaim, cluster: Cluster | undefined, now: number): Admitted {
+  if (
+    cluster &&
+    !cluster.metadata.deletionTimestamp &&
+    cluster.metadata.annotations?.[ANNOTATION_ADMITTED_CLAIM] === claim.metadata.name
+  ) {
+    return { action: 'own' };
+  }
+  const parsed = Date.parse(claim.metadata.annotations?.[ANNOTATION_ADOPTED_AT] ?? '');
+  const at = Number.isNaN(parsed) ? 0 : parsed;
+  const left = at + ADMITTED_BOUND_MS - now;
+  if (left <= 0) return { action: 'return' };
+  // Nothing tells the reserve that the Cluster now exists (it watches claims, not Clusters): it looks
+  // again soon while the create is fresh, when the Cluster is all but sure to appear, then seldom.
+  return { action: 'wait', ms: Math.min(left, now - at < ADMITTED_FRESH_MS ? 1_000 : 10_000) };
+}
+
+/** How long after its adoption a create's Cluster is looked for every second (then every 10 s). */
+const ADMITTED_FRESH_MS = 10_000;
+
+/** Back to the reserve: free again, no Cluster's name, the pool's role kept. */
+export const returnMeta = (): ClaimMeta => ({
+  labels: { [LABEL_RESERVE]: RESERVE_FREE, [LABEL_CLUSTER_NAME]: null },
+  annotations: { [ANNOTATION_ADOPTED_AT]: null },
+});
 
 /** Of the claims adopted for one Cluster and role, the one adopted first (then by name). */
 export function firstAdopted(claims: readonly IPAddressClaim[]): IPAddressClaim | undefined {

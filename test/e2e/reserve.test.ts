@@ -1,10 +1,11 @@
 /**
  * A reserve of pre-bound claims, on the real plane (its extension runs --claim-reserve): our
- * reconciler fills the pool's reserve, the real IPAM provider binds it, the real CAPI's
- * BeforeClusterCreate adopts one claim and the Cluster gets its VIP on that call; the reserve
- * refills; the deleted Cluster's adopted claim is held like any other, then released.
+ * reconciler fills the pool's reserve, the real IPAM provider binds it, the API server's call to
+ * our Cluster-endpoint webhook adopts one claim and the Cluster is created with its VIP; the reserve
+ * refills; the deleted Cluster's adopted claim is held like any other, then released. A dry run
+ * adopts nothing; a create another admission step refuses gives its claim back after the bound.
  */
-import { clusterClass, inClusterIPPool, vipLabels } from '../../hack/fixtures/fixtures.js';
+import { clusterClass, inClusterIPPool, topologyCluster, vipLabels } from '../../hack/fixtures/fixtures.js';
 import { createNamespace, deleteNamespace, eventually, kube } from '../../hack/fixtures/kube.js';
 import {
   createCluster,
@@ -19,6 +20,8 @@ import { PORTS } from '../../hack/control-plane/paths.js';
 import { sample, scrape } from '../../hack/fixtures/metrics.js';
 
 const RESERVE = 'vip.capi.gorizond.io/reserve';
+const ADMITTED_CLAIM = 'vip.capi.gorizond.io/admitted-claim';
+const CLUSTER_NAME = 'cluster.x-k8s.io/cluster-name';
 const { objects } = kube();
 let ns: string;
 
@@ -59,14 +62,28 @@ test('a Cluster adopts a bound reserve claim, the reserve refills, and the adopt
   const names = new Set(before.map((c) => c.metadata.name));
 
   await createCluster(ns, 'a', 'r');
+  // Born with it: the Cluster as first stored carries the endpoint and names the claim it adopted.
+  const born = await readCluster(ns, 'a');
+  expect(born?.spec?.controlPlaneEndpoint?.host).toMatch(/^10\.160\.0\./);
+  expect(names.has(born?.metadata.annotations?.[ADMITTED_CLAIM] ?? '')).toBe(true);
   const cluster = await waitForTopology(ns, 'a');
   const vip = cluster.metadata.annotations?.[VIP_ANNOTATION];
   const all = await claims();
-  const adopted = all.find((c) => c.metadata.labels?.['cluster.x-k8s.io/cluster-name'] === 'a');
+  const adopted = all.find((c) => c.metadata.labels?.[CLUSTER_NAME] === 'a');
   // No claim of its own name: the Cluster took one the reserve had bound.
   expect(all.map((c) => c.metadata.name)).not.toContain('vip-cp-a');
   expect(names.has(adopted?.metadata.name ?? '')).toBe(true);
-  expect(adopted?.metadata.ownerReferences?.map((o) => `${o.kind}/${o.name}`)).toEqual(['Cluster/a']);
+  expect(adopted?.metadata.name).toBe(born?.metadata.annotations?.[ADMITTED_CLAIM]);
+  // The leader makes the Cluster its owner once the Cluster exists.
+  await eventually('the Cluster to own its adopted claim', async () => {
+    const c = (await claims()).find((x) => x.metadata.name === adopted?.metadata.name);
+    return c?.metadata.ownerReferences?.length ? c : undefined;
+  });
+  expect(
+    (await claims())
+      .find((x) => x.metadata.name === adopted?.metadata.name)
+      ?.metadata.ownerReferences?.map((o) => `${o.kind}/${o.name}`),
+  ).toEqual(['Cluster/a']);
   expect(adopted?.metadata.labels?.[RESERVE]).toBe('adopted');
   expect(vip).toMatch(/^10\.160\.0\./);
   expect(cluster.spec?.controlPlaneEndpoint?.host).toBe(vip);
@@ -89,6 +106,92 @@ test('a Cluster adopts a bound reserve claim, the reserve refills, and the adopt
     90_000,
   );
 });
+
+test('a dry run adopts nothing; a create refused after us gives its claim back after the bound, a retry finds it again', async () => {
+  await readyReserve(2);
+  // Server-side dry run: the webhook is called with dryRun and leaves the create as asked.
+  const dry = (await objects.create(
+    topologyCluster(ns, 'dry', 'r'),
+    undefined,
+    'All',
+  )) as KubernetesObject & { spec?: { controlPlaneEndpoint?: { host?: string } } };
+  expect(dry.spec?.controlPlaneEndpoint?.host ?? '').toBe('');
+  expect((await claims()).filter((c) => c.metadata.labels?.[CLUSTER_NAME] === 'dry')).toEqual([]);
+
+  // Another admission step (a ValidatingAdmissionPolicy, after every mutating webhook) refuses it.
+  const policy = `refuse-${ns}`;
+  const admission = 'admissionregistration.k8s.io/v1';
+  await objects.create({
+    apiVersion: admission,
+    kind: 'ValidatingAdmissionPolicy',
+    metadata: { name: policy },
+    spec: {
+      failurePolicy: 'Fail',
+      matchConstraints: {
+        resourceRules: [
+          {
+            apiGroups: ['cluster.x-k8s.io'],
+            apiVersions: ['*'],
+            operations: ['CREATE'],
+            resources: ['clusters'],
+          },
+        ],
+      },
+      validations: [{ expression: "object.metadata.name != 'refused'", message: 'refused by the test' }],
+    },
+  } as KubernetesObject);
+  await objects.create({
+    apiVersion: admission,
+    kind: 'ValidatingAdmissionPolicyBinding',
+    metadata: { name: policy },
+    spec: {
+      policyName: policy,
+      validationActions: ['Deny'],
+      matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } },
+    },
+  } as KubernetesObject);
+  try {
+    const refusedOnce = await eventually('the policy to refuse the create', async () => {
+      // A dry run, so that a create before the policy is in force adopts nothing.
+      try {
+        await objects.create(topologyCluster(ns, 'refused', 'r'), undefined, 'All');
+        return undefined;
+      } catch (err) {
+        return String(err).includes('refused by the test') ? true : undefined;
+      }
+    });
+    expect(refusedOnce).toBe(true);
+    const refused = (): Promise<unknown> => objects.create(topologyCluster(ns, 'refused', 'r'));
+    await expect(refused()).rejects.toThrow(/refused by the test/);
+    const adopted = await eventually('the claim adopted for the refused create', async () =>
+      (await claims()).find((c) => c.metadata.labels?.[CLUSTER_NAME] === 'refused'),
+    );
+    expect(adopted.metadata.ownerReferences ?? []).toEqual([]);
+    // A retried create of the name adopts the same claim, not a second one.
+    await expect(refused()).rejects.toThrow(/refused by the test/);
+    expect((await claims()).filter((c) => c.metadata.labels?.[CLUSTER_NAME] === 'refused')).toHaveLength(1);
+    // No Cluster will carry it: back in the reserve once no create that adopted it can still land.
+    await eventually(
+      "the refused create's claim back in the reserve",
+      async () => {
+        const c = (await claims()).find((x) => x.metadata.name === adopted.metadata.name);
+        return c?.metadata.labels?.[RESERVE] === 'free' && !c.metadata.labels[CLUSTER_NAME] ? c : undefined;
+      },
+      180_000,
+    );
+  } finally {
+    await objects.delete({
+      apiVersion: admission,
+      kind: 'ValidatingAdmissionPolicyBinding',
+      metadata: { name: policy },
+    });
+    await objects.delete({
+      apiVersion: admission,
+      kind: 'ValidatingAdmissionPolicy',
+      metadata: { name: policy },
+    });
+  }
+}, 300_000);
 
 test('a pool that stops asking for a reserve has it taken away', async () => {
   await readyReserve(2);

@@ -57,10 +57,10 @@ async function dryRun(rendered: Rendered[]): Promise<string[]> {
   for (const ns of namespaces) await ensureNamespace(ns);
   const refused: string[] = [];
   for (const item of rendered) {
-    // The plane's own ExtensionConfig (npm run control-plane -- up --extension) holds this name;
-    // a fresh install would not meet it, so the dry-run uses another name.
+    // The plane's own ExtensionConfig and Cluster-endpoint webhook (npm run control-plane -- up
+    // --extension) hold these names; a fresh install would not meet them, so the dry-run uses others.
     const obj =
-      item.kind === 'ExtensionConfig'
+      item.kind === 'ExtensionConfig' || item.kind === 'MutatingWebhookConfiguration'
         ? { ...item, metadata: { ...item.metadata, name: `${item.metadata?.name}-install-test` } }
         : item;
     try {
@@ -113,6 +113,7 @@ test('the kustomize base has every object and the API server accepts them', asyn
       'Deployment',
       'ExtensionConfig',
       'Issuer',
+      'MutatingWebhookConfiguration',
       'Namespace',
       'NetworkPolicy',
       'PodDisruptionBudget',
@@ -146,6 +147,14 @@ test('the Helm chart with default values', async () => {
   await argsParse(rendered);
 });
 
+test('the Helm chart without the Cluster-endpoint webhook', async () => {
+  const rendered = await helm('vip-helm-no-webhook', 'endpointAtCreate=false');
+  expect(kinds(rendered)).not.toContain('MutatingWebhookConfiguration');
+  const args = rendered.find((o) => o.kind === 'Deployment')?.spec?.template?.spec?.containers?.[0]?.args;
+  expect(args).toContain('--endpoint-at-create=false');
+  await argsParse(rendered);
+});
+
 test('the Helm chart with every option turned', async () => {
   const rendered = await helm(
     'vip-helm-custom',
@@ -167,6 +176,7 @@ test('the Helm chart with every option turned', async () => {
     'runtimeExtension.namespaceSelector.matchLabels.vip=enabled',
   );
   expect(kinds(rendered)).toContain('ServiceMonitor');
+  expect(kinds(rendered)).toContain('MutatingWebhookConfiguration');
   expect(kinds(rendered)).not.toContain('Certificate');
   expect(kinds(rendered)).not.toContain('NetworkPolicy');
   expect(await dryRun(rendered)).toEqual([]);

@@ -10,6 +10,7 @@ import { isPaused, ref, topologyClass } from '../../../shared/cluster.js';
 import type { Cluster, ClusterClass, IPAddressClaim } from '../../../shared/kube/types.js';
 import { wantsIngress, type Publication } from '../../../shared/publish.js';
 import {
+  ANNOTATION_ADMITTED_CLAIM,
   ANNOTATION_CONTROL_PLANE_VIP,
   ANNOTATION_ENABLED,
   ANNOTATION_INGRESS_VIP,
@@ -321,13 +322,17 @@ function route(facts: Facts, settings: Settings): Route {
   }
 }
 
-/** Whether the class lists our GeneratePatches (`undefined`: not read yet). Without it the Cluster is not ours. */
+/** Whether the class lists our GeneratePatches handler (`<handler>.<extension>`). Without it the Cluster is not ours. */
+export const classListsOurPatch = (cc: ClusterClass | null, handler: string): boolean =>
+  (cc?.spec?.patches ?? []).some((patch) =>
+    patch.external?.generatePatchesExtension?.startsWith(`${handler}.`),
+  );
+
+/** Whether the class lists our GeneratePatches (`undefined`: not read yet). */
 const listsOurPatch = (facts: Facts, settings: Settings): boolean | undefined =>
   facts.clusterClass === undefined
     ? undefined
-    : (facts.clusterClass?.spec?.patches ?? []).some((patch) =>
-        patch.external?.generatePatchesExtension?.startsWith(`${settings.generatePatchesHandler}.`),
-      );
+    : classListsOurPatch(facts.clusterClass, settings.generatePatchesHandler);
 
 /** No pool (for the Cluster, or for a family of its pair): blocked if the class lists our patch. */
 function blocked(facts: Facts, settings: Settings, message: string): Route {
@@ -412,9 +417,12 @@ function ingressAfter(facts: Facts): Route {
     return { response: success() };
   }
   if (facts.ingressClaim === undefined) return need('ingressClaim');
-  // No claim: no ingress pool served the class when the VIP was claimed.
-  if (!facts.ingressClaim && !facts.ingressNext) return { response: success(), noIngress: true };
+  // No claim: no ingress pool served the class when the VIP was claimed. A Cluster given its VIP in
+  // its create (the admission webhook adopts the control-plane claim only) claims its ingress VIP here.
+  const admitted = cluster.metadata.annotations?.[ANNOTATION_ADMITTED_CLAIM] !== undefined;
+  if (!facts.ingressClaim && !facts.ingressNext && !admitted) return { response: success(), noIngress: true };
   if (ingress === undefined) return need('ingress');
+  if (noIngressVip(ingress)) return { response: success(), noIngress: true };
   const address = ingressAddress(ingress);
   if (address) {
     if (facts.clusterClass === undefined) return need('clusterClass');
