@@ -11,6 +11,7 @@ import { Allocator } from '../../shared/allocator/allocator.js';
 import { clusterNameOf, hasClusterOwner, isInUse, isOurs } from '../../shared/allocator/claims.js';
 import {
   freeAddresses,
+  saysFull,
   poolFamily,
   poolRanges,
   rangesOverlap,
@@ -476,7 +477,7 @@ function claimsOnGonePools({ claims, pools }: Seen): Finding[] {
 function reservesGivingWay({ claims, pools }: Seen): Finding[] {
   return waiting(claims).flatMap((claim) => {
     const at = poolOf(pools, claim);
-    if (!at || freeAddresses(at.pool) !== 0) return [];
+    if (!at || !saysFull(at.pool)) return [];
     // A namespaced pool's reserve is in its own namespace; a global pool's in any.
     const held = claims.filter(
       (c) =>

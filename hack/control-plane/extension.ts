@@ -7,6 +7,7 @@ import {
 import { execa } from 'execa';
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
+import { CLUSTER_ENDPOINT_PATH } from '../../extension/admission/cluster-endpoint/shell.js';
 import { HOOKS_API_VERSION } from '../../shared/kube/types.js';
 import { EXTENSION_NAME, extension } from './components.js';
 import { HOST, PORTS, ROOT, type Log } from './paths.js';
@@ -19,8 +20,6 @@ export const EXTENSION_CONFIG = 'vip-allocator';
 
 /** The MutatingWebhookConfiguration that sets a new Cluster's endpoint in its create (as installed). */
 export const CLUSTER_ENDPOINT_WEBHOOK = 'capi-vip-allocator-cluster-endpoint';
-/** Where the hook server answers that webhook's AdmissionReviews. */
-export const CLUSTER_ENDPOINT_PATH = '/mutate-cluster-endpoint';
 
 /** The installed webhook's settings, with our host process as its URL. */
 function clusterEndpointWebhook(caBundle: string): V1MutatingWebhookConfiguration {

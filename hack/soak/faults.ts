@@ -32,6 +32,7 @@ const replicaFlags = (grace: Grace): string[] => [
   // Pools hold 198.18.0.0/24, and this machine's default route accepts any TCP connection: a probe
   // would find every address in use.
   '--probe-addresses=none',
+  ...(process.env.SOAK_NO_WEBHOOK ? ['--endpoint-at-create=false'] : []),
 ];
 
 interface Replica {

@@ -262,7 +262,7 @@ export class Fleet {
    * Clusters. A free reserve claim's address and one held in quarantine count as free: the
    * reserve gives way to a waiting Cluster and the quarantine ends, by the product's promise.
    */
-  async room(): Promise<{ waiting: Map<string, number>; free: Map<string, Set<string>> }> {
+  async room(): Promise<{ waiting: Map<string, string[]>; free: Map<string, Set<string>> }> {
     const { clusters, claims, addresses } = await this.look();
     const claimOf = new Map(claims.map((c) => [`${c.metadata.namespace}/${c.metadata.name}`, c]));
     const held = new Set(
@@ -274,12 +274,15 @@ export class Fleet {
     );
     const present: PoolPlan[] = [];
     for (const plan of this.pools) if (await this.readPool(plan)) present.push(plan);
-    const waiting = new Map<string, number>();
+    const waiting = new Map<string, string[]>();
     const free = new Map<string, Set<string>>();
     for (const ns of this.namespaces) {
       const mine = clusters.filter((c) => c.metadata.namespace === ns && !c.metadata.deletionTimestamp);
       // A Cluster given a host by hand needs no address of ours.
-      waiting.set(ns, mine.filter((c) => !c.spec?.controlPlaneEndpoint?.host).length);
+      waiting.set(
+        ns,
+        mine.filter((c) => !c.spec?.controlPlaneEndpoint?.host).map((c) => c.metadata.name),
+      );
       const serving = present.filter((p) => !p.namespace || p.namespace === ns);
       free.set(ns, new Set(serving.flatMap(addressesOf).filter((a) => !held.has(a))));
     }

@@ -355,13 +355,16 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     for (;;) {
       const { waiting, free } = await fleet.room();
       const [a = '', b = ''] = fleet.namespaces;
-      const need = (ns: string): number => waiting.get(ns) ?? 0;
+      const need = (ns: string): number => waiting.get(ns)?.length ?? 0;
       const has = (ns: string): number => free.get(ns)?.size ?? 0;
       const both = new Set([...(free.get(a) ?? []), ...(free.get(b) ?? [])]).size;
       // Hall's condition for two namespaces: each fits, and both fit together.
       const short = fleet.namespaces.find((ns) => need(ns) > has(ns));
       const missing = short ? need(short) - has(short) : need(a) + need(b) - both;
-      const fit = `${need(a) + need(b)} Clusters without a VIP, ${both} addresses free to them`;
+      // Named, so that a Cluster left waiting can be told from the arithmetic that let it in.
+      const who = [...waiting].flatMap(([ns, names]) => names.map((n) => `${ns}/${n}`)).join(', ');
+      const which = [...new Set([...(free.get(a) ?? []), ...(free.get(b) ?? [])])].join(', ');
+      const fit = `${need(a) + need(b)} Clusters without a VIP (${who}), ${both} addresses free to them (${which})`;
       if (missing <= 0) return grown.length ? `${fit} once ${grown.join(', ')}` : fit;
       const own = short === a ? fleet.pool('a') : short === b ? fleet.pool('b') : undefined;
       let grew = false;

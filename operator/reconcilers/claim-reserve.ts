@@ -5,7 +5,7 @@
  * annotation or free count changed, reconciles its key. Only the leader writes; every replica's cache serves its own adopters.
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { freeAddresses, poolRefOf } from '../../shared/allocator/pools.js';
+import { freeAddresses, poolRefOf, saysFull } from '../../shared/allocator/pools.js';
 import type { PoolKind } from '../../shared/kube/gvk.js';
 import type { Store } from '../../shared/kube/store.js';
 import type { Recorder } from '../../shared/events.js';
@@ -147,7 +147,7 @@ export function registerClaimReserve(op: Operator, options: ClaimReserveOptions)
     // A Cluster's own claim waits on the pool (in any namespace it serves) while the reserve holds
     // its addresses: the reserve gives way, and the provider binds the waiting claim with what it frees.
     const waiting = waitingOn(ref, scope);
-    if (pool && waiting.length > 0 && freeAddresses(pool) === 0) {
+    if (pool && waiting.length > 0 && saysFull(pool)) {
       const giving = free
         .filter((c) => c.status?.addressRef?.name && !c.metadata.deletionTimestamp)
         .slice(0, waiting.length);

@@ -22,7 +22,7 @@ import {
 } from './claims.js';
 import { heldFor, isQuarantined } from '../quarantine.js';
 import { addressKey, carries, carriesLabel, twinOf } from './duplicates.js';
-import { freeAddresses, poolRef, rankPools, type Candidate } from './pools.js';
+import { freeAddresses, maybeRoom, poolRef, rankPools, saysFull, type Candidate } from './pools.js';
 import { ClaimQuarantine, type Held } from './claim-quarantine.js';
 import { PoolKinds } from './pool-kinds.js';
 import { ReserveAdoption } from './reserve-adoption.js';
@@ -273,10 +273,12 @@ export class Allocator {
     const { ranked } = await this.search(cluster.metadata.namespace, className, slot.role, slot.family);
     const reservePool = ranked.find((c) => keepsReserve(c.pool));
     if (!reservePool) return undefined;
-    // Nothing free, and nothing adopted by an earlier create of the name: no read is worth making.
+    // Nothing free and nothing adopted by an earlier create of the name, or a live Cluster of the
+    // name (the create will be refused): no read is worth making.
     const pool = poolRef(reservePool);
     if (!reserve.hasFree(cluster.metadata.namespace, pool) && !reserve.adoptedAny(cluster, slot))
       return undefined;
+    if (reserve.ownedByName(cluster, slot)) return undefined;
     const current = await this.claimOf(cluster, slot);
     if (current.claim) return undefined;
     const claim = await reserve.adopt(cluster, slot, pool);
@@ -511,7 +513,7 @@ export class Allocator {
           `from a pool that serves the Cluster now`,
       };
     }
-    if (found && freeAddresses(found) === 0) {
+    if (found && saysFull(found)) {
       const total = found.status?.ipAddresses?.total ?? 0;
       const held = await this.#quarantine.heldOn(pool, cluster.metadata.namespace);
       // Waiting on a full pool while another matching one has room: give the unbound claim back, and
@@ -534,8 +536,13 @@ export class Allocator {
         };
       }
       const { ranked } = await this.search(cluster.metadata.namespace, className, slot.role, slot.family);
+      // From a pool that says 0 free, a shrunk one (that may have room in its range) is worth a try;
+      // from a shrunk one, only a pool that says it has room (no claim goes back and forth).
+      const fromShrunk = maybeRoom(found);
       const roomy = ranked.find(
-        (c) => c.pool.metadata.name !== pool.name && (freeAddresses(c.pool) ?? 0) > 0,
+        (c) =>
+          c.pool.metadata.name !== pool.name &&
+          ((freeAddresses(c.pool) ?? 0) > 0 || (!fromShrunk && maybeRoom(c.pool))),
       );
       if (roomy && !claim.status?.addressRef?.name) {
         if (!(await this.#store.deleteClaim(claim, { unchanged: true }))) return this.#changed(claim);
@@ -544,7 +551,10 @@ export class Allocator {
           reason: 'releasing',
           message:
             `IPAddressClaim ${ref(claim)} was waiting on full pool ${pool.name}: given back to claim again ` +
-            `from ${roomy.kind.kind} ${roomy.pool.metadata.name} (${freeAddresses(roomy.pool) ?? 'some'} free)`,
+            `from ${roomy.kind.kind} ${roomy.pool.metadata.name} (` +
+            (maybeRoom(roomy.pool)
+              ? 'shrunk, it may have room in its range)'
+              : `${freeAddresses(roomy.pool) ?? 'some'} free)`),
         };
       }
       return {

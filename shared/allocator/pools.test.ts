@@ -77,6 +77,20 @@ describe('rankPools', () => {
     );
     expect(ranked.map((r) => r.pool.metadata.name)).toEqual(['b-global', 'a-full']);
   });
+  test('a shrunk pool (less than 0 free by its status) comes after those with room, before a full one', () => {
+    const status = (free: number) => ({ status: { ipAddresses: { free, total: 2 } } });
+    const ranked = rankPools(
+      [
+        c(pool('a-full', cp('a'), status(0))),
+        c(pool('b-shrunk', cp('a'), status(-5))),
+        c(pool('z-room', cp('a'), status(1)), global),
+      ],
+      'a',
+      'control-plane',
+      DEFAULT_POOL_KINDS,
+    );
+    expect(ranked.map((r) => r.pool.metadata.name)).toEqual(['z-room', 'b-shrunk', 'a-full']);
+  });
   test('poolRef takes the group from the kind', () => {
     expect(poolRef(c(pool('p', cp('a')), global))).toEqual({
       apiGroup: 'ipam.cluster.x-k8s.io',

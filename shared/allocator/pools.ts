@@ -31,6 +31,19 @@ export function freeAddresses(pool: IPPool): number | undefined {
   return pool.status?.ipAddresses?.free;
 }
 
+/**
+ * Whether the pool's status says it has nothing to give: 0 free, or less. A pool shrunk below what
+ * it handed out reports less than 0 (the in-cluster provider counts the addresses left outside its
+ * new range as used), though its range may still hold a free address: `maybeRoom`.
+ */
+export function saysFull(pool: IPPool): boolean {
+  const free = freeAddresses(pool);
+  return free !== undefined && free <= 0;
+}
+
+/** A shrunk pool (less than 0 free by its status): its range may hold a free address, or none. */
+export const maybeRoom = (pool: IPPool): boolean => (freeAddresses(pool) ?? 0) < 0;
+
 /** The family of a pool's addresses (its first entry's): pools of one class and role are told apart by it. */
 export function poolFamily(pool: IPPool): Family | undefined {
   const first = pool.spec?.addresses?.[0];
@@ -50,7 +63,8 @@ export function rankPools(
   family?: Family,
 ): Candidate[] {
   const rank = (c: Candidate): [number, number, number] => [
-    freeAddresses(c.pool) === 0 ? 1 : 0,
+    // Room (or no status yet) first, then a shrunk pool that may have some, then a full one.
+    maybeRoom(c.pool) ? 1 : saysFull(c.pool) ? 2 : 0,
     c.namespaced ? 0 : 1,
     kinds.indexOf(c.kind),
   ];

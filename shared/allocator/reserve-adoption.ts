@@ -10,7 +10,7 @@ import type { Store } from '../kube/store.js';
 import type { Cluster, IPAddressClaim, PoolRef } from '../kube/types.js';
 import { isQuarantined } from '../quarantine.js';
 import { ANNOTATION_QUARANTINE_CLUSTER_UID, LABEL_CLUSTER_NAME, LABEL_RESERVE, LABEL_ROLE } from '../vip.js';
-import { isInUse, type Slot } from './claims.js';
+import { hasClusterOwner, isInUse, type Slot } from './claims.js';
 import {
   adoptionMeta,
   ANNOTATION_ADOPTED_AT,
@@ -66,6 +66,17 @@ export class ReserveAdoption {
     return this.#view.adopted(namespace, name, slot.role).length > 0;
   }
 
+  /**
+   * Whether a Cluster of this name owns a claim it adopted (and holds it outside quarantine): it
+   * lives, so a create of the name will be refused, and adopts nothing.
+   */
+  ownedByName(cluster: Cluster, slot: Slot): boolean {
+    const { namespace, name } = cluster.metadata;
+    return this.#view
+      .adopted(namespace, name, slot.role)
+      .some((c) => hasClusterOwner(c) && !isQuarantined(c));
+  }
+
   /** Whether the pool's reserve holds a bound claim this process may adopt now. */
   hasFree(namespace: string, pool: PoolRef): boolean {
     return this.#free(namespace, pool).length > 0;
@@ -77,12 +88,16 @@ export class ReserveAdoption {
    */
   #own(cluster: Cluster, adopted: readonly IPAddressClaim[]): IPAddressClaim | undefined {
     const { uid } = cluster.metadata;
-    // One found in use keeps its address out of circulation; the Cluster adopts another.
+    // One found in use keeps its address out of circulation; the Cluster adopts another. A Cluster
+    // being created (no uid yet) has only what an earlier create of its name adopted: never a
+    // claim an earlier Cluster of the name owned, held or not.
     return firstAdopted(
       adopted.filter(
         (c) =>
           !isInUse(c) &&
-          (!isQuarantined(c) || c.metadata.annotations?.[ANNOTATION_QUARANTINE_CLUSTER_UID] === uid),
+          (uid
+            ? !isQuarantined(c) || c.metadata.annotations?.[ANNOTATION_QUARANTINE_CLUSTER_UID] === uid
+            : isAdmitted(c) && !isQuarantined(c)),
       ),
     );
   }

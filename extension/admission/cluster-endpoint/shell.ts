@@ -12,6 +12,7 @@ import { topologyClass } from '../../../shared/cluster.js';
 import { reason } from '../../../shared/kube/errors.js';
 import type { Cluster, ClusterClass } from '../../../shared/kube/types.js';
 import { clusterPatch } from '../../../shared/publish.js';
+import { clusterKeys } from '../../../shared/log.js';
 import { ANNOTATION_ADMITTED_CLAIM } from '../../../shared/vip.js';
 import { cluster as validCluster, RequestError } from '../../validate.js';
 import { jsonPatchOf, type AdmissionRequest, type Review } from '../review.js';
@@ -78,7 +79,8 @@ export function clusterEndpointWebhook(
       if (!(err instanceof RequestError)) throw err;
       return { outcome: 'unchanged', why: `not read: ${err.message}`, keys: {} };
     }
-    const keys = cluster ? { Cluster: describe(cluster).replace(/^Cluster /, '') } : {};
+    // CAPI's log keys; a Cluster with no name yet (generateName) is named by its namespace alone.
+    const keys = cluster ? clusterKeys(cluster) : {};
     let facts: AdmissionFacts = {
       operation: request.operation,
       dryRun: request.dryRun === true,

@@ -142,18 +142,39 @@ describe("the hook's I/O paths: answers, writes, Events and store calls against 
     expect(recorder.reasons()).toEqual(['VIPPoolExhausted']);
   });
 
-  test('a claim waiting on a full pool is given back when another matching pool has room', async () => {
+  test.each([
+    ['0 free', 0],
+    // Shrunk below what it handed out: the in-cluster provider reports total - used, less than 0.
+    ['less than 0 free (shrunk)', -5],
+  ])(
+    'a claim waiting on a full pool (%s) is given back when another matching pool has room',
+    async (_, free) => {
+      store.addPool(POOL_KIND, pool('a-full', ['10.0.0.10'], { free, total: 1 }));
+      const cluster = topologyCluster('c1');
+      await call(cluster);
+      expect(store.claims.get(`${NS}/vip-cp-c1`)?.spec.poolRef.name).toBe('a-full');
+      store.addPool(POOL_KIND, pool('b-roomy', ['10.0.1.10-10.0.1.20']));
+      const response = await call(cluster);
+      expect(response).toMatchObject({ retryAfterSeconds: RETRY.releasing });
+      expect(store.claims.size).toBe(0);
+      store.bindOnCreate = () => '10.0.1.10';
+      await call(cluster);
+      expect(store.claims.get(`${NS}/vip-cp-c1`)?.spec.poolRef.name).toBe('b-roomy');
+    },
+  );
+
+  test('a claim waiting on a pool with 0 free tries a shrunk one, which may have room in its range', async () => {
     store.addPool(POOL_KIND, pool('a-full', ['10.0.0.10'], { free: 0, total: 1 }));
     const cluster = topologyCluster('c1');
     await call(cluster);
-    expect(store.claims.get(`${NS}/vip-cp-c1`)?.spec.poolRef.name).toBe('a-full');
-    store.addPool(POOL_KIND, pool('b-roomy', ['10.0.1.10-10.0.1.20']));
-    const response = await call(cluster);
-    expect(response).toMatchObject({ retryAfterSeconds: RETRY.releasing });
-    expect(store.claims.size).toBe(0);
+    store.addPool(POOL_KIND, pool('b-shrunk', ['10.0.1.10-10.0.1.11'], { free: -3, total: 2 }));
+    expect(await call(cluster)).toMatchObject({
+      retryAfterSeconds: RETRY.releasing,
+      message: expect.stringContaining('b-shrunk (shrunk, it may have room in its range)'),
+    });
     store.bindOnCreate = () => '10.0.1.10';
     await call(cluster);
-    expect(store.claims.get(`${NS}/vip-cp-c1`)?.spec.poolRef.name).toBe('b-roomy');
+    expect(store.claims.get(`${NS}/vip-cp-c1`)?.spec.poolRef.name).toBe('b-shrunk');
   });
 
   test('a dual-stack pair with a family without a pool: retry naming it, nothing claimed', async () => {
