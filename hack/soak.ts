@@ -6,6 +6,7 @@
  *   SOAK_STEPS=<n>       operations (default 200)
  *   SOAK_SKIP=<a,b>      operation types to leave out (hack/soak/schedule.ts), to look past a known bug
  *   SOAK_BOUND_SECONDS   how long each Cluster has to carry its VIP once faults stop (default 180)
+ *   SOAK_NO_WEBHOOK=1    replicas with --endpoint-at-create=false, to tell the webhook's part in a failure
  *
  * Exits 0 when the promise held, 1 with the failure (step, seed) when it did not. Ctrl-C (or
  * SIGTERM) stops after the operation under way and cleans up; a second one exits at once.
