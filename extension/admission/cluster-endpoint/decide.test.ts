@@ -1,21 +1,12 @@
-import { readFileSync } from 'node:fs';
+import { caseTableSituations } from '../../../shared/testing/case-table.js';
 import type { Allocation } from '../../../shared/allocator/allocator.js';
-import { testCluster } from '../../../shared/testing/cluster.js';
-import type { Cluster, ClusterClass, IPAddressClaim } from '../../../shared/kube/types.js';
+import { testCluster, testClusterClass } from '../../../shared/testing/cluster.js';
+import type { Cluster, IPAddressClaim } from '../../../shared/kube/types.js';
 import { ANNOTATION_ENABLED, ANNOTATION_IP_FAMILIES, ANNOTATION_PAUSED } from '../../../shared/vip.js';
 import { decide, type AdmissionFacts, type AdmissionNeed } from './decide.js';
 
 const SETTINGS = { generatePatchesHandler: 'vip-allocator-generate-patches', defaultPort: 6443 };
-const cc = (ourPatch: boolean): ClusterClass => ({
-  apiVersion: 'cluster.x-k8s.io/v1beta2',
-  kind: 'ClusterClass',
-  metadata: { name: 'cc', namespace: 'ns' },
-  spec: {
-    patches: ourPatch
-      ? [{ name: 'vip', external: { generatePatchesExtension: 'vip-allocator-generate-patches.x' } }]
-      : [],
-  },
-});
+const cc = testClusterClass;
 const claim: IPAddressClaim = {
   apiVersion: 'ipam.cluster.x-k8s.io/v1beta2',
   kind: 'IPAddressClaim',
@@ -102,11 +93,7 @@ const ROWS: Row[] = [
 ];
 
 test('the rows are the table of docs/reference/admission-cases.md, in its order', () => {
-  const table = readFileSync('docs/reference/admission-cases.md', 'utf8');
-  const situations = [...table.matchAll(/^\| (.+?) +\| .* \|$/gm)]
-    .map((m) => m[1] ?? '')
-    .filter((cell) => cell !== 'situation' && !cell.startsWith('---'));
-  expect(situations).toEqual(ROWS.map((r) => r.situation));
+  expect(caseTableSituations('docs/reference/admission-cases.md')).toEqual(ROWS.map((r) => r.situation));
 });
 
 test.each(ROWS)('$situation', (row) => {

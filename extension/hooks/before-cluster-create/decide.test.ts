@@ -1,12 +1,12 @@
+import { caseTableSituations } from '../../../shared/testing/case-table.js';
 import type { Allocation } from '../../../shared/allocator/allocator.js';
-import type { Cluster, ClusterClass, IPAddressClaim } from '../../../shared/kube/types.js';
+import type { Cluster, IPAddressClaim } from '../../../shared/kube/types.js';
 import {
   ANNOTATION_CONTROL_PLANE_VIP,
   ANNOTATION_ENABLED,
   ANNOTATION_INGRESS_ENABLED,
 } from '../../../shared/vip.js';
-import { readFileSync } from 'node:fs';
-import { testCluster } from '../../../shared/testing/cluster.js';
+import { testCluster, testClusterClass } from '../../../shared/testing/cluster.js';
 import {
   decide,
   memoRetrySeconds,
@@ -71,16 +71,7 @@ describe('requestedFamilies', () => {
  */
 describe('decide: the hook case table (docs/reference/hook-cases.md)', () => {
   const SETTINGS = { generatePatchesHandler: 'vip-allocator-generate-patches', defaultPort: 6443 };
-  const cc = (ourPatch: boolean): ClusterClass => ({
-    apiVersion: 'cluster.x-k8s.io/v1beta2',
-    kind: 'ClusterClass',
-    metadata: { name: 'cc', namespace: 'ns' },
-    spec: {
-      patches: ourPatch
-        ? [{ name: 'vip', external: { generatePatchesExtension: 'vip-allocator-generate-patches.x' } }]
-        : [],
-    },
-  });
+  const cc = testClusterClass;
   const claim = (name: string): IPAddressClaim => ({
     apiVersion: 'ipam.cluster.x-k8s.io/v1beta2',
     kind: 'IPAddressClaim',
@@ -284,11 +275,7 @@ describe('decide: the hook case table (docs/reference/hook-cases.md)', () => {
   ];
 
   test('the rows are the table of docs/reference/hook-cases.md, in its order', () => {
-    const table = readFileSync('docs/reference/hook-cases.md', 'utf8');
-    const situations = [...table.matchAll(/^\| (.+?) +\| .* \|$/gm)]
-      .map((m) => m[1] ?? '')
-      .filter((cell) => cell !== 'situation' && !cell.startsWith('---'));
-    expect(situations).toEqual(ROWS.map((r) => r.situation));
+    expect(caseTableSituations('docs/reference/hook-cases.md')).toEqual(ROWS.map((r) => r.situation));
   });
 
   test.each(ROWS)('$situation', (row) => {
