@@ -15,7 +15,7 @@ import type { Regarding } from './events.js';
 import { CLUSTER, IP_ADDRESS_CLAIM, typeMeta, type Gvk } from './kube/gvk.js';
 import type { Cluster, IPAddress, IPAddressClaim, IPPool } from './kube/types.js';
 import { isQuarantined } from './quarantine.js';
-import { admittedFate, isAdmitted, isFreeReserve } from './allocator/reserve.js';
+import { admittedLeftMs, isAdmitted, isFreeReserve } from './allocator/reserve.js';
 import { ANNOTATION_QUARANTINE_CLUSTER_UID, VIP_ANNOTATIONS } from './vip.js';
 
 export const VIOLATION_KINDS = ['duplicate', 'unbacked', 'leaked'] as const;
@@ -149,7 +149,7 @@ function leaked(input: AuditInput): Violation[] {
     const name = clusterNameOf(claim);
     if (name === undefined || isQuarantined(claim) || isFreeReserve(claim)) return [];
     // Adopted in a create not landed (yet): the reserve holds it until its bound (admittedFate).
-    if (isAdmitted(claim) && admittedFate(claim, undefined, input.now.getTime()).action === 'wait') return [];
+    if (isAdmitted(claim) && admittedLeftMs(claim, input.now.getTime()) > 0) return [];
     // Being deleted, or too young to tell from a claim whose Cluster's deletion is on its way.
     if (claim.metadata.deletionTimestamp) return [];
     const created = new Date(claim.metadata.creationTimestamp ?? input.now).getTime();

@@ -1,11 +1,14 @@
 import {
   KubernetesObjectApi,
+  loadAllYaml,
   PatchStrategy,
   type KubernetesObject,
   type V1MutatingWebhookConfiguration,
 } from '@kubernetes/client-node';
 import { execa } from 'execa';
 import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import https from 'node:https';
 import { CLUSTER_ENDPOINT_PATH } from '../../extension/admission/cluster-endpoint/shell.js';
 import { HOOKS_API_VERSION } from '../../shared/kube/types.js';
@@ -21,35 +24,23 @@ export const EXTENSION_CONFIG = 'vip-allocator';
 /** The MutatingWebhookConfiguration that sets a new Cluster's endpoint in its create (as installed). */
 export const CLUSTER_ENDPOINT_WEBHOOK = 'capi-vip-allocator-cluster-endpoint';
 
-/** The installed webhook's settings, with our host process as its URL. */
-function clusterEndpointWebhook(caBundle: string): V1MutatingWebhookConfiguration {
+/**
+ * The installed webhook (manifests/base, so its rules and policies are written once), called at our
+ * host process's URL with the plane's CA instead of through the Service with cert-manager's.
+ */
+async function clusterEndpointWebhook(caBundle: string): Promise<V1MutatingWebhookConfiguration> {
+  const [installed] = loadAllYaml(
+    await readFile(path.join(ROOT, 'manifests/base/mutatingwebhookconfiguration.yaml'), 'utf8'),
+  ) as V1MutatingWebhookConfiguration[];
+  if (!installed?.webhooks?.length)
+    throw new Error('manifests/base/mutatingwebhookconfiguration.yaml: no webhook');
   return {
-    apiVersion: 'admissionregistration.k8s.io/v1',
-    kind: 'MutatingWebhookConfiguration',
+    ...installed,
     metadata: { name: CLUSTER_ENDPOINT_WEBHOOK },
-    webhooks: [
-      {
-        name: 'cluster-endpoint.vip.capi.gorizond.io',
-        admissionReviewVersions: ['v1'],
-        clientConfig: { url: `https://${HOST}:${PORTS.extension}${CLUSTER_ENDPOINT_PATH}`, caBundle },
-        rules: [
-          {
-            apiGroups: ['cluster.x-k8s.io'],
-            apiVersions: ['v1beta2'],
-            operations: ['CREATE'],
-            resources: ['clusters'],
-            scope: 'Namespaced',
-          },
-        ],
-        matchPolicy: 'Equivalent',
-        // A webhook that is down never blocks a Cluster's creation; BeforeClusterCreate does the work then.
-        failurePolicy: 'Ignore',
-        // A dry-run create adopts no reserve claim.
-        sideEffects: 'NoneOnDryRun',
-        timeoutSeconds: 5,
-        reinvocationPolicy: 'Never',
-      },
-    ],
+    webhooks: installed.webhooks.map((w) => ({
+      ...w,
+      clientConfig: { url: `https://${HOST}:${PORTS.extension}${CLUSTER_ENDPOINT_PATH}`, caBundle },
+    })),
   };
 }
 
@@ -138,7 +129,7 @@ export async function upExtension(log: Log): Promise<void> {
     PatchStrategy.ServerSideApply,
   );
   await client.patch(
-    clusterEndpointWebhook(caBundle),
+    await clusterEndpointWebhook(caBundle),
     undefined,
     undefined,
     'capi-vip-allocator-control-plane',

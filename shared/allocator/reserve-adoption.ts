@@ -142,7 +142,6 @@ export class ReserveAdoption {
    * against the version read, so that the reserve cannot take it back meanwhile (admittedFate).
    */
   async #renew(claim: IPAddressClaim): Promise<IPAddressClaim | undefined> {
-    if (!isAdmitted(claim)) return undefined;
     try {
       return await this.#store.patchClaim(claim, {
         annotations: { [ANNOTATION_ADOPTED_AT]: new Date().toISOString() },

@@ -161,7 +161,7 @@ export function refill(size: number, free: readonly IPAddressClaim[], expected: 
 
 /**
  * Adoption: out of the reserve, the Cluster's name and role on the claim, the Cluster its owner.
- * A Cluster being admitted has no uid yet: the owner is set once it exists (see returnsToReserve).
+ * A Cluster being admitted has no uid yet: the owner is set once it exists (see admittedFate).
  */
 export function adoptionMeta(cluster: Cluster, role: Role, at: Date): ClaimMeta {
   return {
@@ -192,6 +192,15 @@ export type Admitted =
   | { readonly action: 'return' }
   | { readonly action: 'wait'; readonly ms: number };
 
+/** How long after its adoption a create's Cluster is looked for every second (then every 10 s). */
+const ADMITTED_FRESH_MS = 10_000;
+
+/** How long a claim adopted in a create has left of ADMITTED_BOUND_MS (0 or less: past it). */
+export function admittedLeftMs(claim: IPAddressClaim, now: number): number {
+  const parsed = Date.parse(claim.metadata.annotations?.[ANNOTATION_ADOPTED_AT] ?? '');
+  return (Number.isNaN(parsed) ? 0 : parsed) + ADMITTED_BOUND_MS - now;
+}
+
 /**
  * A claim adopted in a create: the Cluster that carries it (by the admitted-claim annotation) becomes
  * its owner; with no such Cluster, it goes back to the reserve once ADMITTED_BOUND_MS have passed since
@@ -205,17 +214,13 @@ export function admittedFate(claim: IPAddressClaim, cluster: Cluster | undefined
   ) {
     return { action: 'own' };
   }
-  const parsed = Date.parse(claim.metadata.annotations?.[ANNOTATION_ADOPTED_AT] ?? '');
-  const at = Number.isNaN(parsed) ? 0 : parsed;
-  const left = at + ADMITTED_BOUND_MS - now;
+  const left = admittedLeftMs(claim, now);
   if (left <= 0) return { action: 'return' };
   // Nothing tells the reserve that the Cluster now exists (it watches claims, not Clusters): it looks
   // again soon while the create is fresh, when the Cluster is all but sure to appear, then seldom.
-  return { action: 'wait', ms: Math.min(left, now - at < ADMITTED_FRESH_MS ? 1_000 : 10_000) };
+  const fresh = ADMITTED_BOUND_MS - left < ADMITTED_FRESH_MS;
+  return { action: 'wait', ms: Math.min(left, fresh ? 1_000 : 10_000) };
 }
-
-/** How long after its adoption a create's Cluster is looked for every second (then every 10 s). */
-const ADMITTED_FRESH_MS = 10_000;
 
 /** Back to the reserve: free again, no Cluster's name, the pool's role kept. */
 export const returnMeta = (): ClaimMeta => ({

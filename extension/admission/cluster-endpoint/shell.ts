@@ -50,9 +50,11 @@ function clusterOf(request: AdmissionRequest): Cluster | undefined {
 export function clusterEndpointWebhook(
   deps: ClusterEndpointDeps,
 ): (request: AdmissionRequest) => Promise<Review> {
-  async function read(need: AdmissionNeed, facts: AdmissionFacts, cluster: Cluster): Promise<AdmissionFacts> {
-    const classRef = topologyClass(cluster);
-    if (!classRef) throw new Error(`${describe(cluster)}: no class`);
+  async function read(need: AdmissionNeed, facts: AdmissionFacts): Promise<AdmissionFacts> {
+    // decide asks for reads only about a topology Cluster.
+    const { cluster } = facts;
+    const classRef = cluster && topologyClass(cluster);
+    if (!cluster || !classRef) throw new Error(`${describe(cluster)}: ${need} asked without a class`);
     switch (need) {
       case 'clusterClass':
         return {
@@ -88,15 +90,14 @@ export function clusterEndpointWebhook(
       ...(cluster ? { cluster } : {}),
     };
     let step = decide(facts, deps);
-    while ('need' in step && cluster) {
+    while ('need' in step) {
       try {
-        facts = await read(step.need, facts, cluster);
+        facts = await read(step.need, facts);
       } catch (err) {
         return { outcome: 'unchanged', why: `could not read the ${step.need}: ${reason(err)}`, keys };
       }
       step = decide(facts, deps);
     }
-    if ('need' in step) throw new Error(`${describe(cluster)}: ${step.need} asked without a Cluster`);
     if ('unchanged' in step || !cluster) {
       return { outcome: 'unchanged', why: 'unchanged' in step ? step.unchanged : 'no Cluster', keys };
     }
