@@ -73,7 +73,8 @@ export async function run(config: Config, log: Logger): Promise<() => Promise<vo
     poolKinds: config.poolKinds,
     defaultPort: config.defaultPort,
     prober: addressProber(config.probeTimeoutMs, config.probeAddresses),
-    reserve,
+    reserve: reserve?.view,
+    watched: reserve?.watched,
   });
   registerReconcilers(operator, config, { allocator, store, recorder, metrics, log });
   log.info('Operator built', { identity });

@@ -28,8 +28,18 @@ import {
 } from '../../shared/allocator/reserve.js';
 import { clusterOwnerReference } from '../../shared/allocator/claims.js';
 import { isQuarantined } from '../../shared/quarantine.js';
-import { LABEL_CLUSTER_NAME, LABEL_RESERVE, LABEL_ROLE, type Role } from '../../shared/vip.js';
+import {
+  ANNOTATION_ADMITTED_CLAIM,
+  LABEL_ADDRESS_KEY,
+  LABEL_CLUSTER_NAME,
+  LABEL_RESERVE,
+  LABEL_ROLE,
+  type Role,
+} from '../../shared/vip.js';
 import { InformerEvent, type Resource } from '../informer.js';
+import { watchForAllocator } from '../watched.js';
+import type { Watched } from '../../shared/allocator/watched.js';
+import { addressKey } from '../../shared/allocator/duplicates.js';
 import { keyOf, splitKey, type Operator, type ReconcileResult } from '../operator.js';
 
 /** A pool kind to keep reserves for, with the resource its informer watches. */
@@ -63,7 +73,7 @@ const poolMeta = (obj: KubernetesObject): KubernetesObject => {
   };
 };
 
-/** A reserve claim as the watch holds it: what adopting, refilling and quarantine read of it. */
+/** A claim of ours as the watch holds it: what adopting, refilling, quarantine and ownership read of it. */
 const claimMeta = (obj: KubernetesObject): KubernetesObject => {
   const claim = obj as IPAddressClaim;
   const { name, namespace, uid, resourceVersion, labels, annotations, ownerReferences } = claim.metadata;
@@ -82,7 +92,7 @@ const claimMeta = (obj: KubernetesObject): KubernetesObject => {
       creationTimestamp,
       deletionTimestamp,
     },
-    spec: { poolRef: claim.spec.poolRef },
+    spec: claim.spec,
     ...(claim.status?.addressRef ? { status: { addressRef: claim.status.addressRef } } : {}),
   } as KubernetesObject;
 };
@@ -101,13 +111,20 @@ const isWaiting = (claim: IPAddressClaim, pool: PoolRef): boolean =>
 /** How long a claim we made may stay unseen by the cache before it no longer counts. */
 const EXPECT_MS = 30_000;
 
-export function registerClaimReserve(op: Operator, options: ClaimReserveOptions): ReserveView {
+export interface ClaimReserve {
+  readonly view: ReserveView;
+  /** The claims', Clusters' and IPAddresses' watches, for the allocator's reads. */
+  readonly watched: Watched;
+}
+
+export function registerClaimReserve(op: Operator, options: ClaimReserveOptions): ClaimReserve {
   // One watch of every claim of ours: the reserve's (labelled with its pool's role too), and the
   // Clusters' own, whose waiting on a pool the reserve holds makes it give way.
-  const claims = op.watch<IPAddressClaim>(IP_ADDRESS_CLAIM, {
+  const claims = op.watch<IPAddressClaim & KubernetesObject>(IP_ADDRESS_CLAIM, {
     labelSelector: LABEL_ROLE,
     transform: claimMeta,
   });
+  const { watched, clusters, addresses } = watchForAllocator(op, claims);
   const pools = options.kinds.map((k) => ({
     ...k,
     informer: op.watch<IPPool & KubernetesObject>(k.resource, { transform: poolMeta }),
@@ -197,7 +214,17 @@ export function registerClaimReserve(op: Operator, options: ClaimReserveOptions)
     // Only if unchanged since the cache saw it: a claim a replica adopted meanwhile is kept.
     for (const claim of plan.remove) await options.store.deleteClaim(claim, { unchanged: true });
     if (size === 0 && made.size === 0) expected.delete(key);
-    const bound = free.filter((c) => c.status?.addressRef?.name && !c.metadata.deletionTimestamp).length;
+    const boundFree = free.filter((c) => c.status?.addressRef?.name && !c.metadata.deletionTimestamp);
+    // Labelled by address before any Cluster adopts it: the duplicate check then reads its twins
+    // from the addresses' watch, not the API server (Allocator's #twin).
+    for (const claim of boundFree) {
+      const address = addresses.get(namespace, claim.status?.addressRef?.name ?? '');
+      const label = address && addressKey(address);
+      if (address && address.metadata.labels?.[LABEL_ADDRESS_KEY] !== label) {
+        await options.store.labelAddress(address, LABEL_ADDRESS_KEY, label as string);
+      }
+    }
+    const bound = boundFree.length;
     if (bound) ready.set(key, Math.min(bound, size));
     else ready.delete(key);
     options.onReady?.([...ready.values()].reduce((a, b) => a + b, 0));
@@ -217,7 +244,12 @@ export function registerClaimReserve(op: Operator, options: ClaimReserveOptions)
     .reconciler('claim-reserve', reconcile)
     .on(claims, (claim) =>
       claim.metadata.labels?.[LABEL_RESERVE] ? [keyOfClaim(claim)] : keysOfWaiting(claim),
-    );
+    )
+    .on(addresses, (address) => {
+      // A reserve claim's address seen after the claim's binding: labelled then.
+      const claim = claims.get(address.metadata.namespace, address.spec.claimRef.name);
+      return claim?.metadata.labels?.[LABEL_RESERVE] ? [keyOfClaim(claim)] : [];
+    });
   for (const { kind, informer } of pools) {
     reserves.on(informer, (pool) => {
       const ref = poolRefOf(kind, pool.metadata.name);
@@ -238,8 +270,10 @@ export function registerClaimReserve(op: Operator, options: ClaimReserveOptions)
     if (!claim || !isAdmitted(claim) || claim.metadata.deletionTimestamp || isQuarantined(claim)) {
       return undefined;
     }
+    // Until the Clusters' watch has its list, no Cluster is known to be missing: look again.
+    if (!clusters.status().synced) return { requeueAfterMs: 1_000 };
     const clusterName = claim.metadata.labels?.[LABEL_CLUSTER_NAME] ?? '';
-    const cluster = clusterName ? await options.store.getCluster(namespace, clusterName) : undefined;
+    const cluster = clusterName ? clusters.get(namespace, clusterName) : undefined;
     const fate = admittedFate(claim, cluster, Date.now());
     // Both writes carry the version read: a create adopting the claim again meanwhile wins.
     if (fate.action === 'own' && cluster) {
@@ -257,7 +291,13 @@ export function registerClaimReserve(op: Operator, options: ClaimReserveOptions)
       return { requeueAfterMs: fate.ms };
     }
     return undefined;
-  }).on(claims, (claim) => (isAdmitted(claim) ? [keyOf(claim)] : []));
+  })
+    .on(claims, (claim) => (isAdmitted(claim) ? [keyOf(claim)] : []))
+    .on(clusters, (cluster) => {
+      // The Cluster a create made, naming the claim it adopted: owned now, not at the next look.
+      const claim = cluster.metadata.annotations?.[ANNOTATION_ADMITTED_CLAIM];
+      return claim ? [`${cluster.metadata.namespace}/${claim}`] : [];
+    });
 
-  return reserveView(() => claims.list());
+  return { view: reserveView(() => claims.list()), watched };
 }

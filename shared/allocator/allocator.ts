@@ -26,6 +26,7 @@ import { freeAddresses, maybeRoom, poolRef, rankPools, saysFull, type Candidate 
 import { ClaimQuarantine, type Held } from './claim-quarantine.js';
 import { PoolKinds } from './pool-kinds.js';
 import { ReserveAdoption } from './reserve-adoption.js';
+import type { Watched } from './watched.js';
 import type { PoolKind } from '../kube/gvk.js';
 import type { Store } from '../kube/store.js';
 
@@ -79,6 +80,8 @@ export interface AllocatorOptions {
   readonly defaultPort?: number;
   /** Adopt pre-bound claims from pools that keep a reserve, as this view shows them (reserve-adoption.ts). */
   readonly reserve?: ReserveView | undefined;
+  /** The process's watches (with the reserve): reads whose staleness is safe are taken from them. */
+  readonly watched?: Watched | undefined;
 }
 
 /**
@@ -113,6 +116,7 @@ export class Allocator {
   /** Without a reserve's view (no --claim-reserve), nothing is adopted. */
   readonly #reserve: ReserveAdoption | undefined;
   readonly #quarantine: ClaimQuarantine;
+  readonly #watched: Watched | undefined;
 
   constructor(store: Store, options: AllocatorOptions) {
     this.#store = store;
@@ -120,6 +124,7 @@ export class Allocator {
     this.#prober = options.prober;
     this.#defaultPort = options.defaultPort ?? 6443;
     this.#reserve = options.reserve && new ReserveAdoption(store, options.reserve);
+    this.#watched = options.watched;
     this.#quarantine = new ClaimQuarantine(
       store,
       this.#pools,
@@ -165,14 +170,20 @@ export class Allocator {
   /**
    * Walks the slot's claim names past those keeping an in-use address out (rarely more than one
    * GET), from name `from` on. A claim adopted from a reserve is not among them: allocate looks
-   * for it where there is a reserve, and quarantine always.
+   * for it where there is a reserve, and quarantine always. `cached`: from the claims' watch where
+   * it can say, for a caller that a claim made a moment ago and not seen yet cannot mislead (its
+   * create then finds the name taken and reads it live).
    */
-  async claimOf(cluster: Cluster, slot: Slot, from = 0): Promise<SlotClaim> {
+  async claimOf(
+    cluster: Cluster,
+    slot: Slot,
+    { from = 0, cached = false }: { from?: number; cached?: boolean } = {},
+  ): Promise<SlotClaim> {
+    const { namespace } = cluster.metadata;
     for (let attempt = from; ; attempt++) {
-      const claim = await this.#store.getClaim(
-        cluster.metadata.namespace,
-        claimName(slot, cluster.metadata.name, attempt),
-      );
+      const name = claimName(slot, cluster.metadata.name, attempt);
+      const held = cached ? this.#watched?.claim(namespace, name) : undefined;
+      const claim = held === undefined ? await this.#store.getClaim(namespace, name) : (held ?? undefined);
       if (!claim || !isInUse(claim) || attempt >= MAX_IN_USE) return { claim, attempt };
     }
   }
@@ -226,7 +237,7 @@ export class Allocator {
     const current =
       read && !(read.claim && isInUse(read.claim))
         ? read
-        : await this.claimOf(cluster, slot, read?.attempt ?? 0);
+        : await this.claimOf(cluster, slot, { from: read?.attempt ?? 0 });
     let claim = current.claim;
     const name = claimName(slot, cluster.metadata.name, current.attempt);
     if (claim && isInUse(claim)) return this.#allInUse(claim, (current.attempt ?? 0) + 1);
@@ -279,7 +290,9 @@ export class Allocator {
     if (!reserve.hasFree(cluster.metadata.namespace, pool) && !reserve.adoptedAny(cluster, slot))
       return undefined;
     if (reserve.ownedByName(cluster, slot)) return undefined;
-    const current = await this.claimOf(cluster, slot);
+    // The Cluster does not exist yet: a claim of its own name could only be one made for an earlier
+    // Cluster of the name, which the watch saw long ago.
+    const current = await this.claimOf(cluster, slot, { cached: true });
     if (current.claim) return undefined;
     const claim = await reserve.adopt(cluster, slot, pool);
     return claim && this.#settle(cluster, className, slot, claim, current.attempt, {});
@@ -314,7 +327,10 @@ export class Allocator {
     // Read again after the wait: a claim being deleted meanwhile is not published.
     if (claim.metadata.deletionTimestamp) return this.#releasing(claim);
     const addressName = claim.status?.addressRef?.name;
-    const address = addressName ? await this.#store.getAddress(namespace, addressName) : undefined;
+    const address = addressName
+      ? (this.#watched?.address(namespace, addressName) ??
+        (await this.#store.getAddress(namespace, addressName)))
+      : undefined;
     if (address?.spec.address && !address.metadata.deletionTimestamp) {
       const twin = await this.#twin(address);
       if (twin) return this.#duplicate(cluster, claim, address, { twin });
@@ -338,12 +354,17 @@ export class Allocator {
 
   /**
    * Another IPAddress of ours holding this one's address, whatever its pool and namespace (two
-   * pools over one range hand out the same addresses), read live (see twinOf).
+   * pools over one range hand out the same addresses), read live after labelling it (see twinOf).
+   * An address labelled before it was read (a reserve's: the reserve labels its addresses as they
+   * bind) is looked for in the addresses' watch instead, which holds every twin labelled before it.
    */
   async #twin(address: IPAddress): Promise<IPAddress | undefined> {
     const key = addressKey(address);
     if (address.metadata.labels?.[LABEL_ADDRESS_KEY] !== key) {
       await this.#store.labelAddress(address, LABEL_ADDRESS_KEY, key);
+    } else {
+      const held = this.#watched?.twinsOf(address);
+      if (held) return twinOf(address, held);
     }
     return twinOf(address, await this.#store.listAddresses(undefined, LABEL_ADDRESS_KEY, key));
   }
@@ -412,9 +433,9 @@ export class Allocator {
    * IPAddresses held, and a host set by hand is held by none.
    */
   async #carrier(cluster: Cluster, address: string): Promise<Cluster | undefined> {
-    return (await this.#store.listClusters(undefined, carriesLabel(address))).find(
-      (c) => c.metadata.uid !== cluster.metadata.uid && carries(c, address),
-    );
+    const carriers =
+      this.#watched?.carriers(address) ?? (await this.#store.listClusters(undefined, carriesLabel(address)));
+    return carriers.find((c) => c.metadata.uid !== cluster.metadata.uid && carries(c, address));
   }
 
   /** What the probe saw on the address (control-plane VIPs on their endpoint port, ingress on 443). */

@@ -103,21 +103,25 @@ export class ReserveAdoption {
   }
 
   /**
-   * Adopts a free bound claim of the pool's reserve. An adoption the cache does not show yet
-   * (another replica's, moments ago) is looked for live first. Calls of this process never pick the
-   * same claim; replicas may, and the write is guarded by the claim's version: the loser tries another.
+   * Adopts a free bound claim of the pool's reserve. For a Cluster that exists, an adoption the
+   * cache does not show yet (another replica's, moments ago) is looked for live first. A Cluster
+   * being created skips that read: the claim its create names is its own (admittedFate), and one
+   * adopted twice goes back to the reserve. Calls of this process never pick the same claim;
+   * replicas may, and the write is guarded by the claim's version: the loser tries another.
    */
   async #adoptFree(cluster: Cluster, slot: Slot, pool: PoolRef): Promise<IPAddressClaim | undefined> {
     const { namespace, name } = cluster.metadata;
-    const already = this.#own(
-      cluster,
-      await this.#store.listClaims({
-        namespace,
-        labelled: true,
-        labels: { [LABEL_RESERVE]: RESERVE_ADOPTED, [LABEL_CLUSTER_NAME]: name, [LABEL_ROLE]: slot.role },
-      }),
-    );
-    if (already) return cluster.metadata.uid ? already : this.#renew(already);
+    const already =
+      cluster.metadata.uid &&
+      this.#own(
+        cluster,
+        await this.#store.listClaims({
+          namespace,
+          labelled: true,
+          labels: { [LABEL_RESERVE]: RESERVE_ADOPTED, [LABEL_CLUSTER_NAME]: name, [LABEL_ROLE]: slot.role },
+        }),
+      );
+    if (already) return already;
     const now = Date.now();
     for (const [claim, until] of this.#taken) if (until <= now) this.#taken.delete(claim);
     const free = this.#free(namespace, pool);

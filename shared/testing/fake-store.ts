@@ -10,7 +10,8 @@ import type { Cluster, ClusterClass, IPAddress, IPAddressClaim, IPPool, PoolRef 
 import { refusal, withVariables } from '../kube/store.js';
 import { DEFAULT_POOL_KINDS, type PoolKind } from '../kube/gvk.js';
 import { newReserveClaim, reserveView, type ReserveView } from '../allocator/reserve.js';
-import type { Role } from '../vip.js';
+import { watched, type Held, type Watched } from '../allocator/watched.js';
+import { LABEL_ROLE, type Role } from '../vip.js';
 
 const key = (namespace: string | undefined, name: string): string => `${namespace ?? ''}/${name}`;
 
@@ -105,6 +106,26 @@ export class FakeStore implements Store {
   /** The reserve as the reserve reconciler's cache would show it: this store's claims, read live. */
   reserveView(): ReserveView {
     return reserveView(() => [...this.claims.values()].map((c) => structuredClone(c)));
+  }
+
+  /** The process's watches as they would show this store: current, and costing no call. */
+  watched(): Watched {
+    const held = <T extends { metadata: { namespace?: string; name: string } }>(
+      objects: () => T[],
+    ): Held<T> => ({
+      get: (namespace, name) =>
+        structuredClone(
+          objects().find((o) => o.metadata.namespace === namespace && o.metadata.name === name),
+        ),
+      list: () => structuredClone(objects()),
+      synced: () => true,
+    });
+    return watched(
+      // The claims' watch selects our role label.
+      held(() => [...this.claims.values()].filter((c) => c.metadata.labels?.[LABEL_ROLE] !== undefined)),
+      held(() => [...this.addresses.values()]),
+      held(() => [...this.clusters.values()]),
+    );
   }
 
   namespaced(kind: PoolKind): Promise<boolean | undefined> {

@@ -11,7 +11,9 @@ import {
   ANNOTATION_ADMITTED_CLAIM,
   ANNOTATION_CONTROL_PLANE_VIP,
   ANNOTATION_RESERVE,
+  LABEL_ADDRESS_KEY,
 } from '../../../shared/vip.js';
+import { addressKey } from '../../../shared/allocator/duplicates.js';
 import type { AdmissionRequest } from '../review.js';
 import { clusterEndpointWebhook } from './shell.js';
 
@@ -32,15 +34,17 @@ beforeEach(async () => {
   store.addPool(POOL_KIND, testPool({ total: 2, annotations: { [ANNOTATION_RESERVE]: '1' } }));
   store.addClass(CLASS);
   await store.fillReserve(TEST_NS, POOL_REF, 'control-plane', '10.0.0.10');
-  const allocator = new Allocator(store, { poolKinds: [POOL_KIND], reserve: store.reserveView() });
-  review = clusterEndpointWebhook({
+  review = webhookWith(new Allocator(store, { poolKinds: [POOL_KIND], reserve: store.reserveView() }));
+});
+
+const webhookWith = (allocator: Allocator): ReturnType<typeof clusterEndpointWebhook> =>
+  clusterEndpointWebhook({
     allocator,
     getClusterClass: (ns, n) => store.getClusterClass(ns, n),
     generatePatchesHandler: 'vip-allocator-generate-patches',
     defaultPort: 6443,
     enabled: true,
   });
-});
 
 /** A create of `cluster` as the API server sends it to admission: no uid yet. */
 const creating = (cluster: Cluster, extra: Partial<AdmissionRequest> = {}): AdmissionRequest => ({
@@ -60,6 +64,18 @@ test('a Cluster of a class whose pool keeps a reserve is created with its endpoi
   const annotations = ops['/metadata/annotations'] as Record<string, string>;
   expect(annotations[ANNOTATION_CONTROL_PLANE_VIP]).toBe('10.0.0.10');
   expect(store.claims.has(`${TEST_NS}/${annotations[ANNOTATION_ADMITTED_CLAIM] ?? ''}`)).toBe(true);
+});
+
+test('with the watches, a create reads only its class and pools, and writes only the adoption', async () => {
+  // The reserve labels its addresses by address as they bind (operator/reconcilers/claim-reserve.ts).
+  for (const a of store.addresses.values()) a.metadata.labels = { [LABEL_ADDRESS_KEY]: addressKey(a) };
+  review = webhookWith(
+    new Allocator(store, { poolKinds: [POOL_KIND], reserve: store.reserveView(), watched: store.watched() }),
+  );
+  store.calls.clear();
+  const got = await review(creating(testCluster('c1')));
+  expect(got.outcome).toBe('endpoint');
+  expect(Object.fromEntries(store.calls)).toEqual({ getClusterClass: 1, listPools: 1, patchClaim: 1 });
 });
 
 test.each([

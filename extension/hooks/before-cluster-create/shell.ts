@@ -156,7 +156,7 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
         return { ...facts, allocations, ...(ingress !== undefined ? { ingress } : {}) };
       }
       case 'ingressClaim': {
-        const { claim, attempt } = await allocator.claimOf(cluster, INGRESS);
+        const { claim, attempt } = await allocator.claimOf(cluster, INGRESS, { cached: true });
         const next = !claim && (attempt > 0 || allocator.adoptedAny(cluster, INGRESS));
         return { ...facts, ingressClaim: claim ?? null, ...(next ? { ingressNext: { attempt } } : {}) };
       }
