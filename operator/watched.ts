@@ -1,7 +1,7 @@
 /**
  * The watches the allocator reads instead of the API server (shared/allocator/watched.ts), kept
- * with `--claim-reserve` beside the reserve's claim watch: Clusters and IPAddresses, each cut to
- * what is read of it, so a fleet's worth costs little memory.
+ * with `--claim-reserve` beside the reserve's claim watch: Clusters (their metadata only) and
+ * IPAddresses (no status), so a fleet's worth costs little memory.
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { watched, type Held, type Watched } from '../shared/allocator/watched.js';
@@ -10,23 +10,9 @@ import type { Cluster, IPAddress, IPAddressClaim } from '../shared/kube/types.js
 import type { ResilientInformer } from './informer.js';
 import type { Operator } from './operator.js';
 
-/** Metadata without the managed fields: what every cached object keeps of its own. */
-const metadataOf = (obj: KubernetesObject): NonNullable<KubernetesObject['metadata']> =>
-  Object.fromEntries(Object.entries(obj.metadata ?? {}).filter(([key]) => key !== 'managedFields'));
-
-/** A Cluster as the watch holds it: its metadata (our annotations, labels, uid) and whether it is paused. */
-export const clusterMeta = (obj: KubernetesObject): KubernetesObject => {
-  const c = obj as Cluster;
-  return {
-    ...typeMeta(CLUSTER),
-    metadata: metadataOf(obj),
-    ...(c.spec?.paused ? { spec: { paused: true } } : {}),
-  };
-};
-
 /** An IPAddress as the watch holds it: its metadata and spec (address, prefix, pool, claim). */
 const addressMeta = (obj: KubernetesObject): KubernetesObject =>
-  ({ ...typeMeta(IP_ADDRESS), metadata: metadataOf(obj), spec: (obj as IPAddress).spec }) as KubernetesObject;
+  ({ ...typeMeta(IP_ADDRESS), metadata: obj.metadata, spec: (obj as IPAddress).spec }) as KubernetesObject;
 
 const held = <T extends KubernetesObject>(informer: ResilientInformer<T>): Held<T> => ({
   get: (namespace, name) => informer.get(namespace, name),
@@ -45,7 +31,9 @@ export function watchForAllocator(
   op: Operator,
   claims: ResilientInformer<IPAddressClaim & KubernetesObject>,
 ): WatchedInformers {
-  const clusters = op.watch<Cluster & KubernetesObject>(CLUSTER, { transform: clusterMeta });
+  // Metadata is all that is read of a Cluster here (our annotations and labels, its uid): the API
+  // server sends nothing else, however often CAPI writes its status.
+  const clusters = op.watch<Cluster & KubernetesObject>(CLUSTER, { metadataOnly: true });
   const addresses = op.watch<IPAddress & KubernetesObject>(IP_ADDRESS, { transform: addressMeta });
   return { watched: watched(held(claims), held(addresses), held(clusters)), clusters, addresses };
 }

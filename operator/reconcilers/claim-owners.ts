@@ -3,6 +3,7 @@
  * never allocates (BeforeClusterCreate is the only allocator): a claim whose Cluster exists gets
  * the Cluster as owner; one whose Cluster never appears is reported, and deleted only if asked.
  */
+import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Allocator } from '../../shared/allocator/allocator.js';
 import { isPaused, ref, topologyClass } from '../../shared/cluster.js';
 import { isQuarantined } from '../../shared/quarantine.js';
@@ -15,21 +16,29 @@ import {
   isOurs,
 } from '../../shared/allocator/claims.js';
 import type { Recorder } from '../../shared/events.js';
-import { CLUSTER, IP_ADDRESS_CLAIM } from '../../shared/kube/gvk.js';
+import { CLUSTER, IP_ADDRESS_CLAIM, typeMeta } from '../../shared/kube/gvk.js';
 import type { Cluster, IPAddressClaim, NamespacedMeta } from '../../shared/kube/types.js';
 import type { Store } from '../../shared/kube/store.js';
 import { clusterPatch, wantsIngress } from '../../shared/publish.js';
 import { ANNOTATION_INGRESS_VIP, LABEL_ROLE } from '../../shared/vip.js';
 import { countedKeys, keyOf, splitKey, type Operator, type ReconcileResult } from '../operator.js';
-import { clusterMeta } from '../watched.js';
 
-/** A Cluster as the watch holds it (operator/watched.ts): its metadata and whether it is paused. */
+/** A Cluster as the watch holds it: its metadata and whether it is paused, nothing else. */
 interface ClusterMeta {
   apiVersion?: string;
   kind?: string;
   metadata: NamespacedMeta;
   spec?: { paused?: boolean };
 }
+
+const clusterMeta = (obj: KubernetesObject): ClusterMeta => {
+  const c = obj as Cluster;
+  return {
+    ...typeMeta(CLUSTER),
+    metadata: c.metadata,
+    ...(c.spec?.paused ? { spec: { paused: true } } : {}),
+  };
+};
 
 export interface ClaimOwnerOptions {
   readonly allocator: Allocator;

@@ -58,9 +58,11 @@ test('a claim: held, known absent once synced, unknown before', () => {
 
 test('carriers: the Clusters whose VIP it is, once the Clusters’ watch is synced', () => {
   const carrying = {
+    apiVersion: 'cluster.x-k8s.io/v1beta2',
+    kind: 'Cluster',
     metadata: { name: 'c1', namespace: 'ns', annotations: { [ANNOTATION_CONTROL_PLANE_VIP]: '10.0.0.1' } },
   } as Cluster;
-  const other = { metadata: { name: 'c2', namespace: 'ns' } } as Cluster;
+  const other = { ...carrying, metadata: { name: 'c2', namespace: 'ns' } };
   expect(watched(none(), none(), held([carrying, other])).carriers('10.0.0.1')).toEqual([carrying]);
   expect(watched(none(), none(), held([carrying], false)).carriers('10.0.0.1')).toBeUndefined();
 });
