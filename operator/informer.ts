@@ -133,7 +133,8 @@ function listWatch<T extends KubernetesObject>(
       plural,
       ...(options.labelSelector ? { labelSelector: options.labelSelector } : {}),
     })) as KubernetesListObject<T>;
-    result.items = result.items.map(trim);
+    // An empty PartialObjectMetadataList comes with `items: null`, whatever the type says.
+    result.items = ((result.items as T[] | null) ?? []).map(trim);
     return result;
   };
   return new ListWatch<T>(
