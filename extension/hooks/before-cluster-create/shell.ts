@@ -25,6 +25,7 @@ import type { BeforeClusterCreateRequest, Cluster, ClusterClass } from '../../..
 import { clusterKeys, type Logger } from '../../../shared/log.js';
 import { HANDLER_SUFFIX, HOOK_MARGIN_MS, HOOK_TIMEOUT_SECONDS } from '../../../shared/protocol.js';
 import { clusterPatch, wantsIngress } from '../../../shared/publish.js';
+import { ANNOTATION_ADMITTED_CLAIM } from '../../../shared/vip.js';
 import { BindingTracker, COMPLETION_WAIT_MS } from '../../binding-tracker.js';
 import type { CallContext, Handler, HookResponse } from '../../server.js';
 import { beforeClusterCreateRequest } from '../../validate.js';
@@ -156,7 +157,11 @@ export function beforeClusterCreate(deps: BeforeClusterCreateDeps): Handler<Befo
         return { ...facts, allocations, ...(ingress !== undefined ? { ingress } : {}) };
       }
       case 'ingressClaim': {
-        const { claim, attempt } = await allocator.claimOf(cluster, INGRESS, { cached: true });
+        // A Cluster born with its endpoint has no ingress claim but one this hook makes, and no
+        // answer here ends its ingress (decide claims on): the watch may say. For any other, "none"
+        // would end it, so it is read live.
+        const admitted = cluster.metadata.annotations?.[ANNOTATION_ADMITTED_CLAIM] !== undefined;
+        const { claim, attempt } = await allocator.claimOf(cluster, INGRESS, { cached: admitted });
         const next = !claim && (attempt > 0 || allocator.adoptedAny(cluster, INGRESS));
         return { ...facts, ingressClaim: claim ?? null, ...(next ? { ingressNext: { attempt } } : {}) };
       }
