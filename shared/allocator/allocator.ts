@@ -558,12 +558,17 @@ export class Allocator {
       }
       const { ranked } = await this.search(cluster.metadata.namespace, className, slot.role, slot.family);
       // From a pool that says 0 free, a shrunk one (that may have room in its range) is worth a try;
-      // from a shrunk one, only a pool that says it has room (no claim goes back and forth).
+      // from a shrunk one, only a pool that says it has room (no claim goes back and forth). A pool
+      // whose reserve holds a bound claim free has room, though it says 0 free: the reserve took
+      // its free addresses, and the next call adopts one (never back: an adopted claim is bound).
       const fromShrunk = maybeRoom(found);
+      const reserve = this.#reserveFor(slot);
       const roomy = ranked.find(
         (c) =>
           c.pool.metadata.name !== pool.name &&
-          ((freeAddresses(c.pool) ?? 0) > 0 || (!fromShrunk && maybeRoom(c.pool))),
+          ((freeAddresses(c.pool) ?? 0) > 0 ||
+            (!fromShrunk && maybeRoom(c.pool)) ||
+            (keepsReserve(c.pool) && reserve?.hasFree(cluster.metadata.namespace, poolRef(c)) === true)),
       );
       if (roomy && !claim.status?.addressRef?.name) {
         if (!(await this.#store.deleteClaim(claim, { unchanged: true }))) return this.#changed(claim);

@@ -72,6 +72,29 @@ describe('Adopting from a reserve of pre-bound claims (--claim-reserve)', () => 
     });
   });
 
+  test('a claim waiting on another, full pool while the reserve holds a bound claim: given back, then adopted', async () => {
+    // The reserve took the last free addresses of its pool while the Cluster claimed from another
+    // matching pool, which a second Cluster then filled (the soak's CI seed, 2026-12-07).
+    const other = {
+      ...testPool({ total: 1, free: 0 }),
+      metadata: { ...reservePool().metadata, name: 'other' },
+    };
+    delete other.metadata.annotations;
+    store.addPool(POOL_KIND, other);
+    const cluster = topologyCluster('c1');
+    await store.createClaim(newClaim(cluster, { role: 'control-plane' }, { ...POOL_REF, name: 'other' }));
+    await fillReserve('10.0.0.11');
+    (store.pools.get(POOL_KIND.kind)?.[0] as IPPool).status = { ipAddresses: { total: 2, free: 0, used: 2 } };
+    expect(await allocator.allocate(cluster, 'cc', { role: 'control-plane' })).toMatchObject({
+      state: 'pending',
+      reason: 'releasing',
+    });
+    expect(await allocator.allocate(cluster, 'cc', { role: 'control-plane' })).toMatchObject({
+      state: 'allocated',
+      address: '10.0.0.11',
+    });
+  });
+
   test('a claim another replica adopted first (409): another is taken', async () => {
     const [a, b] = await fillReserve('10.0.0.10', '10.0.0.11');
     const cluster = topologyCluster('c1');
