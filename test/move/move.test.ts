@@ -66,9 +66,13 @@ interface Address extends Obj {
   spec: { address: string; claimRef: { name: string } };
 }
 
+/** A JSON merge patch (`null` removes a key) to an object on the source plane. */
+const mergePatch = (body: object) =>
+  clients().objects.patch(body as Obj, undefined, undefined, undefined, undefined, PatchStrategy.MergePatch);
+
 /** Lifts the finalizers of the IPAddresses left in the namespace on the source plane. */
 async function releaseLeftAddresses(ns: string): Promise<void> {
-  const { objects, custom } = clients();
+  const { custom } = clients();
   const { items } = (await custom.listNamespacedCustomObject({
     group: IPAM,
     version: 'v1beta2',
@@ -76,18 +80,11 @@ async function releaseLeftAddresses(ns: string): Promise<void> {
     plural: 'ipaddresses',
   })) as { items: Address[] };
   for (const address of items) {
-    await objects.patch(
-      {
-        apiVersion: `${IPAM}/v1beta2`,
-        kind: 'IPAddress',
-        metadata: { name: address.metadata.name, namespace: ns, finalizers: null },
-      } as unknown as Obj,
-      undefined,
-      undefined,
-      undefined,
-      undefined,
-      PatchStrategy.MergePatch,
-    );
+    await mergePatch({
+      apiVersion: `${IPAM}/v1beta2`,
+      kind: 'IPAddress',
+      metadata: { name: address.metadata.name, namespace: ns, finalizers: null },
+    });
   }
 }
 
@@ -369,32 +366,18 @@ describe('clusterctl move to a second plane', () => {
       );
     }
     // The way on: unpause the source, and move again (clusterctl updates what it made already).
-    await clients().objects.patch(
-      {
-        apiVersion: 'cluster.x-k8s.io/v1beta2',
-        kind: 'ClusterClass',
-        metadata: { name: 'mv', namespace: ns, annotations: { 'cluster.x-k8s.io/paused': null } },
-      } as unknown as Obj,
-      undefined,
-      undefined,
-      undefined,
-      undefined,
-      PatchStrategy.MergePatch,
-    );
+    await mergePatch({
+      apiVersion: 'cluster.x-k8s.io/v1beta2',
+      kind: 'ClusterClass',
+      metadata: { name: 'mv', namespace: ns, annotations: { 'cluster.x-k8s.io/paused': null } },
+    });
     for (const name of ['single', 'pair']) {
-      await clients().objects.patch(
-        {
-          apiVersion: 'cluster.x-k8s.io/v1beta2',
-          kind: 'Cluster',
-          metadata: { name, namespace: ns },
-          spec: { paused: null },
-        },
-        undefined,
-        undefined,
-        undefined,
-        undefined,
-        PatchStrategy.MergePatch,
-      );
+      await mergePatch({
+        apiVersion: 'cluster.x-k8s.io/v1beta2',
+        kind: 'Cluster',
+        metadata: { name, namespace: ns },
+        spec: { paused: null },
+      });
     }
     // Our extension leaves nothing claimed meanwhile: the source's claims are exactly the ones before.
     expect(await addresses(clients().kc, ns)).toEqual(before);
