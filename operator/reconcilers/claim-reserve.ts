@@ -39,7 +39,7 @@ import {
 import { InformerEvent, type Resource } from '../informer.js';
 import { watchForAllocator } from '../watched.js';
 import type { Watched } from '../../shared/allocator/watched.js';
-import { addressKey } from '../../shared/allocator/duplicates.js';
+import { addressKey, isKeyed } from '../../shared/allocator/duplicates.js';
 import { keyOf, splitKey, type Operator, type ReconcileResult } from '../operator.js';
 
 /** A pool kind to keep reserves for, with the resource its informer watches. */
@@ -219,9 +219,8 @@ export function registerClaimReserve(op: Operator, options: ClaimReserveOptions)
     // from the addresses' watch, not the API server (Allocator's #twin).
     for (const claim of boundFree) {
       const address = addresses.get(namespace, claim.status?.addressRef?.name ?? '');
-      const label = address && addressKey(address);
-      if (address && address.metadata.labels?.[LABEL_ADDRESS_KEY] !== label) {
-        await options.store.labelAddress(address, LABEL_ADDRESS_KEY, label as string);
+      if (address && !isKeyed(address)) {
+        await options.store.labelAddress(address, LABEL_ADDRESS_KEY, addressKey(address));
       }
     }
     const bound = boundFree.length;

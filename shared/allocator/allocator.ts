@@ -21,7 +21,7 @@ import {
   type Slot,
 } from './claims.js';
 import { heldFor, isQuarantined } from '../quarantine.js';
-import { addressKey, carries, carriesLabel, twinOf } from './duplicates.js';
+import { addressKey, carries, carriesLabel, isKeyed, twinOf } from './duplicates.js';
 import { freeAddresses, maybeRoom, poolRef, rankPools, saysFull, type Candidate } from './pools.js';
 import { ClaimQuarantine, type Held } from './claim-quarantine.js';
 import { PoolKinds } from './pool-kinds.js';
@@ -360,7 +360,7 @@ export class Allocator {
    */
   async #twin(address: IPAddress): Promise<IPAddress | undefined> {
     const key = addressKey(address);
-    if (address.metadata.labels?.[LABEL_ADDRESS_KEY] !== key) {
+    if (!isKeyed(address)) {
       await this.#store.labelAddress(address, LABEL_ADDRESS_KEY, key);
     } else {
       const held = this.#watched?.twinsOf(address);

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { isIPv6 } from 'node:net';
 import type { Cluster, IPAddress } from '../kube/types.js';
-import { CARRIES_LABEL_PREFIX, VIP_ANNOTATIONS } from '../vip.js';
+import { CARRIES_LABEL_PREFIX, LABEL_ADDRESS_KEY, VIP_ANNOTATIONS } from '../vip.js';
 
 /** One spelling per address: IPv6 has many (`fd00::1`, `FD00:0::1`), the URL parser keeps one. */
 export function canonicalAddress(address: string): string {
@@ -21,6 +21,10 @@ const sameObject = (a: IPAddress, b: IPAddress): boolean =>
 export function addressKey(address: IPAddress): string {
   return keyOf(address.spec.address);
 }
+
+/** Whether the IPAddress carries its address key already (the duplicate check's label). */
+export const isKeyed = (address: IPAddress): boolean =>
+  address.metadata.labels?.[LABEL_ADDRESS_KEY] === addressKey(address);
 
 /** The key of an address in any spelling. */
 export const keyOf = (address: string): string =>

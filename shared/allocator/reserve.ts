@@ -216,8 +216,8 @@ export function admittedFate(claim: IPAddressClaim, cluster: Cluster | undefined
   }
   const left = admittedLeftMs(claim, now);
   if (left <= 0) return { action: 'return' };
-  // Nothing tells the reserve that the Cluster now exists (it watches claims, not Clusters): it looks
-  // again soon while the create is fresh, when the Cluster is all but sure to appear, then seldom.
+  // The Cluster's watch event brings it back as the Cluster appears; should that be missed (a watch
+  // restarting), it looks again soon while the create is fresh, then seldom.
   const fresh = ADMITTED_BOUND_MS - left < ADMITTED_FRESH_MS;
   return { action: 'wait', ms: Math.min(left, fresh ? 1_000 : 10_000) };
 }
